@@ -1,0 +1,1 @@
+"""Offline collation: benchmark outputs and results databases into tables, workbooks and plots."""

@@ -1,0 +1,30 @@
+"""Typed errors. Every error a user can cause is a :class:`SplitbenchError` whose message is one
+clear line; the CLI prints that line and exits non-zero, with no traceback."""
+
+
+class SplitbenchError(Exception):
+    """Base class: the message is shown to the user as it is, on one line."""
+
+    exit_code = 2
+
+
+class ModelError(SplitbenchError):
+    """The model argument cannot be used: not a model, truncated, unknown name, bad shapes."""
+
+
+class SplitPointError(SplitbenchError):
+    """A split index outside 0..N, or a cut that cannot be made."""
+
+
+class MeasurementError(SplitbenchError):
+    """A measurement of one part failed (e.g. an operator the runtime cannot resolve)."""
+
+
+class NetworkConfigError(SplitbenchError):
+    """The network configuration file is missing, malformed or has impossible values."""
+
+
+class DeviceError(SplitbenchError):
+    """A phone (or the emulated phone) is missing, unauthorised, offline, full or unplugged."""
+
+    exit_code = 3

@@ -1,0 +1,1 @@
+"""Measurement of model parts: settings in, raw samples out."""
