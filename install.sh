@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh machine with Python 3.11: Debian's adb (for the emulated-phone
+# tests and for real phones), mksh (Android's shell, to test the on-device runner), and a
+# virtual environment in .venv with splitbench and its test tools.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v adb >/dev/null 2>&1 || need+=(adb)
+command -v mksh >/dev/null 2>&1 || need+=(mksh)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "splitbench needs Python 3.11"'
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# torch is not needed by the TFLite path; when a later feature needs it, it is pinned to
+# torch==2.13.0 (the CPU build these machines carry) so no CUDA packages are pulled in.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+echo "splitbench installed in $(pwd)/.venv"
