@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import model_factory
 import pytest
 
-import model_factory
+pytest_plugins = ["splitbench.emulator.pytest_plugin"]
 
 
 def _write(tmp_path_factory: pytest.TempPathFactory, name: str, data: bytes) -> Path:

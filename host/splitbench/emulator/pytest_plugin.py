@@ -1,0 +1,24 @@
+"""pytest fixture ``adb_emulator``: a started :class:`AdbEmulator` with one phone.
+
+Register with ``pytest_plugins = ["splitbench.emulator.pytest_plugin"]`` in a conftest.
+The device serial is :data:`SERIAL`; the root is the test's ``tmp_path``; the server listens on
+a free port of 127.0.0.1 and is stopped (commands killed, sandbox gone) after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from splitbench.emulator.device import DEFAULT_SERIAL, EmulatedDeviceSpec
+from splitbench.emulator.server import AdbEmulator
+
+SERIAL = DEFAULT_SERIAL
+
+
+@pytest.fixture
+def adb_emulator(tmp_path: Path) -> Iterator[AdbEmulator]:
+    with AdbEmulator(port=0, devices=[EmulatedDeviceSpec(SERIAL)], root=tmp_path / "emu") as emu:
+        yield emu

@@ -1,0 +1,251 @@
+"""The emulated adb server: a socket on 127.0.0.1 speaking the smart-socket protocol.
+
+Why threads: one thread per client connection keeps each protocol exchange a straight-line
+function; connections are few (a kit and maybe an ``adb`` CLI). Every blocking call has a
+timeout: the accept loop wakes every 0.2 s, requests must arrive within ``IDLE_TIMEOUT``, the
+shell pump ticks every 0.2 s. ``stop()`` closes the listener and every client socket, kills
+every running command and the sandboxes, and joins the threads, so nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+from splitbench.emulator import host, wire
+from splitbench.emulator.device import DEFAULT_SERIAL, EmulatedDevice, EmulatedDeviceSpec
+from splitbench.emulator.shell import parse_shell_service, run_shell
+from splitbench.emulator.sync import run_sync
+from splitbench.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 120.0
+_ACCEPT_TICK = 0.2
+_JOIN_TIMEOUT = 10.0
+
+
+class AdbEmulator:
+    """An adb server on loopback with one or more emulated phones behind it.
+
+    ``port=0`` picks a free port (read it from ``.port`` after ``start()``). ``root`` holds
+    one directory per device (its ``/system`` and ``/sys``); a temporary directory is used and
+    removed when none is given.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        devices: Iterable[EmulatedDeviceSpec | str] = (DEFAULT_SERIAL,),
+        root: Path | None = None,
+        host_address: str = "127.0.0.1",
+    ) -> None:
+        specs = [d if isinstance(d, EmulatedDeviceSpec) else EmulatedDeviceSpec(d)
+                 for d in devices]
+        serials = [s.serial for s in specs]
+        if len(set(serials)) != len(serials):
+            raise ValueError(f"serials must be unique: {serials}")
+        self._requested_port = port
+        self._address = host_address
+        self._own_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="sbemu-")) if root is None else Path(root)
+        self._specs = specs
+        self.registry: host.Registry | None = None
+        self._listener: socket.socket | None = None
+        self._stop = threading.Event()
+        self._threads: set[threading.Thread] = set()
+        self._clients: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.port = port
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> AdbEmulator:
+        """Create the sandboxes and start listening; returns self."""
+        devices: list[EmulatedDevice] = []
+        try:
+            for spec in self._specs:
+                device = EmulatedDevice(spec, self.root / spec.serial)
+                devices.append(device)
+                device.start()
+            self.registry = host.Registry(devices)
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind((self._address, self._requested_port))
+            except OSError as exc:
+                listener.close()
+                raise DeviceError(
+                    f"cannot listen on {self._address}:{self._requested_port}: {exc.strerror}"
+                ) from exc
+            listener.listen(64)
+            listener.settimeout(_ACCEPT_TICK)
+        except BaseException:
+            for device in devices:
+                device.stop()
+            raise
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._stop.clear()
+        self._spawn(self._accept_loop, "sbemu-accept")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; kill every command; remove the temporary root if we made it."""
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+        with self._lock:
+            clients = list(self._clients)
+        for sock in clients:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for device in self.registry.all() if self.registry else []:
+            device.stop()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=_JOIN_TIMEOUT)
+        self._listener = None
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> AdbEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- fault control ---------------------------------------------------------------------
+
+    def device(self, serial: str) -> EmulatedDevice:
+        """The device with this serial, for fault control (see :class:`EmulatedDevice`)."""
+        device = self.registry.get(serial) if self.registry else None
+        if device is None:
+            raise KeyError(f"no emulated device {serial!r}")
+        return device
+
+    @property
+    def devices(self) -> list[EmulatedDevice]:
+        return self.registry.all() if self.registry else []
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _spawn(self, target: object, name: str, *args: object) -> None:
+        thread = threading.Thread(target=self._run_tracked, args=(target, *args), name=name,
+                                  daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _run_tracked(self, target: object, *args: object) -> None:
+        try:
+            target(*args)  # type: ignore[operator]
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stop.is_set():
+            try:
+                sock, _peer = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # listener closed by stop()
+            sock.settimeout(IDLE_TIMEOUT)
+            with self._lock:
+                self._clients.add(sock)
+            self._spawn(self._serve, "sbemu-conn", sock)
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            self._conversation(sock)
+        except (wire.ClientGone, wire.ProtocolError, OSError):
+            pass
+        finally:
+            with self._lock:
+                self._clients.discard(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _conversation(self, sock: socket.socket) -> None:
+        assert self.registry is not None
+        device: EmulatedDevice | None = None
+        while not self._stop.is_set():
+            request = wire.read_request(sock)
+            log.debug("request %r", request)
+            if device is None and host.is_host_request(request):
+                reply = host.handle(request, self.registry, self._stop)
+                sock.sendall(reply.data)
+                if reply.device is None:
+                    return
+                device = reply.device
+                continue
+            if device is None:  # a device service with no transport chosen: "any"
+                device, error = self.registry.acquire(host.Target())
+                if device is None:
+                    sock.sendall(wire.fail(error))
+                    return
+            self._device_service(sock, device, request)
+            return
+
+    def _device_service(self, sock: socket.socket, device: EmulatedDevice, service: str) -> None:
+        error = device.transport_error()
+        if error:
+            sock.sendall(wire.fail(error))
+            return
+        shell = parse_shell_service(service)
+        if shell is None and service != "sync:":
+            sock.sendall(wire.fail(f"closed: service '{service}' is not emulated"))
+            return
+        device.attach(sock)
+        try:
+            if not device.begin_command():
+                return  # unplugged: the connection just closes, as when a cable is pulled
+            if shell is not None:
+                run_shell(sock, device, shell, self._stop)
+            else:
+                run_sync(sock, device)
+        finally:
+            device.detach(sock)
+
+
+def run_emulator(
+    port: int,
+    serials: list[str],
+    fail_after: int | None = None,
+    storage_bytes: int | None = None,
+    root: Path | None = None,
+) -> None:
+    """Serve emulated phones in the foreground until SIGINT or SIGTERM (for the CLI)."""
+    done = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: done.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    specs = [EmulatedDeviceSpec(serial=s, fail_after=fail_after, storage_bytes=storage_bytes)
+             for s in serials or [DEFAULT_SERIAL]]
+    try:
+        with AdbEmulator(port=port, devices=specs, root=root) as emulator:
+            names = ", ".join(d.serial for d in emulator.devices)
+            print(f"splitbench emulated adb server on 127.0.0.1:{emulator.port} "
+                  f"with {names}; use adb -P {emulator.port} or "
+                  f"ANDROID_ADB_SERVER_PORT={emulator.port}; Ctrl-C stops it", flush=True)
+            while not done.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
