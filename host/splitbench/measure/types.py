@@ -24,7 +24,7 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class StatsSummary:
-    """Count/min/max/avg/std as printed by ``benchmark_model`` when raw samples are not available."""
+    """Count/min/max/avg/std as printed by ``benchmark_model`` (when raw samples are missing)."""
 
     count: int
     min_ms: float
@@ -52,6 +52,13 @@ class PartMeasurement:
     mem_init_mb: float | None = None
     mem_overall_mb: float | None = None
     error: str | None = None  # set when the part could not be measured; numbers stay None
+    mem_peak_mb: float | None = None  # peak RSS growth over the same baseline as init/overall
+    # Files kept beside the database rows (runner stdout, op-profiling CSV, device state), so a
+    # number can be traced to what printed it. Empty for runners that print nothing to keep.
+    evidence: list[str] = field(default_factory=list)
+    # Machine state around the run as the target read it (temperatures, per-core frequencies,
+    # governor, battery), key=value strings; empty when the target records none.
+    meta: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

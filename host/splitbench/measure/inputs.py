@@ -1,0 +1,160 @@
+"""Input values for running a model: the user's images, or seeded random values.
+
+The lossless check and the runners feed the same input sets to the whole model and to its
+parts, so inputs are plain ``{input tensor name: array}`` dicts that any part can pick from.
+
+Random values follow TensorFlow Lite's ``benchmark_model`` (``CreateRandomTensorData``): float
+uniform in [-0.5, 0.5), int16/int32/int64 in [0, 99], uint8 in [0, 254], int8 in [-127, 127],
+bool in {0, 1}; they are drawn from a seeded generator so two runs see the same numbers.
+
+Images (``--inputs DIR``) go to the model's image input (the first input shaped
+``[1, H, W, C]`` or ``[H, W, C]`` with C = 3 or 1), resized to H x W with bilinear filtering and
+no cropping, as the PoseNet reference does. Pixel values are converted per input dtype:
+
+* float inputs: ``pixel / 127.5 - 1``, i.e. [-1, 1] — PoseNet/MobileNet preprocessing
+  (``2/255 * x - 1``);
+* uint8 inputs: the pixels as they are (0..255), the usual input of quantized models;
+* int8 inputs: ``pixel - 128`` (-128..127), the usual zero-point shift of int8 models.
+
+Other inputs of the same model get seeded random values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.random  # loaded now, not inside a measured part (it adds ~6 MB RSS)
+
+from splitbench.errors import ModelError, SplitbenchError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+
+# (low, high) inclusive ranges for integer inputs, as in benchmark_model.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "int16": (0, 99),
+    "int32": (0, 99),
+    "int64": (0, 99),
+    "uint32": (0, 99),
+    "uint8": (0, 254),
+    "int8": (-127, 127),
+}
+
+
+def random_value(
+    shape: Sequence[int], dtype: np.dtype[Any] | type, rng: np.random.Generator
+) -> np.ndarray:
+    """One seeded random array of ``shape`` and ``dtype`` (benchmark_model's value ranges)."""
+    dt = np.dtype(dtype)
+    shape = tuple(int(d) for d in shape)
+    if dt.kind == "f":
+        return rng.uniform(-0.5, 0.5, size=shape).astype(dt)
+    if dt.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(dt)
+    if dt.name in _INT_RANGES:
+        low, high = _INT_RANGES[dt.name]
+        return rng.integers(low, high, size=shape, endpoint=True).astype(dt)
+    if dt.kind in "iu":
+        return rng.integers(0, 100, size=shape).astype(dt)
+    raise ModelError(f"cannot make input values of dtype {dt.name}")
+
+
+def random_inputs(
+    details: Sequence[dict[str, Any]], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Random values for every input described by ``Interpreter.get_input_details()``."""
+    return {d["name"]: random_value(d["shape"], d["dtype"], rng) for d in details}
+
+
+def input_details(model_path: Path) -> list[dict[str, Any]]:
+    """The model's input tensors (name, shape, dtype) without allocating or running it.
+
+    Building an interpreter only maps the file, so this works even for models whose
+    operators the runtime cannot resolve (that only fails at allocation).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(model_path))
+    except ValueError as exc:
+        raise ModelError(f"{model_path}: not a readable TFLite model ({exc})") from None
+    return list(interpreter.get_input_details())
+
+
+def make_inputs(
+    model_path: Path, *, inputs_dir: Path | None, count: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Input sets for ``model_path``, keyed by input tensor name.
+
+    Without ``inputs_dir``: ``count`` seeded random sets. With it: one set per image, in file
+    name order, at most ``count`` (fewer when the directory holds fewer images: images are
+    never repeated or invented).
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    details = input_details(model_path)
+    rng = np.random.default_rng(seed)
+    if inputs_dir is None:
+        return [random_inputs(details, rng) for _ in range(count)]
+
+    target = _image_input(details, model_path)
+    images = _image_files(Path(inputs_dir))[:count]
+    sets = []
+    for image_path in images:
+        values = random_inputs(details, rng)
+        values[target["name"]] = load_image(image_path, target["shape"], target["dtype"])
+        sets.append(values)
+    return sets
+
+
+def load_image(path: Path, shape: Sequence[int], dtype: np.dtype[Any] | type) -> np.ndarray:
+    """One image file as an array of the input's ``shape`` and ``dtype`` (see module doc)."""
+    from PIL import Image, UnidentifiedImageError
+
+    dims = [int(d) for d in shape]
+    batched = len(dims) == 4
+    height, width, channels = dims[-3:]
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB" if channels == 3 else "L")
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(img, dtype=np.float32)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SplitbenchError(f"cannot read image {path}: {exc}") from None
+    pixels = pixels.reshape(height, width, channels)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        values = (pixels / 127.5 - 1.0).astype(dt)
+    elif dt == np.uint8:
+        values = pixels.astype(np.uint8)
+    elif dt == np.int8:
+        values = (pixels - 128.0).astype(np.int8)
+    else:
+        raise ModelError(f"image input of dtype {dt.name} is not supported (float, uint8, int8)")
+    return values[np.newaxis] if batched else values
+
+
+def _image_input(details: Sequence[dict[str, Any]], model_path: Path) -> dict[str, Any]:
+    for d in details:
+        shape = [int(x) for x in d["shape"]]
+        rank_ok = (len(shape) == 4 and shape[0] == 1) or len(shape) == 3
+        if rank_ok and shape[-1] in (1, 3) and min(shape[-3:-1]) > 1:
+            return d
+    shapes = ", ".join(f"{d['name']} {list(map(int, d['shape']))}" for d in details)
+    raise ModelError(
+        f"{model_path.name} has no image input ([1,H,W,3] or [1,H,W,1]) for --inputs: {shapes}"
+    )
+
+
+def _image_files(inputs_dir: Path) -> list[Path]:
+    if not inputs_dir.is_dir():
+        raise SplitbenchError(f"inputs directory {inputs_dir} does not exist or is not a directory")
+    try:
+        files = sorted(p for p in inputs_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        raise SplitbenchError(f"cannot read inputs directory {inputs_dir}: {exc}") from None
+    if not files:
+        raise SplitbenchError(f"inputs directory {inputs_dir} holds no .png or .jpg images")
+    return files
