@@ -1,0 +1,178 @@
+"""Stage 0 of the pipe: turn the user's MODEL argument into one ``.tflite`` file.
+
+A model comes from a file (``.tflite``, Keras ``.keras``/``.h5``, TF1 frozen graph ``.pb``), a
+SavedModel folder, or a built-in name (``posenet``, ``mediapipe:<name>``). Everything that is not
+already TFLite is converted once into ``workdir`` (see :mod:`splitbench.convert`), so the stages
+after this one only ever see a ``.tflite`` path. Whether a ``.tflite`` file is complete and
+well-formed is the graph loader's job (:mod:`splitbench.graph`); this module only refuses files
+it cannot even classify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from splitbench_models.mediapipe_wheel import cached_mediapipe_models, mediapipe_model_path
+from splitbench_models.posenet import build_posenet_tflite
+
+from splitbench.convert import (
+    convert_frozen_graph,
+    convert_keras,
+    convert_saved_model,
+    frozen_graph_placeholders,
+    is_tflite_bytes,
+)
+from splitbench.errors import ModelError
+
+KINDS = ("tflite", "keras", "savedmodel", "frozen_graph", "builtin", "mediapipe")
+BUILTIN_NAMES = ("posenet",)
+MEDIAPIPE_PREFIX = "mediapipe:"
+
+_KERAS_SUFFIXES = {".keras", ".h5", ".hdf5"}
+_MODEL_SUFFIXES = {".tflite", ".pb", *_KERAS_SUFFIXES}
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready for the graph loader."""
+
+    path: Path  # a .tflite file
+    name: str  # display name: "posenet", "mediapipe:pose_detection", a file stem
+    kind: str  # one of KINDS
+    source: str  # the spec as the user gave it
+
+
+def resolve_model(
+    spec: str,
+    *,
+    workdir: Path,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> ResolvedModel:
+    """Resolve a MODEL argument to a ``.tflite`` file, converting or building it if needed.
+
+    ``input_names``/``output_names`` are required for a frozen graph and ignored otherwise;
+    ``input_shapes`` fixes input shapes at conversion (a ``.tflite`` file is taken as it is).
+    """
+    if spec in BUILTIN_NAMES:
+        return ResolvedModel(build_posenet_tflite(), spec, "builtin", spec)
+    if spec.startswith(MEDIAPIPE_PREFIX):
+        path = mediapipe_model_path(spec)
+        return ResolvedModel(path, spec, "mediapipe", spec)
+
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelError(_missing_message(spec))
+    if path.is_dir():
+        return _from_folder(path, spec, workdir, input_shapes)
+    kind = _file_kind(path)
+    name = path.stem
+    if kind == "tflite":
+        return ResolvedModel(path, name, kind, spec)
+    if kind == "keras":
+        converted = convert_keras(path, workdir=workdir, input_shapes=input_shapes)
+        return ResolvedModel(converted, name, kind, spec)
+    if path.name == "saved_model.pb":  # the user pointed at the file inside a SavedModel
+        return _from_folder(path.parent, spec, workdir, input_shapes)
+    placeholders = frozen_graph_placeholders(path)  # also refuses a .pb that is no GraphDef
+    if not input_names or not output_names:
+        hint = f" (its placeholders: {', '.join(placeholders[:5])})" if placeholders else ""
+        raise ModelError(
+            f"{path.name} is a TF1 frozen graph: pass --input-names and --output-names{hint}"
+        )
+    converted = convert_frozen_graph(
+        path,
+        workdir=workdir,
+        input_names=input_names,
+        output_names=output_names,
+        input_shapes=input_shapes,
+    )
+    return ResolvedModel(converted, name, "frozen_graph", spec)
+
+
+def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """Parse the CLI's ``--input-shape name:1,224,224,3`` into ``("name", (1, 224, 224, 3))``.
+
+    The name is everything before the last colon, so TensorFlow names such as ``image:0`` work.
+    """
+    name, sep, dims = text.rpartition(":")
+    if not sep or not name.strip():
+        raise ModelError(f"--input-shape '{text}' must look like NAME:1,224,224,3")
+    try:
+        shape = tuple(int(d) for d in dims.replace(" ", "").split(","))
+    except ValueError:
+        raise ModelError(
+            f"--input-shape '{text}': dimensions must be integers separated by commas"
+        ) from None
+    if any(d <= 0 for d in shape):
+        raise ModelError(f"--input-shape '{text}': every dimension must be at least 1")
+    return name.strip(), shape
+
+
+def builtin_models_text() -> str:
+    """The built-in model names for messages, listing mediapipe names only if already cached."""
+    cached = cached_mediapipe_models()
+    if cached:
+        mediapipe = ", ".join(MEDIAPIPE_PREFIX + n for n in cached)
+    else:
+        mediapipe = (
+            f"{MEDIAPIPE_PREFIX}<name> (models of the mediapipe wheel, e.g. "
+            f"{MEDIAPIPE_PREFIX}pose_landmark_full)"
+        )
+    return ", ".join((*BUILTIN_NAMES, mediapipe))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _missing_message(spec: str) -> str:
+    looks_like_path = "/" in spec or "\\" in spec or Path(spec).suffix.lower() in _MODEL_SUFFIXES
+    if looks_like_path:
+        return f"model file not found: {spec}"
+    return f"unknown model '{spec}' (no such file either); built-in models: " + (
+        builtin_models_text()
+    )
+
+
+def _from_folder(
+    path: Path, spec: str, workdir: Path, input_shapes: dict[str, tuple[int, ...]] | None
+) -> ResolvedModel:
+    if not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
+        raise ModelError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it)")
+    converted = convert_saved_model(path, workdir=workdir, input_shapes=input_shapes)
+    return ResolvedModel(converted, path.resolve().name, "savedmodel", spec)
+
+
+def _file_kind(path: Path) -> str:
+    """Classify by extension; files with another extension are classified by their bytes."""
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        return "tflite"
+    if suffix in _KERAS_SUFFIXES:
+        return "keras"
+    if suffix == ".pb":
+        return "frozen_graph"
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if is_tflite_bytes(head):
+        return "tflite"
+    if head.startswith(_HDF5_MAGIC) or (head.startswith(_ZIP_MAGIC) and _is_keras_zip(path)):
+        return "keras"
+    raise ModelError(
+        f"{path.name} is not a model splitbench can read: expected a .tflite flatbuffer, "
+        "a Keras .keras/.h5 file, a TF1 frozen graph .pb or a SavedModel folder"
+    )
+
+
+def _is_keras_zip(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
