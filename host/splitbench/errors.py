@@ -28,3 +28,13 @@ class DeviceError(SplitbenchError):
     """A phone (or the emulated phone) is missing, unauthorised, offline, full or unplugged."""
 
     exit_code = 3
+
+
+class ResultsError(SplitbenchError):
+    """The results database cannot be used: missing, not a splitbench database, or newer."""
+
+
+class Interrupted(SplitbenchError):
+    """Ctrl-C during a long run: what finished is saved, the rerun resumes."""
+
+    exit_code = 130

@@ -1,0 +1,279 @@
+"""Files people open: ``splits.csv`` (a stable public interface) and ``splits.xlsx`` (laid out
+like the seed scenario's result table, so results can be pasted into a contribution as is).
+
+Both are written from the split table of :mod:`splitbench_collect.split_table` and add no
+numbers of their own beyond unit conversion (bytes to KB, 1 KB = 1024 bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from splitbench import __version__ as KIT_VERSION
+from splitbench.network import NetworkConfig
+from splitbench.results_db import ResultsDB, TargetRecord, settings_key
+
+from splitbench_collect.split_table import best_splits, e2e_column
+
+# The columns of splits.csv that scripts may rely on. Keep these names stable.
+REQUIRED_CSV_COLUMNS = (
+    "split",
+    "cut_tensors",
+    "client_ms",
+    "server_ms",
+    "intermediate_bytes",
+    "head_model_bytes",
+    "tail_model_bytes",
+    "max_abs_diff",
+)
+
+SHEET_TABLE = "Split table"
+SHEET_META = "Metadata"
+SHEET_KPIS = "KPIs per split"
+BEST_FILL = PatternFill(fill_type="solid", start_color="FFC6EFCE", end_color="FFC6EFCE")
+HEADER_FONT = Font(bold=True)
+KB = 1024
+
+
+def _check_columns(df: pd.DataFrame, networks: Sequence[NetworkConfig] = ()) -> None:
+    wanted = [*REQUIRED_CSV_COLUMNS, *(e2e_column(cfg) for cfg in networks)]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise ValueError(f"split table lacks column(s) {', '.join(missing)}")
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """``splits.csv``: every column of the split table, one row per split, NaN as empty."""
+    _check_columns(df)
+    if not any(c.startswith("e2e_ms_") for c in df.columns):
+        raise ValueError("split table has no e2e_ms_<config> column (no network configuration)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, na_rep="")
+    return path
+
+
+def write_xlsx(
+    df: pd.DataFrame,
+    networks: Sequence[NetworkConfig],
+    path: Path,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """``splits.xlsx``: the scenario's result table (best split per configuration highlighted),
+    the metadata a reader needs to trust it, and every per-split KPI."""
+    _check_columns(df, networks)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = Workbook()
+    table = wb.active
+    assert table is not None
+    table.title = SHEET_TABLE
+    _write_table(table, df, networks)
+    _write_meta(wb.create_sheet(SHEET_META), networks, meta or {})
+    _write_kpis(wb.create_sheet(SHEET_KPIS), df)
+    wb.save(path)
+    return path
+
+
+def metadata_from_db(db: ResultsDB, model_sha: str, client: str, server: str) -> dict[str, Any]:
+    """What a reader needs to trust a table, gathered from the database for ``write_xlsx``:
+    the model and its hash, both targets (CPU, cores, runtime, kit version, device details),
+    and the methods, runtimes and run settings the measurements were actually taken with."""
+    meta: dict[str, Any] = {}
+    model = db.model(model_sha)
+    meta["model"] = dataclasses.asdict(model) if model else {"sha256": model_sha}
+    for role, name in (("client", client), ("server", server)):
+        record = db.target(name)
+        meta[role] = _target_meta(record) if record else {"name": name}
+    used = [m for m in db.measurements(model_sha) if m.target in (client, server)]
+    meta["measurements"] = {
+        "count": len(used),
+        "failed": sum(not m.part.ok for m in used),
+        "methods": sorted({f"{m.part.method} ({m.part.runtime})" for m in used}),
+        "first_finished": min((m.finished_at for m in used), default=None),
+        "last_finished": max((m.finished_at for m in used), default=None),
+    }
+    settings = {settings_key(m.part.settings): m.part.settings for m in used}
+    if len(settings) == 1:
+        meta["run_settings"] = next(iter(settings.values()))
+    else:
+        meta["run_settings"] = list(settings.values())
+    return meta
+
+
+def _target_meta(record: TargetRecord) -> dict[str, Any]:
+    info = record.info
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "cpu_model": info.cpu_model,
+        "cores": info.cores,
+        "runtime": info.runtime,
+        "kit_version": record.kit_version,
+        "first_seen": record.first_seen,
+        **dict(info.extra),
+    }
+
+
+def scenario_headers(networks: Sequence[NetworkConfig]) -> list[str]:
+    return [
+        "Split point (client:server)",
+        "Layers on client",
+        "Layers on server",
+        "Processing time on client (ms)",
+        "Intermediate model size (head, KB)",
+        "Intermediate data size (KB)",
+        "Processing time on server (ms)",
+        *(f"End-to-end latency {cfg.name} (ms)" for cfg in networks),
+        "Lossless",
+    ]
+
+
+def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConfig]) -> None:
+    headers = scenario_headers(networks)
+    _header_row(ws, headers)
+    best = best_splits(df, networks)
+    first_e2e = 8  # 1-based column of the first end-to-end latency
+    # to_dict, not itertuples: names like e2e_ms_5G-median are not Python identifiers.
+    for r, rec in enumerate(df.to_dict("records"), start=2):
+        values = [
+            f"{rec['on_client']}:{rec['on_server']}",
+            _cell(rec["on_client"]),
+            _cell(rec["on_server"]),
+            _cell(rec["client_ms"]),
+            _kb(rec["head_model_bytes"]),
+            _kb(rec["intermediate_bytes"]),
+            _cell(rec["server_ms"]),
+            *(_cell(rec[e2e_column(cfg)]) for cfg in networks),
+            _lossless(rec["lossless"]),
+        ]
+        for c, value in enumerate(values, start=1):
+            ws.cell(row=r, column=c, value=value)
+        for c in (4, 7, *range(first_e2e, first_e2e + len(networks))):
+            ws.cell(row=r, column=c).number_format = "0.00"
+        for c in (5, 6):
+            ws.cell(row=r, column=c).number_format = "0.0"
+        for c, key in ((4, "client_error"), (7, "server_error")):
+            if rec.get(key):
+                ws.cell(row=r, column=c).comment = Comment(str(rec[key]), "splitbench")
+        for i, cfg in enumerate(networks):
+            if best.get(cfg.name) == rec["split"]:
+                cell = ws.cell(row=r, column=first_e2e + i)
+                cell.fill = BEST_FILL
+                cell.font = HEADER_FONT
+    note_row = len(df) + 3
+    ws.cell(
+        row=note_row,
+        column=1,
+        value="Highlighted: lowest end-to-end latency per network configuration. "
+        "Empty time: the part could not be measured (see the cell comment). 1 KB = 1024 bytes.",
+    )
+    ws.freeze_panes = "B2"
+    _widths(ws, headers, minimum=10)
+
+
+def _write_meta(ws: Worksheet, networks: Sequence[NetworkConfig], meta: Mapping[str, Any]) -> None:
+    _header_row(ws, ["Key", "Value"])
+    rows: list[tuple[str, Any]] = [
+        ("generated_at", datetime.now(UTC).isoformat(timespec="seconds")),
+        ("splitbench_version", KIT_VERSION),
+    ]
+    rows += _flatten(meta)
+    r = 2
+    for key, value in rows:
+        ws.cell(row=r, column=1, value=key)
+        ws.cell(row=r, column=2, value=value)
+        r += 1
+    r += 1
+    net_headers = ["Network", "Uplink (Mbit/s)", "Downlink (Mbit/s)", "RTT (ms)", "Source"]
+    for c, title in enumerate(net_headers, start=1):
+        ws.cell(row=r, column=c, value=title).font = HEADER_FONT
+    for cfg in networks:
+        r += 1
+        for c, value in enumerate(
+            (cfg.name, cfg.uplink_mbps, cfg.downlink_mbps, cfg.rtt_ms, cfg.source), start=1
+        ):
+            ws.cell(row=r, column=c, value=value)
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 60
+    for col in "CDE":
+        ws.column_dimensions[col].width = 18
+    ws.column_dimensions["E"].width = 100
+
+
+def _write_kpis(ws: Worksheet, df: pd.DataFrame) -> None:
+    headers = [str(c) for c in df.columns]
+    _header_row(ws, headers)
+    for r, row in enumerate(df.itertuples(index=False), start=2):
+        for c, value in enumerate(row, start=1):
+            ws.cell(row=r, column=c, value=_cell(value))
+    ws.freeze_panes = "B2"
+    _widths(ws, headers, minimum=8)
+
+
+def _header_row(ws: Worksheet, headers: Sequence[str]) -> None:
+    for c, title in enumerate(headers, start=1):
+        cell = ws.cell(row=1, column=c, value=title)
+        cell.font = HEADER_FONT
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _widths(ws: Worksheet, headers: Sequence[str], *, minimum: int) -> None:
+    for c, title in enumerate(headers, start=1):
+        ws.column_dimensions[get_column_letter(c)].width = max(minimum, min(len(title), 24) + 2)
+
+
+def _cell(value: Any) -> Any:
+    """A value openpyxl can store: NaN/NA become an empty cell (an unknown is not a zero)."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy / pandas scalars
+        value = value.item()
+    return value
+
+
+def _kb(nbytes: Any) -> float | None:
+    value = _cell(nbytes)
+    return None if value is None else value / KB
+
+
+def _lossless(value: Any) -> str | None:
+    value = _cell(value)
+    if value is None:
+        return None
+    return "yes" if value else "no"
+
+
+def _flatten(meta: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested metadata (targets, settings, versions) as dotted key/value rows."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in meta.items():
+        name = f"{prefix}{key}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
+        if isinstance(value, Mapping):
+            rows += _flatten(value, f"{name}.")
+        elif isinstance(value, list | tuple):
+            if all(isinstance(v, str | int | float) for v in value):
+                rows.append((name, ", ".join(str(v) for v in value)))
+            else:
+                for i, item in enumerate(value):
+                    rows += _flatten({str(i): item}, f"{name}.")
+        elif value is None or isinstance(value, str | int | float | bool):
+            rows.append((name, value))
+        else:
+            rows.append((name, str(value)))
+    return rows

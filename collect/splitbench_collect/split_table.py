@@ -1,0 +1,270 @@
+"""The split table: one row per split point, from the raw samples in a results database.
+
+This is where statistics are made — from raw samples, at reporting time (pyperf's rule) — and
+where measured times meet the network model of :mod:`splitbench.network`. The table is the
+single source for ``splits.csv``, the workbook and the plots, so they can never disagree.
+
+Conventions that matter to a reader of the numbers:
+
+* Split ``k`` runs operators ``0..k-1`` on the client (the head) and the rest on the server (the
+  tail). An empty part costs exactly 0: split 0 has no head, split N no tail.
+* A part that could not be measured has NaN times (and NaN end-to-end latency), never 0, and
+  its failure text in ``client_error`` / ``server_error``. A part not measured yet is NaN with
+  no error.
+* When the same part was measured more than once with the same settings (a retried failure),
+  the latest successful measurement wins, else the latest failure.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from splitbench.measure.types import RunSettings
+from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
+from splitbench.results_db import ResultsDB, SplitRecord, StoredMeasurement, settings_key
+
+NAN = float("nan")
+
+# Per-side columns, in table order: timing statistics, then the seed's KPIs (clause 10.2.7).
+STAT_FIELDS = ("std_ms", "p50_ms", "p90_ms")
+KPI_FIELDS = (
+    "init_ms",
+    "first_ms",
+    "warmup_ms",
+    "mem_init_mb",
+    "mem_mb",
+    "mem_peak_mb",
+    "runs",
+)
+
+
+def e2e_column(cfg: NetworkConfig) -> str:
+    return f"e2e_ms_{cfg.name}"
+
+
+def delivery_column(cfg: NetworkConfig) -> str:
+    return f"delivery_ms_{cfg.name}"
+
+
+def build_split_table(
+    db: ResultsDB | Path,
+    model_sha: str,
+    client: str,
+    server: str,
+    networks: Sequence[NetworkConfig],
+    output_bytes: int,
+    num_operators: int,
+    *,
+    settings: RunSettings | None = None,
+    strategy: str = "direct",
+) -> pd.DataFrame:
+    """One row per split ``0..num_operators`` for one client target and one server target.
+
+    ``settings`` selects measurements taken with those run settings; when None, the database
+    must hold only one set of settings for these targets (mixing thread counts in one table
+    would compare unlike with unlike). ``strategy`` picks ``direct`` or ``predicted`` rows.
+    """
+    args = (model_sha, client, server, networks, output_bytes, num_operators, settings, strategy)
+    if isinstance(db, ResultsDB):
+        return _build(db, *args)
+    with ResultsDB(db, create=False) as opened:
+        return _build(opened, *args)
+
+
+def _build(
+    db: ResultsDB,
+    model_sha: str,
+    client: str,
+    server: str,
+    networks: Sequence[NetworkConfig],
+    output_bytes: int,
+    num_operators: int,
+    settings: RunSettings | None,
+    strategy: str,
+) -> pd.DataFrame:
+    n = num_operators
+    splits = {rec.split: rec for rec in db.splits(model_sha)}
+    heads = _latest_by_split(
+        db.measurements(model_sha, target=client, role="head", strategy=strategy), settings
+    )
+    tails = _latest_by_split(
+        db.measurements(model_sha, target=server, role="tail", strategy=strategy), settings
+    )
+    _check_one_settings([*heads.values(), *tails.values()], settings)
+    model = db.model(model_sha)
+    input_bytes = splits[0].intermediate_bytes if 0 in splits else None
+
+    rows: list[dict[str, Any]] = []
+    for k in range(n + 1):
+        rec = splits.get(k)
+        row: dict[str, Any] = {
+            "split": k,
+            "on_client": k,
+            "on_server": n - k,
+            "cut_tensors": json.dumps(list(rec.cut_tensors)) if rec else None,
+        }
+        client_side = _side(heads.get(k), empty=(k == 0))
+        server_side = _side(tails.get(k), empty=(k == n))
+        row["client_ms"] = client_side["ms"]
+        row["server_ms"] = server_side["ms"]
+        for prefix, side in (("client", client_side), ("server", server_side)):
+            for name in STAT_FIELDS:
+                row[f"{prefix}_{name}"] = side[name]
+        for prefix, side in (("client", client_side), ("server", server_side)):
+            for name in KPI_FIELDS:
+                row[f"{prefix}_{name}"] = side[name]
+        row.update(_sizes(rec, output_bytes, model.file_bytes if model else None, input_bytes))
+        for cfg in networks:
+            row[e2e_column(cfg)] = e2e_ms(
+                row["client_ms"],
+                row["server_ms"],
+                _float(row["intermediate_bytes"]),
+                output_bytes,
+                cfg,
+                split=k,
+                num_operators=n,
+            )
+        for cfg in networks:
+            head = _float(row["head_model_bytes"])
+            row[delivery_column(cfg)] = NAN if np.isnan(head) else delivery_ms(head, cfg)
+        row["client_error"] = client_side["error"]
+        row["server_error"] = server_side["error"]
+        rows.append(row)
+    return _typed(pd.DataFrame(rows))
+
+
+def _latest_by_split(
+    found: Iterable[StoredMeasurement], settings: RunSettings | None
+) -> dict[int, StoredMeasurement]:
+    wanted = settings_key(settings) if settings is not None else None
+    best: dict[int, StoredMeasurement] = {}
+    for m in found:  # oldest first
+        if m.split is None or (wanted is not None and settings_key(m.part.settings) != wanted):
+            continue
+        current = best.get(m.split)
+        if current is None or m.part.ok or not current.part.ok:
+            best[m.split] = m
+    return best
+
+
+def _check_one_settings(chosen: Sequence[StoredMeasurement], settings: RunSettings | None) -> None:
+    if settings is not None:
+        return
+    keys = {settings_key(m.part.settings) for m in chosen}
+    if len(keys) > 1:
+        raise ValueError(
+            f"the database holds measurements with {len(keys)} different run settings for these "
+            "targets; pass settings= to choose one"
+        )
+
+
+def _side(m: StoredMeasurement | None, *, empty: bool) -> dict[str, Any]:
+    """Timing statistics and KPIs of one part; 0 for an empty part, NaN for an unknown one."""
+    fields = ("ms", *STAT_FIELDS, *KPI_FIELDS)
+    if empty:
+        return {**dict.fromkeys(fields, 0.0), "runs": 0, "error": None}
+    out: dict[str, Any] = {**dict.fromkeys(fields, NAN), "error": None}
+    if m is None:
+        return out
+    part = m.part
+    if not part.ok:
+        out["error"] = part.error
+        return out
+    samples = part.steady_ms
+    if samples:
+        out["ms"] = statistics.fmean(samples)
+        out["std_ms"] = statistics.pstdev(samples)
+        out["p50_ms"] = float(np.percentile(samples, 50))
+        out["p90_ms"] = float(np.percentile(samples, 90))
+        out["runs"] = len(samples)
+    elif part.steady_summary is not None:  # e.g. benchmark_model stdout: no raw samples
+        out["ms"] = part.steady_summary.avg_ms
+        out["std_ms"] = part.steady_summary.std_ms
+        out["runs"] = part.steady_summary.count
+    out["init_ms"] = _float(part.init_ms)
+    out["first_ms"] = _float(part.first_ms)
+    out["warmup_ms"] = statistics.fmean(part.warmup_ms) if part.warmup_ms else NAN
+    out["mem_init_mb"] = _float(part.mem_init_mb)
+    out["mem_mb"] = _float(part.mem_overall_mb)
+    out["mem_peak_mb"] = _float(part.mem_peak_mb)
+    return out
+
+
+def _sizes(
+    rec: SplitRecord | None,
+    output_bytes: int,
+    model_bytes: int | None,
+    input_bytes: int | None,
+) -> dict[str, Any]:
+    """Sizes and the lossless check, plus the seed's clause-6 ratios: head size against the
+    whole (anchor) model, intermediate data against the input the anchor would upload."""
+    if rec is None:
+        return {
+            "intermediate_bytes": None,
+            "output_bytes": output_bytes,
+            "head_model_bytes": None,
+            "tail_model_bytes": None,
+            "head_model_ratio": NAN,
+            "intermediate_ratio": NAN,
+            "max_abs_diff": NAN,
+            "bit_exact": None,
+            "lossless": None,
+        }
+    return {
+        "intermediate_bytes": rec.intermediate_bytes,
+        "output_bytes": output_bytes,
+        "head_model_bytes": rec.head_bytes,
+        "tail_model_bytes": rec.tail_bytes,
+        "head_model_ratio": rec.head_bytes / model_bytes if model_bytes else NAN,
+        "intermediate_ratio": rec.intermediate_bytes / input_bytes if input_bytes else NAN,
+        "max_abs_diff": _float(rec.max_abs_diff),
+        "bit_exact": rec.bit_exact,
+        "lossless": rec.verify_passed,
+    }
+
+
+def _float(value: object) -> float:
+    if value is None or value is pd.NA:
+        return NAN
+    return float(value)  # type: ignore[arg-type]
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns stay integers (nullable where a split has no record yet)."""
+    ints = ["split", "on_client", "on_server", "client_runs", "server_runs"]
+    ints += ["intermediate_bytes", "output_bytes", "head_model_bytes", "tail_model_bytes"]
+    for col in ints:
+        df[col] = pd.array(
+            [
+                None if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+                for v in df[col]
+            ],
+            dtype="Int64",
+        )
+    for col in ("bit_exact", "lossless"):
+        df[col] = pd.array(list(df[col]), dtype="boolean")
+    for col in ("cut_tensors", "client_error", "server_error"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
+
+
+def best_splits(df: pd.DataFrame, networks: Sequence[NetworkConfig]) -> dict[str, int]:
+    """Per configuration, the split with the lowest end-to-end latency.
+
+    Rows with NaN (a part not measured or failed) are ignored; ties go to the lowest split, the
+    one that keeps less on the phone. A configuration with no measured row is left out.
+    """
+    best: dict[str, int] = {}
+    for cfg in networks:
+        col = df[e2e_column(cfg)].astype(float)
+        valid = col.dropna()
+        if valid.empty:
+            continue
+        best[cfg.name] = int(df.loc[valid.idxmin(), "split"])
+    return best

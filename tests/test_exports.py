@@ -1,0 +1,217 @@
+"""splits.csv, splits.xlsx and the PNG plots, read back from the files actually written."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from PIL import Image
+from split_table_data import NETWORKS, OUTPUT_BYTES, SETTINGS, SHA, SLOW, UNRESOLVED, N, fill
+from splitbench.measure.types import RunSettings
+from splitbench_collect.export import (
+    REQUIRED_CSV_COLUMNS,
+    metadata_from_db,
+    write_csv,
+    write_xlsx,
+)
+from splitbench_collect.plots import (
+    COLORS,
+    best_split_curve,
+    best_split_vs_uplink_png,
+    stacked_latency_png,
+)
+from splitbench_collect.split_table import build_split_table
+
+
+@pytest.fixture()
+def table(tmp_path: Path) -> pd.DataFrame:
+    filled = fill(tmp_path / "results.sqlite")
+    return build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
+
+
+def test_csv_has_the_public_columns_and_values(table: pd.DataFrame, tmp_path: Path) -> None:
+    path = write_csv(table, tmp_path / "out" / "splits.csv")
+    back = pd.read_csv(path)
+    for column in (*REQUIRED_CSV_COLUMNS, "e2e_ms_slow", "e2e_ms_fast-lan"):
+        assert column in back.columns, column
+    assert list(back.columns) == list(table.columns)
+    assert list(back.split) == [0, 1, 2, 3]
+    assert back.loc[1, "client_ms"] == pytest.approx(13.0)
+    assert json.loads(back.loc[1, "cut_tensors"]) == ["conv1", "skip"]
+    assert back.loc[0, "e2e_ms_slow"] == pytest.approx(78.4)
+    assert math.isnan(back.loc[2, "client_ms"])  # written empty, not 0
+    assert back.loc[2, "client_error"] == UNRESOLVED
+    assert path.read_text().splitlines()[3].startswith('2,2,1,"[""conv2""]",,4.0,')
+
+
+def test_csv_refuses_a_table_without_public_columns(table: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_abs_diff"):
+        write_csv(table.drop(columns=["max_abs_diff"]), tmp_path / "x.csv")
+    no_networks = table.drop(columns=[c for c in table.columns if c.startswith("e2e_ms_")])
+    with pytest.raises(ValueError, match="e2e_ms_"):
+        write_csv(no_networks, tmp_path / "y.csv")
+
+
+def test_xlsx_scenario_layout_read_back(table: pd.DataFrame, tmp_path: Path) -> None:
+    meta = {
+        "model": {"name": "three-op", "sha256": SHA},
+        "client": {"name": "adb:phone", "cpu_model": "Cortex-A53"},
+        "settings": RunSettings(threads=2),
+        "versions": ["ai-edge-litert 2.3.0", "benchmark_model 2.16"],
+    }
+    path = write_xlsx(table, NETWORKS, tmp_path / "splits.xlsx", meta)
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Split table", "Metadata", "KPIs per split"]
+
+    ws = wb["Split table"]
+    headers = [c.value for c in ws[1]]
+    assert headers == [
+        "Split point (client:server)",
+        "Layers on client",
+        "Layers on server",
+        "Processing time on client (ms)",
+        "Intermediate model size (head, KB)",
+        "Intermediate data size (KB)",
+        "Processing time on server (ms)",
+        "End-to-end latency slow (ms)",
+        "End-to-end latency fast-lan (ms)",
+        "Lossless",
+    ]
+    assert all(c.font.bold for c in ws[1])
+    rows = list(ws.iter_rows(min_row=2, max_row=5, values_only=True))
+    assert [r[0] for r in rows] == ["0:3", "1:2", "2:1", "3:0"]
+    assert rows[1][1:3] == (1, 2)
+    assert rows[1][3] == pytest.approx(13.0)
+    assert rows[1][4] == pytest.approx(100_000 / 1024)  # head model, KB
+    assert rows[1][5] == pytest.approx(4000 / 1024)  # intermediate data, KB
+    assert rows[1][6] == pytest.approx(9.0)
+    assert rows[0][7] == pytest.approx(78.4)
+    assert rows[3][7] == pytest.approx(30.0)
+    assert rows[1][9] == "yes"
+
+    # The failed head: empty time, the reason in a comment.
+    failed = ws.cell(row=4, column=4)
+    assert failed.value is None
+    assert failed.comment is not None and "Convolution2DTransposeBias" in failed.comment.text
+
+    # Best split per configuration highlighted: split 3 for slow, split 0 for fast-lan.
+    def filled(row: int, col: int) -> bool:
+        return ws.cell(row=row, column=col).fill.fgColor.rgb == "FFC6EFCE"
+
+    assert [filled(r, 8) for r in range(2, 6)] == [False, False, False, True]
+    assert [filled(r, 9) for r in range(2, 6)] == [True, False, False, False]
+
+    meta_ws = wb["Metadata"]
+    pairs = {r[0]: r[1] for r in meta_ws.iter_rows(min_row=2, values_only=True) if r[0]}
+    assert pairs["model.sha256"] == SHA
+    assert pairs["client.cpu_model"] == "Cortex-A53"
+    assert pairs["settings.threads"] == 2
+    assert pairs["versions"] == "ai-edge-litert 2.3.0, benchmark_model 2.16"
+    assert pairs["splitbench_version"]
+    network_rows = {r[0]: r for r in meta_ws.iter_rows(values_only=True) if r[0] in ("slow",)}
+    assert network_rows["slow"][1:5] == (1.0, 2.0, 50.0, SLOW.source)
+
+    kpis = wb["KPIs per split"]
+    assert [c.value for c in kpis[1]] == list(table.columns)
+    assert kpis.cell(row=3, column=list(table.columns).index("client_p90_ms") + 1).value == (
+        pytest.approx(15.4)
+    )
+
+
+def _png(path: Path) -> np.ndarray:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _has_color(pixels: np.ndarray, hex_color: str) -> bool:
+    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
+    return bool((np.abs(pixels.astype(int) - rgb).sum(axis=2) < 12).any())
+
+
+def test_stacked_latency_png(table: pd.DataFrame, tmp_path: Path) -> None:
+    path = stacked_latency_png(table, SLOW, tmp_path / "plots" / "stacked.png")
+    pixels = _png(path)
+    height, width, _ = pixels.shape
+    assert 850 <= width <= 1600 and 500 <= height <= 700
+    for part in ("client", "uplink", "server", "downlink"):
+        assert _has_color(pixels, COLORS[part]), part
+
+
+def test_stacked_latency_png_many_splits_stays_page_sized(tmp_path: Path) -> None:
+    n = 332
+    splits = np.arange(n + 1)
+    df = pd.DataFrame(
+        {
+            "split": splits,
+            "on_client": splits,
+            "on_server": n - splits,
+            "client_ms": splits * 2.0,
+            "server_ms": (n - splits) * 0.2,
+            "intermediate_bytes": 50_000,
+            "output_bytes": 1_000,
+            "e2e_ms_slow": np.nan,
+        }
+    )
+    pixels = _png(stacked_latency_png(df, SLOW, tmp_path / "many.png"))
+    height, width, _ = pixels.shape
+    assert width <= 1600 and height <= 700
+
+
+def test_best_split_curve_follows_the_network(table: pd.DataFrame) -> None:
+    uplinks = np.array([0.1, 1.0, 1000.0])
+    best, ms = best_split_curve(table, uplinks, downlink_mbps=2.0, rtt_ms=50.0)
+    # Slow uplinks: stay on the phone (split 3, 30 ms). At 1000 Mbit/s with RTT 50 ms, split 0
+    # costs 50 + 0.008 + 20 + 0.4 = 70.4 ms, still worse than 30 ms on the phone.
+    assert list(best) == [3, 3, 3]
+    assert ms[0] == pytest.approx(30.0)
+    best, ms = best_split_curve(table, uplinks, downlink_mbps=1000.0, rtt_ms=1.0)
+    # RTT 1 ms: split 0 costs 1 + 1000 B at the uplink + 20 + 0.0008 ms; at 0.1 Mbit/s the
+    # upload takes 80 ms (101 ms > 30), at 1 Mbit/s 8 ms (29.0008 ms < 30).
+    assert list(best) == [3, 0, 0]
+    assert ms[1] == pytest.approx(29.0008)
+    assert ms[2] == pytest.approx(1 + 0.008 + 20 + 0.0008)
+
+
+def test_best_split_vs_uplink_png(table: pd.DataFrame, tmp_path: Path) -> None:
+    path = best_split_vs_uplink_png(
+        table, tmp_path / "best.png", downlink_mbps=1000.0, rtt_ms=1.0, networks=NETWORKS
+    )
+    pixels = _png(path)
+    height, width, _ = pixels.shape
+    assert 900 <= width <= 1100 and 650 <= height <= 760
+    assert _has_color(pixels, COLORS["client"])  # the best-split step line
+    assert _has_color(pixels, COLORS["uplink"])  # the network marks
+    with pytest.raises(ValueError, match="uplink_range"):
+        best_split_vs_uplink_png(
+            table, tmp_path / "bad.png", downlink_mbps=1.0, rtt_ms=1.0, uplink_range=(10, 1)
+        )
+
+
+def test_best_split_png_when_nothing_was_measured(table: pd.DataFrame, tmp_path: Path) -> None:
+    broken = table.assign(client_ms=np.nan, server_ms=np.nan)
+    path = best_split_vs_uplink_png(broken, tmp_path / "none.png", downlink_mbps=10, rtt_ms=20)
+    pixels = _png(path)
+    assert not _has_color(pixels, COLORS["client"])
+
+
+def test_metadata_from_db_feeds_the_metadata_sheet(tmp_path: Path) -> None:
+    filled = fill(tmp_path / "results.sqlite")
+    meta = metadata_from_db(filled.db, SHA, "adb:phone", "host")
+    assert meta["model"]["sha256"] == SHA and meta["model"]["num_operators"] == N
+    assert meta["client"]["cpu_model"] == "Cortex-A53" and meta["server"]["cores"] == 2
+    assert meta["measurements"]["count"] == 6 and meta["measurements"]["failed"] == 1
+    assert meta["measurements"]["methods"] == ["litert-interpreter (2.3.0)"]
+    assert meta["run_settings"] == SETTINGS
+    df = build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
+    wb = openpyxl.load_workbook(write_xlsx(df, NETWORKS, tmp_path / "m.xlsx", meta))
+    pairs = {r[0]: r[1] for r in wb["Metadata"].iter_rows(min_row=2, values_only=True) if r[0]}
+    assert pairs["client.runtime"] == "benchmark_model 2.16"
+    assert pairs["server.cpu_model"] == "Intel Xeon"
+    assert pairs["run_settings.num_runs"] == SETTINGS.num_runs
+    assert pairs["measurements.failed"] == 1
