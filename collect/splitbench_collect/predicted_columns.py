@@ -1,0 +1,48 @@
+"""Put the predicted timing method beside the direct one in a split table.
+
+Direct: each head and tail file measured. Predicted: sums of one op-profiled whole-model run per
+side. Both columns stay, with their difference, so a reader sees how far per-operator sums are
+from what the split parts really cost.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from splitbench.predict import NoPrediction, Prediction
+
+
+def add_predicted_columns(
+    table: pd.DataFrame,
+    client: Prediction | NoPrediction,
+    server: Prediction | NoPrediction,
+    num_operators: int,
+) -> pd.DataFrame:
+    """Return ``table`` with ``client_ms_predicted``, ``server_ms_predicted``, their differences
+    to the direct columns (direct − predicted) and ``prediction_note``; NaN where unknown."""
+    out = table.copy()
+    nan = float("nan")
+
+    def side(pred: Prediction | NoPrediction, attr: str, empty_at: int) -> list[float]:
+        values = []
+        for k in out["split"]:
+            if int(k) == empty_at:
+                values.append(0.0)  # an empty part costs nothing by either method
+            elif isinstance(pred, Prediction):
+                v = getattr(pred, attr)[int(k)]
+                values.append(nan if v is None else float(v))
+            else:
+                values.append(nan)
+        return values
+
+    out["client_ms_predicted"] = side(client, "head_ms", 0)
+    out["server_ms_predicted"] = side(server, "tail_ms", num_operators)
+    out["client_ms_diff"] = out["client_ms"] - out["client_ms_predicted"]
+    out["server_ms_diff"] = out["server_ms"] - out["server_ms_predicted"]
+    notes = []
+    for label, pred in (("client", client), ("server", server)):
+        if isinstance(pred, NoPrediction):
+            notes.append(f"{label}: {pred.reason}")
+        elif pred.note:
+            notes.append(f"{label}: {pred.note}")
+    out["prediction_note"] = "; ".join(notes)
+    return out

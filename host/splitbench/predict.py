@@ -1,0 +1,98 @@
+"""The second timing method: split times predicted from one op-profiled run of the whole model.
+
+benchmark_model's Run Order gives a time per operator; the head of split k is predicted as the sum
+over operators < k on the client's profile and the tail as the sum over operators >= k on the
+server's. Predictions are derived data: they are computed from the profile kept as evidence of
+the whole-model measurement whenever a table is built, never stored as if measured.
+
+A runner that cannot profile per operator (the kit's own LiteRT runner) leaves no Run Order in
+its evidence; then there is no prediction, and the reason is given instead of a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from splitbench.graph import ModelGraph
+from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.results_db import ResultsDB
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted head (ops < k) and tail (ops >= k) times for every split k = 0..N."""
+
+    head_ms: list[float | None]
+    tail_ms: list[float | None]
+    source: str  # the evidence file the Run Order was read from
+    note: str = ""  # why some splits have no prediction
+
+
+@dataclass(frozen=True)
+class NoPrediction:
+    reason: str
+
+
+def predict_from_measurement(
+    graph: ModelGraph, whole: PartMeasurement, run_dir: Path
+) -> Prediction | NoPrediction:
+    """Read the Run Order out of a whole-model measurement's evidence files."""
+    from splitbench_collect.op_profile import (
+        ProfileFormatError,
+        attribute_to_operators,
+        cumulative_by_split,
+        parse_run_order,
+        resolve_delegate_kernels,
+    )
+
+    if not whole.ok:
+        return NoPrediction(f"the whole model could not be measured: {whole.error}")
+    candidates = [run_dir / p for p in whole.evidence]
+    candidates.sort(key=lambda p: (p.suffix != ".csv", str(p)))  # the profiling CSV first
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            nodes = parse_run_order(path.read_text(errors="replace"))
+        except ProfileFormatError:
+            continue
+        if not nodes:
+            continue
+        op_inputs = [[graph.tensors[t].name for t in op.inputs if t >= 0] for op in graph.operators]
+        op_outputs = [[graph.tensors[t].name for t in op.outputs] for op in graph.operators]
+        nodes = resolve_delegate_kernels(nodes, op_inputs, op_outputs)
+        attr = attribute_to_operators(nodes, graph.num_operators)
+        times = cumulative_by_split(attr, graph.num_operators)
+        reasons = sorted({r for t in times for r in t.undetermined_by})
+        return Prediction(
+            head_ms=[t.head_ms for t in times],
+            tail_ms=[t.tail_ms for t in times],
+            source=str(path),
+            note="; ".join(reasons),
+        )
+    return NoPrediction(
+        f"{whole.method} ({whole.runtime}) gave no per-operator profile: predicted times need "
+        "TensorFlow Lite's benchmark_model with op profiling (--benchmark-binary)"
+    )
+
+
+def prediction_for_target(
+    db: ResultsDB,
+    graph: ModelGraph,
+    target: str,
+    run_dir: Path,
+    settings: RunSettings | None = None,
+) -> Prediction | NoPrediction:
+    """The prediction from the latest whole-model measurement of ``graph`` on ``target``."""
+    stored = [
+        m
+        for m in db.measurements(graph.sha256, target=target, role="whole", strategy="direct")
+        if settings is None or m.part.settings == settings
+    ]
+    if not stored:
+        return NoPrediction(f"the whole model has not been measured on {target}")
+    latest = stored[-1]
+    part = latest.part
+    part.evidence = list(latest.evidence)
+    return predict_from_measurement(graph, part, run_dir)

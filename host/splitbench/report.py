@@ -1,0 +1,91 @@
+"""Write the sweep's deliverables from the results database: splits.csv, splits.xlsx, plots.
+
+Everything here is derived from the database (raw samples), so ``splitbench report`` can
+rebuild the files at any time, e.g. with another network configuration file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from splitbench.graph import ModelGraph
+from splitbench.network import NetworkConfig
+from splitbench.results_db import ResultsDB
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    table: pd.DataFrame
+    csv: Path
+    xlsx: Path
+    plots: tuple[Path, ...]
+    best: dict[str, int]
+
+
+def write_report(
+    db_path: Path,
+    out_dir: Path,
+    *,
+    model_sha: str,
+    client: str,
+    server: str,
+    networks: list[NetworkConfig],
+    output_bytes: int,
+    num_operators: int,
+    graph: ModelGraph | None = None,
+    suffix: str = "",
+) -> ReportFiles:
+    """Build the split table for one client and write the CSV, workbook and plots.
+
+    With ``graph`` given, the predicted timing method is added beside the direct one (from the
+    whole-model op profiles kept as evidence in ``out_dir``)."""
+    from splitbench_collect.export import metadata_from_db, write_csv, write_xlsx
+    from splitbench_collect.plots import best_split_vs_uplink_png, stacked_latency_png
+    from splitbench_collect.split_table import best_splits, build_split_table
+
+    db = ResultsDB(db_path)
+    table = build_split_table(
+        db,
+        model_sha,
+        client=client,
+        server=server,
+        networks=networks,
+        output_bytes=output_bytes,
+        num_operators=num_operators,
+    )
+    if graph is not None:
+        from splitbench_collect.predicted_columns import add_predicted_columns
+
+        from splitbench.predict import prediction_for_target
+
+        table = add_predicted_columns(
+            table,
+            prediction_for_target(db, graph, client, out_dir),
+            prediction_for_target(db, graph, server, out_dir),
+            num_operators,
+        )
+    best = best_splits(table, networks)
+    csv_path = out_dir / f"splits{suffix}.csv"
+    xlsx_path = out_dir / f"splits{suffix}.xlsx"
+    write_csv(table, csv_path)
+    meta = metadata_from_db(db, model_sha, client, server)
+    write_xlsx(table, networks, xlsx_path, meta)
+    plots: list[Path] = []
+    if networks:
+        first = networks[0]
+        stacked = out_dir / f"latency_stacked_{first.name}{suffix}.png"
+        stacked_latency_png(table, first, stacked)
+        plots.append(stacked)
+        best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
+        best_split_vs_uplink_png(
+            table,
+            best_png,
+            downlink_mbps=first.downlink_mbps,
+            rtt_ms=first.rtt_ms,
+            networks=networks,
+        )
+        plots.append(best_png)
+    return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best)

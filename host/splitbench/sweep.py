@@ -1,0 +1,356 @@
+"""Stage orchestration: model → graph → cut plan → parts → measurements → results DB.
+
+Splits are processed one at a time (parts made, checked, measured, then deleted unless kept),
+so memory and disk do not grow with the number of splits. Every finished measurement is
+committed to the results database the moment it finishes; a rerun asks the database what is
+already done and measures only what is missing.
+
+Measurements of different physical targets run in parallel (one lane per phone); targets that
+share a machine (``host`` as client and as server) share one lane so they never compete for
+the same cores.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from splitbench.cutplan import Cut, output_bytes, plan_cuts
+from splitbench.errors import SplitbenchError, SplitPointError
+from splitbench.graph import ModelGraph, load_graph
+from splitbench.measure.inputs import make_inputs
+from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.network import NetworkConfig, e2e_ms
+from splitbench.predict import NoPrediction, Prediction, prediction_for_target
+from splitbench.results_db import ResultsDB
+from splitbench.splitter import ModelSplitter
+from splitbench.targets.base import Target
+from splitbench.verify import verify_parts
+
+DB_NAME = "results.sqlite"
+STRATEGIES = ("direct", "profile-then-verify")
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What to sweep: the model file (already a .tflite), where, on what, how."""
+
+    model_path: Path
+    model_name: str
+    out_dir: Path
+    settings: RunSettings
+    splits: tuple[int, ...] | None = None  # None: every split 0..N
+    inputs_dir: Path | None = None
+    verify_inputs: int = 3
+    seed: int = 0
+    keep_parts: bool = False
+    input_shapes: dict[str, tuple[int, ...]] | None = None
+    strategy: str = "direct"  # or "profile-then-verify"
+    networks: tuple[NetworkConfig, ...] = ()  # used by profile-then-verify to pick splits
+
+
+@dataclass
+class Job:
+    """One part of one split to be measured on one target."""
+
+    split: int | None  # None for the whole model
+    role: str  # "head" | "tail" | "whole"
+    target: Target
+    target_name: str
+    part: Path
+
+
+@dataclass
+class SweepOutcome:
+    graph: ModelGraph
+    model_name: str
+    db_path: Path
+    measured: int = 0
+    skipped: int = 0
+    failed_parts: list[str] = field(default_factory=list)
+    inference_ms: float = 0.0  # sum of every timed inference measured in this run
+    wall_s: float = 0.0
+    chosen_splits: list[int] = field(default_factory=list)  # profile-then-verify's picks
+
+
+ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def lane_key(target_name: str) -> str:
+    """Targets on the same physical machine share a lane: 'host' and 'host:*' are one lane."""
+    return "host" if target_name.split(":", 1)[0] == "host" else target_name
+
+
+def select_splits(graph: ModelGraph, splits: Iterable[int] | None) -> list[int]:
+    n = graph.num_operators
+    if splits is None:
+        return list(range(n + 1))
+    chosen = sorted(set(splits))
+    for k in chosen:
+        if not 0 <= k <= n:
+            raise SplitPointError(
+                f"split {k} is out of range: this model has {n} operators, so splits are 0..{n}"
+            )
+    return chosen
+
+
+class Sweep:
+    """Runs one sweep plan against a set of client targets and one server target."""
+
+    def __init__(
+        self,
+        plan: SweepPlan,
+        clients: dict[str, Target],
+        server: tuple[str, Target],
+        *,
+        fresh: bool = False,
+        on_progress: ProgressHook | None = None,
+    ) -> None:
+        self.plan = plan
+        self.clients = clients
+        self.server_name, self.server = server
+        self.on_progress = on_progress or (lambda stage, done, total: None)
+        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = plan.out_dir / DB_NAME
+        self.db = ResultsDB(self.db_path)
+        if fresh:
+            self.db.clear()
+        self._db_lock = threading.Lock()
+
+    # -- stages -------------------------------------------------------------------------------
+    def run(self) -> SweepOutcome:
+        started = time.perf_counter()
+        graph = load_graph(self.plan.model_path, self.plan.input_shapes)
+        cuts = plan_cuts(graph)
+        outcome = SweepOutcome(graph=graph, model_name=self.plan.model_name, db_path=self.db_path)
+        self.db.record_model(
+            sha256=graph.sha256,
+            name=self.plan.model_name,
+            path=str(self.plan.model_path),
+            file_bytes=graph.file_bytes,
+            num_operators=graph.num_operators,
+        )
+        for target in self._all_targets().values():
+            self.db.record_target(target.describe())
+        splits = select_splits(graph, self.plan.splits)
+        lanes: dict[str, ThreadPoolExecutor] = {}
+        try:
+            self._measure_whole(graph, lanes, outcome)
+            if self.plan.strategy == "profile-then-verify":
+                splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
+                outcome.chosen_splits = splits
+            self._run_splits(graph, cuts, splits, lanes, outcome)
+        finally:
+            for pool in lanes.values():
+                pool.shutdown(wait=True, cancel_futures=True)
+        outcome.wall_s = time.perf_counter() - started
+        return outcome
+
+    def _all_targets(self) -> dict[str, Target]:
+        return {**self.clients, self.server_name: self.server}
+
+    def _measure_whole(
+        self, graph: ModelGraph, lanes: dict[str, ThreadPoolExecutor], outcome: SweepOutcome
+    ) -> None:
+        """Measure the whole model once on every target: the anchors (all on the phone, all on
+        the server), and, where the runner profiles per operator, the source of predictions."""
+        jobs = [
+            Job(None, "whole", target, name, self.plan.model_path)
+            for name, target in self._all_targets().items()
+            if self.db.find_measurement(graph.sha256, None, "whole", name, self.plan.settings)
+            is None
+        ]
+        self._run_jobs(graph, jobs, lanes, outcome)
+
+    def predictions(self, graph: ModelGraph) -> dict[str, Prediction | NoPrediction]:
+        """Per target: split times predicted from its whole-model op profile, or why not."""
+        return {
+            name: prediction_for_target(self.db, graph, name, self.plan.out_dir, self.plan.settings)
+            for name in self._all_targets()
+        }
+
+    def _best_predicted(self, graph: ModelGraph, cuts: list[Cut]) -> list[int]:
+        """profile-then-verify: the splits that are best, by prediction, for at least one network
+        configuration and one client."""
+        preds = self.predictions(graph)
+        for name, pred in preds.items():
+            if isinstance(pred, NoPrediction):
+                raise SplitbenchError(
+                    f"profile-then-verify cannot predict on {name}: {pred.reason}"
+                )
+        server = preds[self.server_name]
+        clients = [preds[name] for name in self.clients]
+        return best_predicted_splits(
+            graph,
+            cuts,
+            clients,  # type: ignore[arg-type]
+            server,  # type: ignore[arg-type]
+            list(self.plan.networks),
+        )
+
+    def _run_splits(
+        self,
+        graph: ModelGraph,
+        cuts: list[Cut],
+        splits: list[int],
+        lanes: dict[str, ThreadPoolExecutor],
+        outcome: SweepOutcome,
+    ) -> None:
+        splitter = ModelSplitter(graph)
+        input_sets = make_inputs(
+            self.plan.model_path,
+            inputs_dir=self.plan.inputs_dir,
+            count=self.plan.verify_inputs,
+            seed=self.plan.seed,
+        )
+        parts_root = self.plan.out_dir / "parts"
+        try:
+            for done, k in enumerate(splits):
+                self.on_progress("splits", done, len(splits))
+                self._run_split(graph, cuts[k], splitter, input_sets, parts_root, lanes, outcome)
+            self.on_progress("splits", len(splits), len(splits))
+        finally:
+            if parts_root.is_dir() and not any(parts_root.iterdir()):
+                parts_root.rmdir()
+
+    def _pending_jobs(self, graph: ModelGraph, k: int, paths: dict[str, Path | None]) -> list[Job]:
+        jobs: list[Job] = []
+        wanted: list[tuple[str, str, Target]] = []
+        if k > 0:  # split 0 has no head
+            wanted += [("head", name, t) for name, t in self.clients.items()]
+        if k < graph.num_operators:  # split N has no tail
+            wanted.append(("tail", self.server_name, self.server))
+        for role, name, target in wanted:
+            found = self.db.find_measurement(graph.sha256, k, role, name, self.plan.settings)
+            if found is None:
+                jobs.append(Job(k, role, target, name, paths.get(role) or Path()))
+        return jobs
+
+    def _run_split(
+        self,
+        graph: ModelGraph,
+        cut: Cut,
+        splitter: ModelSplitter,
+        input_sets: list[dict],
+        parts_root: Path,
+        lanes: dict[str, ThreadPoolExecutor],
+        outcome: SweepOutcome,
+    ) -> None:
+        k = cut.split
+        split_done = self.db.has_split(graph.sha256, k)
+        jobs = self._pending_jobs(graph, k, {})
+        if split_done and not jobs:
+            outcome.skipped += 1
+            return
+        files = splitter.write_parts(k, parts_root)
+        try:
+            if not split_done:
+                result = verify_parts(
+                    self.plan.model_path, files.head_path, files.tail_path, input_sets
+                )
+                self.db.record_split(
+                    model_sha=graph.sha256,
+                    split=k,
+                    cut_tensors=list(cut.names),
+                    intermediate_bytes=cut.nbytes,
+                    head_bytes=files.head_bytes,
+                    tail_bytes=files.tail_bytes,
+                    max_abs_diff=result.max_abs_diff,
+                    bit_exact=result.bit_exact,
+                    verify_passed=result.passed,
+                    verify_error=result.error,
+                )
+            jobs = self._pending_jobs(graph, k, {"head": files.head_path, "tail": files.tail_path})
+            self._run_jobs(graph, jobs, lanes, outcome)
+        finally:
+            if not self.plan.keep_parts:
+                shutil.rmtree(files.split_dir, ignore_errors=True)
+
+    def _run_jobs(
+        self,
+        graph: ModelGraph,
+        jobs: list[Job],
+        lanes: dict[str, ThreadPoolExecutor],
+        outcome: SweepOutcome,
+    ) -> None:
+        """Run jobs, one lane per physical target, and wait for all; the first failure of a
+        target (not of a part) is raised after every other lane has finished its job."""
+        futures = []
+        for job in jobs:
+            pool = lanes.setdefault(lane_key(job.target_name), ThreadPoolExecutor(max_workers=1))
+            futures.append(pool.submit(self._measure, graph, job, outcome))
+        errors = [f.exception() for f in futures]
+        for err in errors:
+            if err is not None:
+                raise err
+
+    def _measure(self, graph: ModelGraph, job: Job, outcome: SweepOutcome) -> None:
+        started = datetime.now(UTC)
+        measurement: PartMeasurement = job.target.measure(job.part, self.plan.settings)
+        with self._db_lock:
+            self.db.record_measurement(
+                graph.sha256,
+                job.split,
+                job.role,
+                job.target_name,
+                measurement,
+                evidence=measurement.evidence or None,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                conditions=measurement.meta or None,
+            )
+            outcome.measured += 1
+            outcome.inference_ms += measurement.measured_total_ms
+            if measurement.error:
+                outcome.failed_parts.append(
+                    f"{_where(job)} on {job.target_name}: {measurement.error}"
+                )
+
+
+def best_predicted_splits(
+    graph: ModelGraph,
+    cuts: list[Cut],
+    clients: list[Prediction],
+    server: Prediction,
+    networks: list[NetworkConfig],
+) -> list[int]:
+    """The splits whose predicted end-to-end latency is lowest for at least one (client,
+    network) pair. Splits with no prediction (a delegate partition straddles them) are skipped."""
+    if not networks:
+        raise SplitbenchError("profile-then-verify needs at least one network configuration")
+    n = graph.num_operators
+    out_bytes = output_bytes(graph)
+    chosen: set[int] = set()
+    for client in clients:
+        for cfg in networks:
+            best: tuple[float, int] | None = None
+            for cut in cuts:
+                k = cut.split
+                head = 0.0 if k == 0 else client.head_ms[k]
+                tail = 0.0 if k == n else server.tail_ms[k]
+                if head is None or tail is None:
+                    continue
+                total = e2e_ms(head, tail, cut.nbytes, out_bytes, cfg, split=k, num_operators=n)
+                if best is None or total < best[0]:
+                    best = (total, k)
+            if best is not None:
+                chosen.add(best[1])
+    if not chosen:
+        raise SplitbenchError("profile-then-verify: no split could be predicted from the profiles")
+    return sorted(chosen)
+
+
+def require_ok(outcome: SweepOutcome) -> None:
+    """Raise when nothing at all could be measured (every part failed)."""
+    if outcome.measured and len(outcome.failed_parts) == outcome.measured:
+        raise SplitbenchError("every part failed to run: " + outcome.failed_parts[0])
+
+
+def _where(job: Job) -> str:
+    return "whole model" if job.split is None else f"split {job.split} {job.role}"

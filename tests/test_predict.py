@@ -1,0 +1,131 @@
+"""The predicted timing method, on a real published op profile from a real phone.
+
+The profile (benchmark_csv/poco_x3_mnv3_seg_float_cpu_stdout.txt) and the operator list of the
+model it was made with (benchmark_csv/mnv3_seg_float.graph.json) are published data; the graph
+carries tensor names only, so every tensor is given one float32 element here — which is what the
+cut-size arithmetic below assumes, nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from splitbench.cutplan import plan_cuts
+from splitbench.errors import SplitbenchError
+from splitbench.graph import ModelGraph, OperatorInfo, TensorInfo
+from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.network import NetworkConfig, e2e_ms
+from splitbench.predict import NoPrediction, Prediction, predict_from_measurement
+from splitbench.sweep import best_predicted_splits
+from splitbench_collect.op_profile import parse_run_order
+
+DATA = Path(__file__).resolve().parents[1] / "benchmark_csv"
+CPU_STDOUT = DATA / "poco_x3_mnv3_seg_float_cpu_stdout.txt"
+
+
+def _graph_from_json(path: Path) -> ModelGraph:
+    doc = json.loads(path.read_text())
+    names: dict[str, int] = {}
+
+    def index(name: str) -> int:
+        return names.setdefault(name, len(names))
+
+    ops = []
+    for op in doc["operators"]:
+        ins = tuple(index(n) for n in op["inputs"])
+        outs = tuple(index(n) for n in op["outputs"])
+        ops.append(OperatorInfo(op["index"], op["opcode"], ins, outs))
+    produced = {t for op in ops for t in op.outputs}
+    consumed = {t for op in ops for t in op.inputs}
+    # weights: consumed, never produced, and not the image input (the first operator's first)
+    image = ops[0].inputs[0]
+    tensors = tuple(
+        TensorInfo(i, n, (1,), "float32", is_constant=(i not in produced and i != image))
+        for n, i in names.items()
+    )
+    outputs = tuple(sorted(produced - consumed))
+    return ModelGraph(
+        path=path,
+        sha256=doc["model_sha256"],
+        file_bytes=doc["model_bytes"],
+        operators=tuple(ops),
+        tensors=tensors,
+        inputs=(image,),
+        outputs=outputs,
+    )
+
+
+@pytest.fixture(scope="module")
+def graph() -> ModelGraph:
+    return _graph_from_json(DATA / "mnv3_seg_float.graph.json")
+
+
+def _whole(evidence: list[str], method: str = "benchmark_model") -> PartMeasurement:
+    return PartMeasurement(method=method, runtime="r", settings=RunSettings(), evidence=evidence)
+
+
+def test_prediction_sums_run_order_rows_by_operator_index(graph: ModelGraph) -> None:
+    pred = predict_from_measurement(graph, _whole([str(CPU_STDOUT)]), DATA)
+    assert isinstance(pred, Prediction)
+    n = graph.num_operators
+    assert n == 77
+    rows = [r for r in parse_run_order(CPU_STDOUT.read_text()) if r.op_indices]
+    per_op = {r.op_indices[0]: r.per_run_ms for r in rows}
+    assert pred.head_ms[0] == 0.0
+    assert pred.head_ms[1] == pytest.approx(1.502)  # CONV_2D :0 avg ms in the published table
+    assert pred.head_ms[10] == pytest.approx(sum(per_op[i] for i in range(10)))
+    total = sum(per_op.values())
+    for k in (0, 10, 40, n):
+        assert pred.head_ms[k] + pred.tail_ms[k] == pytest.approx(total)
+
+
+def test_runner_without_profile_gives_a_reason_not_a_number(graph: ModelGraph, tmp_path) -> None:
+    stdout = tmp_path / "kit.stdout"
+    stdout.write_text("INFO: Initialized session in 1.2ms.\ncount=5 first=10 curr=9 min=9\n")
+    pred = predict_from_measurement(graph, _whole([str(stdout)], "litert-interpreter"), tmp_path)
+    assert isinstance(pred, NoPrediction)
+    assert "per-operator profile" in pred.reason and "--benchmark-binary" in pred.reason
+
+
+def test_failed_whole_run_gives_its_error(graph: ModelGraph) -> None:
+    whole = _whole([str(CPU_STDOUT)])
+    whole.error = "unresolved custom operator X"
+    pred = predict_from_measurement(graph, whole, DATA)
+    assert isinstance(pred, NoPrediction) and "unresolved custom operator X" in pred.reason
+
+
+def test_profile_then_verify_picks_the_predicted_best_split_per_network(graph: ModelGraph) -> None:
+    pred = predict_from_measurement(graph, _whole([str(CPU_STDOUT)]), DATA)
+    assert isinstance(pred, Prediction)
+    cuts = plan_cuts(graph)
+    n = graph.num_operators
+    # a server ten times faster than the phone: the same profile scaled is a stand-in server
+    server = Prediction(
+        head_ms=[None if v is None else v / 10 for v in pred.head_ms],
+        tail_ms=[None if v is None else v / 10 for v in pred.tail_ms],
+        source="scaled",
+    )
+    slow = NetworkConfig("slow", uplink_mbps=0.001, downlink_mbps=0.001, rtt_ms=500.0)
+    fast = NetworkConfig("fast", uplink_mbps=1000.0, downlink_mbps=1000.0, rtt_ms=0.0)
+    chosen = best_predicted_splits(graph, cuts, [pred], server, [slow, fast])
+
+    def total(k: int, cfg: NetworkConfig) -> float:
+        head = 0.0 if k == 0 else pred.head_ms[k]
+        tail = 0.0 if k == n else server.tail_ms[k]
+        return e2e_ms(
+            head, tail, cuts[k].nbytes, 4 * len(graph.outputs), cfg, split=k, num_operators=n
+        )
+
+    expected = {min(range(n + 1), key=lambda k, c=cfg: total(k, c)) for cfg in (slow, fast)}
+    assert chosen == sorted(expected)
+    assert n in chosen  # on a 1 kbit/s link with 500 ms RTT nothing beats staying on the phone
+    assert 0 in chosen  # on a free link the 10x server wins with everything
+
+
+def test_profile_then_verify_needs_networks(graph: ModelGraph) -> None:
+    pred = predict_from_measurement(graph, _whole([str(CPU_STDOUT)]), DATA)
+    assert isinstance(pred, Prediction)
+    with pytest.raises(SplitbenchError, match="network"):
+        best_predicted_splits(graph, plan_cuts(graph), [pred], pred, [])
