@@ -71,6 +71,24 @@ def int8_model() -> bytes:
 
 
 @functools.cache
+def float16_weights_model() -> bytes:
+    """Float16 weights behind DEQUANTIZE operators, as in the mediapipe models."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(23)
+    inp = keras.Input((10, 10, 3), batch_size=1, name="image")
+    a = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inp)
+    b = keras.layers.Conv2D(6, 1)(a)
+    x = keras.layers.Add()([a, b])
+    x = keras.layers.Conv2D(3, 1)(x)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, x))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return _quiet_convert(converter)
+
+
+@functools.cache
 def while_loop_model() -> bytes:
     """Control flow: a WHILE operator whose condition and body are subgraphs 1 and 2."""
     import tensorflow as tf

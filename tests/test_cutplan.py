@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 import split_models
-from splitbench.cutplan import Cut, cut_at, input_bytes, output_bytes, plan_cuts
+from splitbench.cutplan import (
+    Cut,
+    cut_at,
+    input_bytes,
+    output_bytes,
+    plan_cuts,
+    weight_only_operators,
+)
 from splitbench.errors import SplitPointError
 from splitbench.graph import ModelGraph, OperatorInfo, TensorInfo, load_graph
 
@@ -158,3 +165,34 @@ def test_plan_is_linear_not_quadratic() -> None:
     cuts = plan_cuts(graph)
     assert time.perf_counter() - start < 2.0
     assert all(isinstance(c, Cut) and c.tensors == (c.split,) for c in cuts)
+
+
+def test_weight_only_operators_never_cross_a_cut(tmp_path: Path) -> None:
+    """DEQUANTIZE of float16 weights computes from weights alone: its output is a weight of
+    whichever part reads it, never intermediate data."""
+    graph = load_graph(split_models.write(tmp_path, "fp16", split_models.float16_weights_model()))
+    dequantize = {op.index for op in graph.operators if op.opcode == "DEQUANTIZE"}
+    assert len(dequantize) >= 3
+    assert weight_only_operators(graph) == dequantize
+    dequantized = {t for i in dequantize for t in graph.operators[i].outputs}
+    cuts = plan_cuts(graph)
+    first_working = min(set(range(graph.num_operators)) - dequantize)
+    for cut in cuts:
+        assert not set(cut.tensors) & dequantized
+        if cut.split <= first_working:  # nothing that reads the image has run yet
+            assert cut.tensors == graph.inputs
+        assert cut == cut_at(graph, cut.split)
+    assert cuts[-1].tensors == graph.outputs
+
+
+def test_weight_only_excludes_model_outputs_and_input_free_operators(chain_tflite: Path) -> None:
+    graph = load_graph(chain_tflite)
+    assert weight_only_operators(graph) == frozenset()
+    # A graph record where a constant-fed operator's output is a model output: not weight-only.
+    w = TensorInfo(1, "w", (2,), "float32", True)
+    out = TensorInfo(2, "out", (2,), "float32", False)
+    x = TensorInfo(0, "x", (2,), "float32", False)
+    ops = (OperatorInfo(0, "DEQUANTIZE", (1,), (2,)), OperatorInfo(1, "ZEROS", (), (3,)))
+    extra = TensorInfo(3, "z", (2,), "float32", False)
+    record = ModelGraph(Path("x"), "0", 0, ops, (x, w, out, extra), (0,), (2,))
+    assert weight_only_operators(record) == frozenset()

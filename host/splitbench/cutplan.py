@@ -1,10 +1,19 @@
 """Stage 2: the cut of every split point — which tensors cross from the phone to the server.
 
 Split ``k`` (``k = 0 … N``, the seeds' "k:(N−k)") runs operators ``0..k-1`` on the client (the
-head) and ``k..N-1`` on the server (the tail). Its cut is the *set* of non-constant tensors that
+head) and ``k..N-1`` on the server (the tail). Its cut is the *set* of tensors (not weights) that
 are produced before ``k`` (model inputs count as produced before every operator) and either
 consumed by an operator at index ``>= k`` or are model outputs. So the cut of ``k = 0`` is the
 model inputs and the cut of ``k = N`` the model outputs; branchy graphs give several tensors.
+
+Weights never cross the network, and neither does anything computed from weights alone: an
+operator whose inputs are all weights (or outputs of such operators) — the DEQUANTIZE of float16
+weights and the DENSIFY of sparse weights that make up more than half of the operators of the
+mediapipe models — is a *weight-only* operator. It keeps its index (so ``k`` still counts every
+operator, as the seeds and the op profiles do), but it runs in whichever part reads its output,
+from that part's own copy of the weights, and its output is never part of a cut. Otherwise the
+cut after a DEQUANTIZE would ship dequantized weights as "intermediate data", and runtimes such
+as XNNPACK would see weights as dynamic inputs (or refuse a part whose output is one).
 
 Every tensor is in the cut of a contiguous range of splits — from just after its producer to its
 last consumer (or to ``N`` for a model output) — so all cuts come from one sweep over those
@@ -45,10 +54,37 @@ class Cut:
         return tuple(t for t in self.tensors if t not in skip)
 
 
+def weight_only_operators(graph: ModelGraph) -> frozenset[int]:
+    """Operators that compute from weights alone (see the module docstring), in one pass.
+
+    An operator qualifies when it reads at least one tensor, every tensor it reads is a weight or
+    the output of a weight-only operator, and none of its outputs is a model output (a model
+    output is a result, so it is produced where the split puts it). Operators without inputs
+    (VAR_HANDLE, random generators) and anything touching a variable never qualify.
+    """
+    outputs = set(graph.outputs)
+    derived: set[int] = set()
+    found = set()
+    for op in graph.operators:
+        reads = [t for t in op.inputs if t >= 0]
+        writes = [t for t in op.outputs if t >= 0]
+        if not reads or not writes or any(t in outputs for t in writes):
+            continue
+        tensors = graph.tensors
+        if any(tensors[t].is_variable for t in (*reads, *writes)):
+            continue
+        if all(tensors[t].is_constant or t in derived for t in reads):
+            found.add(op.index)
+            derived.update(writes)
+    return frozenset(found)
+
+
 def _intervals(graph: ModelGraph) -> tuple[dict[int, int], dict[int, int]]:
     """For each tensor that can cross a cut: the first split and the last split it is in."""
     n = graph.num_operators
     skip = {t.index for t in graph.tensors if t.is_constant or t.is_variable}
+    for i in weight_only_operators(graph):
+        skip.update(graph.operators[i].outputs)
     producer: dict[int, int] = {}
     for i in graph.inputs:
         if i not in skip:

@@ -13,7 +13,10 @@ Interfaces of the parts, for split ``k``:
   outputs = the cut tensors the head computes (``Cut.head_outputs``).
 * tail = operators ``[k, N)``; inputs = the cut tensors its operators read; outputs = the model
   outputs it computes.
-* ``k = 0`` has no head and ``k = N`` no tail (``None``).
+* ``k = 0`` has no head and ``k = N`` no tail (``None``); nor has a part whose operators would
+  all be weight-only (see :mod:`splitbench.cutplan`): weight-only operators are not placed by
+  ``k`` but packed into each part that reads their output, so a part is the operators of its
+  range that depend on the inputs plus the weight-only operators they need (``PartIO.operators``).
 
 Tensor names are kept exactly: head outputs map to tail inputs by name. Quantization
 parameters, operator options and weights are the original objects. A SignatureDef of subgraph 0
@@ -44,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbench.cutplan import Cut, check_split, plan_cuts
+from splitbench.cutplan import Cut, check_split, plan_cuts, weight_only_operators
 from splitbench.graph import ModelGraph, ParsedModel, load_parsed, parsed_model
 
 _DROPPED_METADATA = {b"TFLITE_METADATA"}
@@ -58,12 +61,13 @@ Segments = list[memoryview]
 
 @dataclass(frozen=True)
 class PartIO:
-    """Tensor indices (in the whole model) and names at a part's boundary."""
+    """A part's operators and boundary, as indices and names in the whole model."""
 
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
+    operators: tuple[int, ...] = ()  # operator indices in the part, in execution order
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,11 @@ class ModelSplitter:
                     self._last_use[t] = op.index
             for t in op.outputs:
                 self._producer.setdefault(t, op.index)
+        self._weight_only = weight_only_operators(self.graph)
+        # _working[k]: how many operators in [0, k) are not weight-only (a part needs one)
+        self._working = [0]
+        for op in self.graph.operators:
+            self._working.append(self._working[-1] + (op.index not in self._weight_only))
         self._digits = max(3, len(str(n)))
         self._heads: _PartChain | None = None  # made on first use
         self._tails: _PartChain | None = None
@@ -128,59 +137,76 @@ class ModelSplitter:
         return self.cuts[k]
 
     def head_io(self, k: int) -> PartIO | None:
-        """Inputs and outputs of the head of split ``k`` (None at ``k = 0``)."""
+        """Operators, inputs and outputs of the head of split ``k``; None when the client has
+        nothing to run (``k = 0``, or only weight-only operators come before ``k``)."""
         cut = self.cut(k)
-        if k == 0:
+        if self._working[k] == 0:
             return None
         inputs = tuple(i for i in dict.fromkeys(self.graph.inputs) if self._first_use.get(i, k) < k)
-        return self._io(inputs, cut.head_outputs)
+        return self._io(inputs, cut.head_outputs, range(0, k))
 
     def tail_io(self, k: int) -> PartIO | None:
-        """Inputs and outputs of the tail of split ``k`` (None at ``k = N``)."""
+        """Operators, inputs and outputs of the tail of split ``k``; None when the server has
+        nothing to run (``k = N``, or only weight-only operators come from ``k`` on)."""
         cut = self.cut(k)
-        if k == self.graph.num_operators:
+        n = self.graph.num_operators
+        if self._working[n] - self._working[k] == 0:
             return None
         inputs = tuple(t for t in cut.tensors if self._last_use.get(t, -1) >= k)
         outputs = tuple(
             o for o in dict.fromkeys(self.graph.outputs) if self._producer.get(o, -1) >= k
         )
-        return self._io(inputs, outputs)
+        return self._io(inputs, outputs, range(k, n))
 
-    def _io(self, inputs: tuple[int, ...], outputs: tuple[int, ...]) -> PartIO:
+    def _io(self, inputs: tuple[int, ...], outputs: tuple[int, ...], ops: range) -> PartIO:
         return PartIO(
             inputs=inputs,
             outputs=outputs,
             input_names=self.graph.tensor_names(inputs),
             output_names=self.graph.tensor_names(outputs),
+            operators=tuple(sorted(self._with_weight_ops(ops))),
         )
+
+    def _with_weight_ops(self, ops: range) -> set[int]:
+        """The working operators of ``ops`` and the weight-only operators they need."""
+        chosen: set[int] = set()
+        pending = [i for i in ops if i not in self._weight_only]
+        while pending:
+            i = pending.pop()
+            if i in chosen:
+                continue
+            chosen.add(i)
+            for t in self.graph.operators[i].inputs:
+                p = self._producer.get(t)
+                if p is not None and p in self._weight_only and p not in chosen:
+                    pending.append(p)
+        return chosen
 
     # --- parts as bytes -------------------------------------------------------------------------
 
     def head(self, k: int) -> bytes | None:
-        """The head of split ``k`` as a ``.tflite`` file's bytes, or None at ``k = 0``."""
-        segments = self._head_segments(k)
+        """The head of split ``k`` as a ``.tflite`` file's bytes, or None (see :meth:`head_io`)."""
+        segments = self._head_segments(k, self.head_io(k))
         return None if segments is None else b"".join(segments)
 
     def tail(self, k: int) -> bytes | None:
-        """The tail of split ``k`` as a ``.tflite`` file's bytes, or None at ``k = N``."""
-        segments = self._tail_segments(k)
+        """The tail of split ``k`` as a ``.tflite`` file's bytes, or None (see :meth:`tail_io`)."""
+        segments = self._tail_segments(k, self.tail_io(k))
         return None if segments is None else b"".join(segments)
 
-    def _head_segments(self, k: int) -> Segments | None:
-        io = self.head_io(k)
+    def _head_segments(self, k: int, io: PartIO | None) -> Segments | None:
         if io is None:
             return None
         if self._heads is None:
-            self._heads = _PartChain(self, list(range(self.graph.num_operators)), forward=True)
+            self._heads = _PartChain(self, list(range(self.graph.num_operators)))
         return self._heads.part(k, io)
 
-    def _tail_segments(self, k: int) -> Segments | None:
-        io = self.tail_io(k)
+    def _tail_segments(self, k: int, io: PartIO | None) -> Segments | None:
         if io is None:
             return None
         n = self.graph.num_operators
         if self._tails is None:
-            self._tails = _PartChain(self, list(reversed(range(n))), forward=False)
+            self._tails = _PartChain(self, list(reversed(range(n))))
         return self._tails.part(n - k, io)
 
     # --- files ----------------------------------------------------------------------------------
@@ -198,8 +224,9 @@ class ModelSplitter:
         cut = self.cut(k)
         folder = self.split_dir(out_dir, k)
         folder.mkdir(parents=True, exist_ok=True)
-        head_path = _write(folder / "head.tflite", self._head_segments(k))
-        tail_path = _write(folder / "tail.tflite", self._tail_segments(k))
+        head_io, tail_io = self.head_io(k), self.tail_io(k)
+        head_path = _write(folder / "head.tflite", self._head_segments(k, head_io))
+        tail_path = _write(folder / "tail.tflite", self._tail_segments(k, tail_io))
         return PartFiles(
             split=k,
             cut=cut,
@@ -208,8 +235,8 @@ class ModelSplitter:
             tail_path=tail_path,
             head_bytes=head_path.stat().st_size if head_path else 0,
             tail_bytes=tail_path.stat().st_size if tail_path else 0,
-            head_io=self.head_io(k),
-            tail_io=self.tail_io(k),
+            head_io=head_io,
+            tail_io=tail_io,
         )
 
     def write_all(self, out_dir: Path, splits: Iterable[int] | None = None) -> Iterator[PartFiles]:
@@ -256,14 +283,14 @@ class _PartChain:
 
     Heads use ``order = 0, 1, ..., N-1`` and tails ``N-1, ..., 0``. Tensors, buffers and
     operator codes are numbered in the order they are met, so the numbers of what is already
-    packed never change when the run grows, and an operator's table is packed once.
+    packed never change when the run grows, and an operator's table is packed once. The
+    operators vector of a part lists them in their original order, an execution order.
     """
 
-    def __init__(self, splitter: ModelSplitter, order: list[int], forward: bool) -> None:
+    def __init__(self, splitter: ModelSplitter, order: list[int]) -> None:
         self._splitter = splitter
         self._model = splitter._model
         self._order = order
-        self._forward = forward
         weights = sum(len(b.data) for b in self._model.buffers if b.data is not None)
         tables = sum(
             len(sg.tensors or []) + len(sg.operators or []) for sg in self._model.subgraphs
@@ -279,7 +306,8 @@ class _PartChain:
         self._opcode_ids: dict[int, int] = {}
         self._opcode_order: list[int] = []
         self._opcodes: list[_Packed] = []
-        self._ops: list[_Packed] = []  # in packing order
+        self._op_order: list[int] = []  # operator indices, in packing order
+        self._ops: dict[int, _Packed] = {}
         self._finished = False
         # Common to every part of this chain: the empty buffer 0, the other subgraphs, metadata.
         self._buffer_ids[0] = 0
@@ -328,6 +356,26 @@ class _PartChain:
             self._tensors.append(_Packed(tensor.Pack(self.builder)))
         return new
 
+    def _step(self, index: int) -> None:
+        """Add operator ``index`` of the order, after the weight-only operators it reads from;
+        a weight-only operator itself waits until an operator that reads it is added."""
+        splitter = self._splitter
+        if index in splitter._weight_only or index in self._ops:
+            return
+        for t in splitter.graph.operators[index].inputs:
+            p = splitter._producer.get(t)
+            if p is not None and p in splitter._weight_only and p not in self._ops:
+                self._step_weight_op(p)
+        self._pack_operator(index)
+
+    def _step_weight_op(self, index: int) -> None:
+        splitter = self._splitter
+        for t in splitter.graph.operators[index].inputs:
+            p = splitter._producer.get(t)
+            if p is not None and p not in self._ops:  # only weight-only ops feed a weight-only op
+                self._step_weight_op(p)
+        self._pack_operator(index)
+
     def _pack_operator(self, index: int) -> None:
         op = self._model.subgraphs[0].operators[index]
         new = copy.copy(op)  # options objects are shared, they are not changed
@@ -337,7 +385,8 @@ class _PartChain:
             new.intermediates = [self._tensor(t) if t >= 0 else -1 for t in op.intermediates]
         new.opcodeIndex = self._opcode(op.opcodeIndex)
         new.debugMetadataIndex = -1
-        self._ops.append(_Packed(new.Pack(self.builder)))
+        self._ops[index] = _Packed(new.Pack(self.builder))
+        self._op_order.append(index)
 
     def _pack_other_subgraph(self, subgraph: Any) -> int:
         """A control-flow subgraph, whole: its own tensor numbering is kept as it is."""
@@ -379,7 +428,7 @@ class _PartChain:
             tensors=len(self._tensor_order),
             buffers=len(self._buffer_order),
             opcodes=len(self._opcode_order),
-            ops=len(self._ops),
+            ops=len(self._op_order),
         )
 
     def _rewind(self, mark: _Mark) -> None:
@@ -408,7 +457,9 @@ class _PartChain:
             del self._opcode_ids[i]
         del self._opcode_order[mark.opcodes :]
         del self._opcodes[mark.opcodes :]
-        del self._ops[mark.ops :]
+        for i in self._op_order[mark.ops :]:
+            del self._ops[i]
+        del self._op_order[mark.ops :]
         self._finished = False
 
     def _advance(self, count: int) -> None:
@@ -418,7 +469,7 @@ class _PartChain:
             self._rewind(self._marks[keep])
             del self._marks[keep + 1 :]
         while len(self._marks) - 1 < count:
-            self._pack_operator(self._order[len(self._marks) - 1])
+            self._step(self._order[len(self._marks) - 1])
             self._marks.append(self._mark())
 
     # --- a part ---------------------------------------------------------------------------------
@@ -429,8 +480,10 @@ class _PartChain:
         model = self._model
         subgraph = copy.copy(model.subgraphs[0])
         subgraph.tensors = self._tensors
-        ops = self._ops if self._forward else self._ops[::-1]  # execution order
-        subgraph.operators = ops
+        order = sorted(self._ops)  # the original order is an execution order
+        if tuple(order) != io.operators:
+            raise AssertionError(f"packed operators {order} differ from {io.operators}")
+        subgraph.operators = [self._ops[i] for i in order]
         subgraph.inputs = [self._tensor_ids[t] for t in io.inputs]
         subgraph.outputs = [self._tensor_ids[t] for t in io.outputs]
         subgraph.debugMetadataIndex = -1
