@@ -109,8 +109,14 @@ def _build(
             "on_server": n - k,
             "cut_tensors": json.dumps(list(rec.cut_tensors)) if rec else None,
         }
-        client_side = _side(heads.get(k), empty=(k == 0))
-        server_side = _side(tails.get(k), empty=(k == n))
+        # A part with no file is empty: split 0's head, split N's tail, and a head or tail holding
+        # only weight-transforming operators (they travel with the weights they feed).
+        client_side = _side(
+            heads.get(k), empty=(k == 0 or (rec is not None and rec.head_bytes == 0))
+        )
+        server_side = _side(
+            tails.get(k), empty=(k == n or (rec is not None and rec.tail_bytes == 0))
+        )
         row["client_ms"] = client_side["ms"]
         row["server_ms"] = server_side["ms"]
         for prefix, side in (("client", client_side), ("server", server_side)):

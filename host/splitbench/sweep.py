@@ -219,12 +219,17 @@ class Sweep:
             if parts_root.is_dir() and not any(parts_root.iterdir()):
                 parts_root.rmdir()
 
-    def _pending_jobs(self, graph: ModelGraph, k: int, paths: dict[str, Path | None]) -> list[Job]:
+    def _pending_jobs(
+        self, splitter: ModelSplitter, k: int, paths: dict[str, Path | None]
+    ) -> list[Job]:
+        """Measurements of split k not yet in the database. Empty parts (split 0's head, split
+        N's tail, a part of weight-transforming operators only) have nothing to measure."""
         jobs: list[Job] = []
         wanted: list[tuple[str, str, Target]] = []
-        if k > 0:  # split 0 has no head
+        graph = splitter.graph
+        if splitter.head_io(k) is not None:
             wanted += [("head", name, t) for name, t in self.clients.items()]
-        if k < graph.num_operators:  # split N has no tail
+        if splitter.tail_io(k) is not None:
             wanted.append(("tail", self.server_name, self.server))
         for role, name, target in wanted:
             found = self.db.find_measurement(graph.sha256, k, role, name, self.plan.settings)
@@ -244,7 +249,7 @@ class Sweep:
     ) -> None:
         k = cut.split
         split_done = self.db.has_split(graph.sha256, k)
-        jobs = self._pending_jobs(graph, k, {})
+        jobs = self._pending_jobs(splitter, k, {})
         if split_done and not jobs:
             outcome.skipped += 1
             return
@@ -266,7 +271,9 @@ class Sweep:
                     verify_passed=result.passed,
                     verify_error=result.error,
                 )
-            jobs = self._pending_jobs(graph, k, {"head": files.head_path, "tail": files.tail_path})
+            jobs = self._pending_jobs(
+                splitter, k, {"head": files.head_path, "tail": files.tail_path}
+            )
             self._run_jobs(graph, jobs, lanes, outcome)
         finally:
             if not self.plan.keep_parts:
