@@ -8,58 +8,23 @@ cut-size arithmetic below assumes, nothing more.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from published_graph import DATA, graph_from_json
 from splitbench.cutplan import plan_cuts
 from splitbench.errors import SplitbenchError
-from splitbench.graph import ModelGraph, OperatorInfo, TensorInfo
+from splitbench.graph import ModelGraph
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, predict_from_measurement
 from splitbench.sweep import best_predicted_splits
 from splitbench_collect.op_profile import parse_run_order
 
-DATA = Path(__file__).resolve().parents[1] / "benchmark_csv"
 CPU_STDOUT = DATA / "poco_x3_mnv3_seg_float_cpu_stdout.txt"
-
-
-def _graph_from_json(path: Path) -> ModelGraph:
-    doc = json.loads(path.read_text())
-    names: dict[str, int] = {}
-
-    def index(name: str) -> int:
-        return names.setdefault(name, len(names))
-
-    ops = []
-    for op in doc["operators"]:
-        ins = tuple(index(n) for n in op["inputs"])
-        outs = tuple(index(n) for n in op["outputs"])
-        ops.append(OperatorInfo(op["index"], op["opcode"], ins, outs))
-    produced = {t for op in ops for t in op.outputs}
-    consumed = {t for op in ops for t in op.inputs}
-    # weights: consumed, never produced, and not the image input (the first operator's first)
-    image = ops[0].inputs[0]
-    tensors = tuple(
-        TensorInfo(i, n, (1,), "float32", is_constant=(i not in produced and i != image))
-        for n, i in names.items()
-    )
-    outputs = tuple(sorted(produced - consumed))
-    return ModelGraph(
-        path=path,
-        sha256=doc["model_sha256"],
-        file_bytes=doc["model_bytes"],
-        operators=tuple(ops),
-        tensors=tensors,
-        inputs=(image,),
-        outputs=outputs,
-    )
 
 
 @pytest.fixture(scope="module")
 def graph() -> ModelGraph:
-    return _graph_from_json(DATA / "mnv3_seg_float.graph.json")
+    return graph_from_json(DATA / "mnv3_seg_float.graph.json")
 
 
 def _whole(evidence: list[str], method: str = "benchmark_model") -> PartMeasurement:
