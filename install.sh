@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-step set-up on a fresh machine with Python 3.11: Debian's adb (for the emulated-phone
-# tests and for real phones), mksh (Android's shell, to test the on-device runner), and a
+# tests and for real phones), mksh and busybox (Android-like shells, to test the on-device
+# runner under more than dash), gcc is used by one test when present, and a
 # virtual environment in .venv with splitbench and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -8,6 +9,7 @@ cd "$(dirname "$0")"
 need=()
 command -v adb >/dev/null 2>&1 || need+=(adb)
 command -v mksh >/dev/null 2>&1 || need+=(mksh)
+command -v busybox >/dev/null 2>&1 || need+=(busybox)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing Debian packages: ${need[*]}"
