@@ -10,6 +10,7 @@ need=()
 command -v adb >/dev/null 2>&1 || need+=(adb)
 command -v mksh >/dev/null 2>&1 || need+=(mksh)
 command -v busybox >/dev/null 2>&1 || need+=(busybox)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing Debian packages: ${need[*]}"

@@ -131,6 +131,22 @@ def sweep(
     benchmark_binary: Annotated[
         Path | None, typer.Option(help="TensorFlow Lite benchmark_model binary for the phones.")
     ] = None,
+    cooldown_temp: Annotated[
+        float | None,
+        typer.Option(
+            help="On phones: before each part, wait until the phone is below this temperature (°C)."
+        ),
+    ] = None,
+    cooldown_max_wait: Annotated[
+        float, typer.Option(help="On phones: longest cool-down wait per part (s).")
+    ] = 120.0,
+    affinity: Annotated[
+        str | None,
+        typer.Option(
+            help="On phones: CPU affinity mask for the runner (hex, e.g. f0 = big cores "
+            "on many SoCs), applied with taskset when the phone has it."
+        ),
+    ] = None,
     strategy: Annotated[
         str,
         typer.Option(
@@ -164,7 +180,14 @@ def sweep(
         num_runs=runs,
         min_secs=min_secs,
     )
-    adb = AdbOptions(adb_port=adb_port, benchmark_binary=benchmark_binary, timeout_s=timeout)
+    adb = AdbOptions(
+        adb_port=adb_port,
+        benchmark_binary=benchmark_binary,
+        timeout_s=timeout,
+        cooldown_temp_c=cooldown_temp,
+        cooldown_max_wait_s=cooldown_max_wait,
+        affinity_mask=affinity,
+    )
     client_specs = expand_specs(["all"] if clients == "all" else (client or ["host"]), adb)
     server_spec = expand_specs([server], adb)[0]
     targets = {spec: make_target(spec, run_dir=out, adb=adb) for spec in client_specs}
@@ -194,6 +217,7 @@ def sweep(
             ) from None
         finally:
             for target in {id(t): t for t in [*targets.values(), server_target]}.values():
+                _report_target(target)
                 target.close()
     require_ok(outcome)
     if outcome.chosen_splits:
@@ -202,6 +226,16 @@ def sweep(
             + ", ".join(str(k) for k in outcome.chosen_splits)
         )
     _write_and_show(outcome, out, client_specs, server_spec, networks)
+
+
+def _report_target(target: object) -> None:
+    """Phones report what was pushed and what looked wrong (charging, screen on, hot)."""
+    pushed = getattr(target, "bytes_pushed", None)
+    name = getattr(target, "name", "")
+    if pushed is not None:
+        console.print(f"{name}: {pushed} bytes pushed")
+    for warning in getattr(target, "warnings", []) or []:
+        err_console.print(f"[yellow]warning:[/] {name}: {warning}")
 
 
 def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> None:  # type: ignore[no-untyped-def]

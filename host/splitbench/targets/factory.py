@@ -18,6 +18,7 @@ class AdbOptions:
     device_dir: str = "/data/local/tmp/splitbench"
     timeout_s: float = 600.0
     cooldown_temp_c: float | None = None
+    cooldown_max_wait_s: float = 120.0
     affinity_mask: str | None = None
 
 
@@ -54,5 +55,6 @@ def make_target(spec: str, *, run_dir: Path, adb: AdbOptions) -> Target:
         run_dir=run_dir,
         timeout_s=adb.timeout_s,
         cooldown_temp_c=adb.cooldown_temp_c,
+        cooldown_max_wait_s=adb.cooldown_max_wait_s,
         affinity_mask=adb.affinity_mask,
     )
