@@ -59,6 +59,7 @@ EXPECTED_COLUMNS = [
     "max_abs_diff",
     "bit_exact",
     "lossless",
+    "verify_error",
     "e2e_ms_slow",
     "e2e_ms_fast-lan",
     "delivery_ms_slow",

@@ -221,6 +221,7 @@ def _sizes(
             "max_abs_diff": NAN,
             "bit_exact": None,
             "lossless": None,
+            "verify_error": None,
         }
     return {
         "intermediate_bytes": rec.intermediate_bytes,
@@ -230,8 +231,9 @@ def _sizes(
         "head_model_ratio": rec.head_bytes / model_bytes if model_bytes else NAN,
         "intermediate_ratio": rec.intermediate_bytes / input_bytes if input_bytes else NAN,
         "max_abs_diff": _float(rec.max_abs_diff),
-        "bit_exact": rec.bit_exact,
-        "lossless": rec.verify_passed,
+        "bit_exact": None if rec.verify_error else rec.bit_exact,
+        "lossless": None if rec.verify_error else rec.verify_passed,
+        "verify_error": rec.verify_error,
     }
 
 

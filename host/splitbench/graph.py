@@ -199,10 +199,9 @@ def _parse(path: Path, data: bytes) -> Any:
     except ModelError as exc:
         raise ModelError(f"{path} is truncated or corrupt: {exc}") from None
     except Exception as exc:  # any reader failure: struct.error, IndexError, ValueError, ...
-        detail = " ".join(str(exc).split())[:80] or "no detail"
         raise ModelError(
             f"{path} is truncated or corrupt ({len(data)} bytes): its flatbuffer cannot be read"
-            f" ({type(exc).__name__}: {detail})"
+            f" ({type(exc).__name__})"
         ) from None
     for buffer in model.buffers or []:
         # Offset-stored buffers come back as bytes slices; the packer needs numpy arrays to copy
@@ -313,12 +312,15 @@ def _resolve_shapes(
     for i in subgraph.inputs or []:
         if i not in wanted and _is_dynamic(tensors[i]):
             signature = list(tensors[i].shapeSignature)
-            example = ",".join("1" if d < 0 else str(d) for d in signature)
+            example = ",".join(
+                str(d) if d >= 0 else ("1" if axis == 0 else f"D{axis}")
+                for axis, d in enumerate(signature)
+            )
             name = _text(tensors[i].name)
             short = _signature_input_names(model).get(i, name)  # "image" reads better
             raise ModelError(
                 f"input '{name}' of {path.name} has a dynamic shape {signature}:"
-                f" pass --input-shape {short}:{example}"
+                f" pass --input-shape {short}:{example} with sizes for the dynamic dimensions"
             )
     if wanted:
         return _shapes_from_runtime(path, data, wanted), True

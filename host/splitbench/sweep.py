@@ -139,13 +139,20 @@ class Sweep:
         for target in self._all_targets().values():
             self.db.record_target(target.describe())
         splits = select_splits(graph, self.plan.splits)
+        # Inputs first: a bad --inputs folder must fail before anything is measured.
+        input_sets = make_inputs(
+            self.plan.model_path,
+            inputs_dir=self.plan.inputs_dir,
+            count=self.plan.verify_inputs,
+            seed=self.plan.seed,
+        )
         lanes: dict[str, ThreadPoolExecutor] = {}
         try:
             self._measure_whole(graph, lanes, outcome)
             if self.plan.strategy == "profile-then-verify":
                 splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
                 outcome.chosen_splits = splits
-            self._run_splits(graph, cuts, splits, lanes, outcome)
+            self._run_splits(graph, cuts, splits, input_sets, lanes, outcome)
         finally:
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -199,16 +206,11 @@ class Sweep:
         graph: ModelGraph,
         cuts: list[Cut],
         splits: list[int],
+        input_sets: list[dict],
         lanes: dict[str, ThreadPoolExecutor],
         outcome: SweepOutcome,
     ) -> None:
         splitter = ModelSplitter(graph)
-        input_sets = make_inputs(
-            self.plan.model_path,
-            inputs_dir=self.plan.inputs_dir,
-            count=self.plan.verify_inputs,
-            seed=self.plan.seed,
-        )
         parts_root = self.plan.out_dir / "parts"
         try:
             for done, k in enumerate(splits):

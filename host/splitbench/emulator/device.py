@@ -93,10 +93,12 @@ class EmulatedDevice:
         self._present = True
         self._commands = 0
         self._fail_after = spec.fail_after
-        self._crash = _PatternFault(re.compile(spec.crash_pattern), None) \
-            if spec.crash_pattern else None
-        self._hang = _PatternFault(re.compile(spec.hang_pattern), None) \
-            if spec.hang_pattern else None
+        self._crash = (
+            _PatternFault(re.compile(spec.crash_pattern), None) if spec.crash_pattern else None
+        )
+        self._hang = (
+            _PatternFault(re.compile(spec.hang_pattern), None) if spec.hang_pattern else None
+        )
         self._sockets: set[socket.socket] = set()
         self._processes: set[subprocess.Popen[bytes]] = set()
         self.sandbox = Sandbox(root, spec.storage_bytes)
@@ -156,7 +158,7 @@ class EmulatedDevice:
             self._fail_after = commands
 
     def set_state(self, state: str) -> None:
-        """"device", "unauthorized" or "offline"; leaving "device" closes open connections."""
+        """ "device", "unauthorized" or "offline"; leaving "device" closes open connections."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}, not {state!r}")
         with self._lock:
@@ -239,7 +241,7 @@ class EmulatedDevice:
         return True
 
     def shell_fault(self, command: str) -> str | None:
-        """"crash", "hang" or None for this shell command (consumes one use of the fault)."""
+        """ "crash", "hang" or None for this shell command (consumes one use of the fault)."""
         with self._lock:
             if self._hang is not None and self._hang.take(command):
                 return "hang"

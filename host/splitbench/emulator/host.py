@@ -56,9 +56,7 @@ class Registry:
         """Devices ``adb devices`` shows (plugged in, whatever their state)."""
         return [d for d in self._devices.values() if d.present]
 
-    def acquire(
-        self, target: Target, any_state: bool = False
-    ) -> tuple[EmulatedDevice | None, str]:
+    def acquire(self, target: Target, any_state: bool = False) -> tuple[EmulatedDevice | None, str]:
         """One device for a service, or the real server's error message."""
         listed = self.listed()
         if target.serial is not None:
@@ -83,21 +81,22 @@ class Registry:
 
 
 def is_host_request(request: str) -> bool:
-    return request.startswith(("host:", "host-serial:", "host-transport-id:", "host-usb:",
-                               "host-local:"))
+    return request.startswith(
+        ("host:", "host-serial:", "host-transport-id:", "host-usb:", "host-local:")
+    )
 
 
 def _split_target(request: str, registry: Registry) -> tuple[Target, str]:
     """Separate the prefix's target from the service (serials may contain ':')."""
     if request.startswith("host-serial:"):
-        rest = request[len("host-serial:"):]
+        rest = request[len("host-serial:") :]
         for serial in sorted((d.serial for d in registry.all()), key=len, reverse=True):
             if rest.startswith(serial + ":"):
-                return Target(serial=serial), rest[len(serial) + 1:]
+                return Target(serial=serial), rest[len(serial) + 1 :]
         serial, _, service = rest.rpartition(":")
         return Target(serial=serial), service
     if request.startswith("host-transport-id:"):
-        tid, _, service = request[len("host-transport-id:"):].partition(":")
+        tid, _, service = request[len("host-transport-id:") :].partition(":")
         return Target(transport_id=int(tid) if tid.isdigit() else -1), service
     return Target(), request.partition(":")[2]
 
@@ -158,17 +157,17 @@ def _transport(service: str, registry: Registry) -> HostReply:
     ``tport:{serial:S,id:N,any,usb,local}`` reply OKAY + the 8-byte transport id."""
     tport = service.startswith("tport:")
     if tport:
-        selector = service[len("tport:"):]
+        selector = service[len("tport:") :]
     elif service.startswith("transport:"):
-        selector = "serial:" + service[len("transport:"):]
+        selector = "serial:" + service[len("transport:") :]
     elif service.startswith("transport-id:"):
-        selector = "id:" + service[len("transport-id:"):]
+        selector = "id:" + service[len("transport-id:") :]
     else:
-        selector = service[len("transport-"):]
+        selector = service[len("transport-") :]
     if selector.startswith("serial:"):
-        target = Target(serial=selector[len("serial:"):])
+        target = Target(serial=selector[len("serial:") :])
     elif selector.startswith("id:"):
-        tid = selector[len("id:"):]
+        tid = selector[len("id:") :]
         target = Target(transport_id=int(tid) if tid.isdigit() else -1)
     elif selector in ("any", "usb", "local"):
         target = Target()
@@ -181,8 +180,9 @@ def _transport(service: str, registry: Registry) -> HostReply:
     return HostReply(reply, device=device)
 
 
-def _wait_for(target: Target, service: str, registry: Registry, stop: threading.Event,
-              timeout: float = 60.0) -> HostReply:
+def _wait_for(
+    target: Target, service: str, registry: Registry, stop: threading.Event, timeout: float = 60.0
+) -> HostReply:
     """``wait-for-<transport>-<state>``: OKAY, then OKAY again once the device is there."""
     wanted = service.rsplit("-", 1)[-1]
     deadline = time.monotonic() + timeout

@@ -186,8 +186,11 @@ def write_profile(root: Path, serial: str, profile: DeviceProfile) -> None:
     system = root / "system"
     bindir = system / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
-    scripts = (("getprop", GETPROP_SCRIPT), ("dumpsys", DUMPSYS_SCRIPT),
-               ("settings", SETTINGS_SCRIPT))
+    scripts = (
+        ("getprop", GETPROP_SCRIPT),
+        ("dumpsys", DUMPSYS_SCRIPT),
+        ("settings", SETTINGS_SCRIPT),
+    )
     for name, text in scripts:
         script = bindir / name
         script.write_text(text)
@@ -197,8 +200,10 @@ def write_profile(root: Path, serial: str, profile: DeviceProfile) -> None:
     lines += [f"{key}={props[key]}" for key in sorted(props)]
     _write(system / "build.prop", "\n".join(lines) + "\n")
     _write_dumpsys(system / "etc" / "dumpsys", profile)
-    _write(system / "etc" / "settings" / "global" / "low_power",
-           ("1" if profile.battery_saver else "0") + "\n")
+    _write(
+        system / "etc" / "settings" / "global" / "low_power",
+        ("1" if profile.battery_saver else "0") + "\n",
+    )
     _write_sysfs(root / "sys", profile)
 
 
@@ -254,8 +259,12 @@ def _write_sysfs(sys_root: Path, p: DeviceProfile) -> None:
         if host_topology.is_dir() and not (cpu / "topology").exists():
             shutil.copytree(host_topology, cpu / "topology", ignore_dangling_symlinks=True)
         freq = cpu / "cpufreq"
-        for name in ("cpuinfo_max_freq", "scaling_max_freq", "scaling_cur_freq",
-                     "cpuinfo_cur_freq"):
+        for name in (
+            "cpuinfo_max_freq",
+            "scaling_max_freq",
+            "scaling_cur_freq",
+            "cpuinfo_cur_freq",
+        ):
             _write(freq / name, f"{khz}\n")
         for name in ("cpuinfo_min_freq", "scaling_min_freq"):
             _write(freq / name, f"{khz}\n")

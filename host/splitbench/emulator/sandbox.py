@@ -105,12 +105,24 @@ class Sandbox:
         mountpoint = self.root / "rootfs"
         mountpoint.mkdir(parents=True, exist_ok=True)
         argv = [
-            "unshare", "-rm", "--propagation", "private", "/bin/sh", "-c", _HOLDER_SCRIPT,
-            "sbholder", str(mountpoint), str(self.root / "system"), str(self.root / "sys"),
+            "unshare",
+            "-rm",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            _HOLDER_SCRIPT,
+            "sbholder",
+            str(mountpoint),
+            str(self.root / "system"),
+            str(self.root / "sys"),
             str(self.storage_bytes),
         ]
         holder = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         self._holder = holder
@@ -152,15 +164,25 @@ class Sandbox:
         """The host argv that runs ``command`` inside the sandbox (``nsenter`` execs it, so the
         returned process id is the command's own)."""
         return [
-            "nsenter", "-t", str(self.holder_pid), "-U", "-m", "-r", "-w",
-            "--preserve-credentials", *command,
+            "nsenter",
+            "-t",
+            str(self.holder_pid),
+            "-U",
+            "-m",
+            "-r",
+            "-w",
+            "--preserve-credentials",
+            *command,
         ]
 
     def run(self, script: str, timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:
         """Run a short administrative command (e.g. remounting ``/data``) to completion."""
         return subprocess.run(
-            self.argv(["/bin/sh", "-c", script]), capture_output=True, timeout=timeout,
-            env=DEVICE_ENV, stdin=subprocess.DEVNULL,
+            self.argv(["/bin/sh", "-c", script]),
+            capture_output=True,
+            timeout=timeout,
+            env=DEVICE_ENV,
+            stdin=subprocess.DEVNULL,
         )
 
     # -- storage ---------------------------------------------------------------------------

@@ -48,8 +48,7 @@ class AdbEmulator:
         root: Path | None = None,
         host_address: str = "127.0.0.1",
     ) -> None:
-        specs = [d if isinstance(d, EmulatedDeviceSpec) else EmulatedDeviceSpec(d)
-                 for d in devices]
+        specs = [d if isinstance(d, EmulatedDeviceSpec) else EmulatedDeviceSpec(d) for d in devices]
         serials = [s.serial for s in specs]
         if len(set(serials)) != len(serials):
             raise ValueError(f"serials must be unique: {serials}")
@@ -123,7 +122,9 @@ class AdbEmulator:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
@@ -144,8 +145,9 @@ class AdbEmulator:
     # -- serving ---------------------------------------------------------------------------
 
     def _spawn(self, target: object, name: str, *args: object) -> None:
-        thread = threading.Thread(target=self._run_tracked, args=(target, *args), name=name,
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._run_tracked, args=(target, *args), name=name, daemon=True
+        )
         with self._lock:
             self._threads.add(thread)
         thread.start()
@@ -234,16 +236,22 @@ def run_emulator(
 ) -> None:
     """Serve emulated phones in the foreground until SIGINT or SIGTERM (for the CLI)."""
     done = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: done.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    specs = [EmulatedDeviceSpec(serial=s, fail_after=fail_after, storage_bytes=storage_bytes)
-             for s in serials or [DEFAULT_SERIAL]]
+    previous = {
+        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    specs = [
+        EmulatedDeviceSpec(serial=s, fail_after=fail_after, storage_bytes=storage_bytes)
+        for s in serials or [DEFAULT_SERIAL]
+    ]
     try:
         with AdbEmulator(port=port, devices=specs, root=root) as emulator:
             names = ", ".join(d.serial for d in emulator.devices)
-            print(f"splitbench emulated adb server on 127.0.0.1:{emulator.port} "
-                  f"with {names}; use adb -P {emulator.port} or "
-                  f"ANDROID_ADB_SERVER_PORT={emulator.port}; Ctrl-C stops it", flush=True)
+            print(
+                f"splitbench emulated adb server on 127.0.0.1:{emulator.port} "
+                f"with {names}; use adb -P {emulator.port} or "
+                f"ANDROID_ADB_SERVER_PORT={emulator.port}; Ctrl-C stops it",
+                flush=True,
+            )
             while not done.wait(0.5):
                 pass
     finally:

@@ -47,7 +47,7 @@ class ShellRequest:
 def parse_shell_service(service: str) -> ShellRequest | None:
     """``shell[,opt...]:CMD`` or ``exec:CMD`` → request; anything else → None."""
     if service.startswith("exec:"):
-        return ShellRequest(service[len("exec:"):], v2=False)
+        return ShellRequest(service[len("exec:") :], v2=False)
     head, sep, command = service.partition(":")
     if not sep or head.split(",")[0] != "shell":
         return None
@@ -79,9 +79,12 @@ def run_shell(
     try:
         proc = subprocess.Popen(
             device.sandbox.argv(shell_argv(request.command, fault)),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if request.v2 else subprocess.STDOUT,
-            env=DEVICE_ENV, start_new_session=True, bufsize=0,
+            env=DEVICE_ENV,
+            start_new_session=True,
+            bufsize=0,
         )
     except OSError as exc:
         sock.sendall(wire.fail(f"cannot start shell: {exc.strerror}"))
@@ -176,8 +179,8 @@ class _Pump:
             packet_id, length = struct.unpack("<BI", self.client_bytes[:5])
             if len(self.client_bytes) < 5 + length:
                 break
-            payload = bytes(self.client_bytes[5:5 + length])
-            del self.client_bytes[:5 + length]
+            payload = bytes(self.client_bytes[5 : 5 + length])
+            del self.client_bytes[: 5 + length]
             if packet_id == wire.SHELL_STDIN:
                 self._to_stdin(payload)
             elif packet_id == wire.SHELL_CLOSE_STDIN:

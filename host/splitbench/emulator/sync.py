@@ -75,8 +75,17 @@ def _v2_record(host_path: Path, follow: bool) -> bytes:
     except OSError as exc:
         return _V2_STAT.pack(exc.errno or 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     return _V2_STAT.pack(
-        0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_size,
-        int(st.st_atime), int(st.st_mtime), int(st.st_ctime),
+        0,
+        st.st_dev,
+        st.st_ino,
+        st.st_mode,
+        st.st_nlink,
+        st.st_uid,
+        st.st_gid,
+        st.st_size,
+        int(st.st_atime),
+        int(st.st_mtime),
+        int(st.st_ctime),
     )
 
 
@@ -105,8 +114,11 @@ def _list_v1(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
             continue
         raw = name.encode("utf-8", errors="surrogateescape")
         sock.sendall(
-            b"DENT" + struct.pack("<IIII", st.st_mode & _U32, st.st_size & _U32,
-                                  int(st.st_mtime) & _U32, len(raw)) + raw
+            b"DENT"
+            + struct.pack(
+                "<IIII", st.st_mode & _U32, st.st_size & _U32, int(st.st_mtime) & _U32, len(raw)
+            )
+            + raw
         )
     sock.sendall(b"DONE" + bytes(16))
 
@@ -187,7 +199,7 @@ def _receive_into(sock: socket.socket, fd: int) -> int:
         view = memoryview(wire.recv_exact(sock, value))
         try:
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError as exc:
             raise _WriteFailed(f"write failed: {exc.strerror}") from exc
 

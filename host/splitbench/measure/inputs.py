@@ -29,6 +29,7 @@ import numpy as np
 import numpy.random  # loaded now, not inside a measured part (it adds ~6 MB RSS)
 
 from splitbench.errors import ModelError, SplitbenchError
+from splitbench.measure.quiet import native_stderr_silenced
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
@@ -77,7 +78,8 @@ def input_details(model_path: Path) -> list[dict[str, Any]]:
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        interpreter = Interpreter(model_path=str(model_path))
+        with native_stderr_silenced():
+            interpreter = Interpreter(model_path=str(model_path))
     except ValueError as exc:
         raise ModelError(f"{model_path}: not a readable TFLite model ({exc})") from None
     return list(interpreter.get_input_details())

@@ -46,6 +46,7 @@ import numpy as np
 import psutil
 
 from splitbench.measure.inputs import random_inputs
+from splitbench.measure.quiet import native_stderr_silenced
 from splitbench.measure.types import PartMeasurement, RunSettings
 
 if TYPE_CHECKING:
@@ -132,16 +133,17 @@ def load_interpreter(path: Path, threads: int, *, use_xnnpack: bool = True) -> I
     resolver = (
         OpResolverType.AUTO if use_xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     )
-    try:
-        interpreter = Interpreter(
-            model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver
-        )
-    except (ValueError, RuntimeError) as exc:
-        raise PartFailure("load", str(exc)) from None
-    try:
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise PartFailure("allocate", str(exc)) from None
+    with native_stderr_silenced():
+        try:
+            interpreter = Interpreter(
+                model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise PartFailure("load", str(exc)) from None
+        try:
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise PartFailure("allocate", str(exc)) from None
     return interpreter
 
 

@@ -269,8 +269,14 @@ class Phone:
     during the sweep" (with the resume hint) rather than "not connected".
     """
 
-    def __init__(self, serial: str, *, adb_port: int | None = None, host: str = "127.0.0.1",
-                 shell_v2: bool | None = None):
+    def __init__(
+        self,
+        serial: str,
+        *,
+        adb_port: int | None = None,
+        host: str = "127.0.0.1",
+        shell_v2: bool | None = None,
+    ):
         self.serial = serial
         self.host = host
         self.client = _client(adb_port, host)
@@ -354,8 +360,11 @@ class Phone:
             try:
                 # v1 has no exit status: a child shell runs the command (so its `exit` or a
                 # signal ends only that shell) and the status is echoed after it
-                service = (f"shell,v2,raw:{command}" if v2 else
-                           f"shell:sh -c {shlex.quote(command)}; echo {_V1_EXIT}$?")
+                service = (
+                    f"shell,v2,raw:{command}"
+                    if v2
+                    else f"shell:sh -c {shlex.quote(command)}; echo {_V1_EXIT}$?"
+                )
                 conn.send_command(service)
                 conn.check_okay()
                 reader = _Reader(conn.conn, deadline)
@@ -420,9 +429,7 @@ class Phone:
             message = str(exc)
             if "No space left" in message or "ENOSPC" in message:
                 raise self._no_space(remote, size) from None
-            raise DeviceError(
-                f"phone {self.serial} refused {remote}: {_one_line(exc)}"
-            ) from None
+            raise DeviceError(f"phone {self.serial} refused {remote}: {_one_line(exc)}") from None
 
     def _no_space(self, remote: str, size: int) -> DeviceError:
         parent = posixpath.dirname(remote)
@@ -509,7 +516,7 @@ def _read_v1(reader: _Reader) -> ShellResult:
     marker = buf.rfind(_V1_EXIT.encode())
     if marker < 0:
         raise _Lost("shell ended without its exit status")
-    code = int(bytes(buf[marker + len(_V1_EXIT):]).strip() or b"255")
+    code = int(bytes(buf[marker + len(_V1_EXIT) :]).strip() or b"255")
     return ShellResult(code, bytes(buf[:marker]), b"")
 
 
@@ -561,7 +568,7 @@ class _Sync:
                         chunk = src.read(_SYNC_CHUNK)
                     else:
                         assert view is not None
-                        chunk = bytes(view[sent:sent + _SYNC_CHUNK])
+                        chunk = bytes(view[sent : sent + _SYNC_CHUNK])
                     if not chunk:
                         break
                     self.io.send(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
@@ -608,8 +615,7 @@ def list_devices(
     facts: list[DeviceFacts] = []
     for entry in list_entries(adb_port, host):
         if entry.state != "device":
-            facts.append(DeviceFacts(serial=entry.serial, state=entry.state,
-                                     device_dir=device_dir))
+            facts.append(DeviceFacts(serial=entry.serial, state=entry.state, device_dir=device_dir))
             continue
         phone = Phone(entry.serial, adb_port=adb_port, host=host)
         facts.append(read_facts(phone, device_dir))
@@ -756,16 +762,19 @@ class AdbTarget:
         out_dir = posixpath.join(batch, "out")
         listing = "".join(f"{p.name} {p.remote}\n" for p in staged).encode()
         self._push(listing, posixpath.join(batch, "parts.list"))
-        command = self._runner_command(runner, out_dir, posixpath.join(batch, "parts.list"),
-                                       settings)
+        command = self._runner_command(
+            runner, out_dir, posixpath.join(batch, "parts.list"), settings
+        )
         per_part = self.timeout_s + (
-            self.cooldown_max_wait_s if self.cooldown_temp_c is not None else 0.0)
+            self.cooldown_max_wait_s if self.cooldown_temp_c is not None else 0.0
+        )
         budget = len(staged) * (per_part + 3.0) + 5.0  # + the runner's own bookkeeping
         timed_out = False
         status: int | None = None
         try:
-            status = self.phone.shell(command, timeout=budget, kill=self._kill_command(out_dir)
-                                      ).returncode
+            status = self.phone.shell(
+                command, timeout=budget, kill=self._kill_command(out_dir)
+            ).returncode
         except RemoteTimeout:
             timed_out = True
         files = self.phone.pull_dir(out_dir)
@@ -840,10 +849,16 @@ class AdbTarget:
         check_binary_abi(self.binary, list(facts.abilist), self.serial)
         sha = file_sha256(self.binary)
         remote = self._push_named(self.binary, "bin", "benchmark_model", 0o755, sha=sha)
-        self.phone.check_shell(f"chmod 755 {shlex.quote(remote)}", "making benchmark_model "
-                               "executable")
-        return _Runner("benchmark_model", (remote,), "benchmark_model",
-                       self._planned_runtime("benchmark_model"), profile_csv=True)
+        self.phone.check_shell(
+            f"chmod 755 {shlex.quote(remote)}", "making benchmark_model executable"
+        )
+        return _Runner(
+            "benchmark_model",
+            (remote,),
+            "benchmark_model",
+            self._planned_runtime("benchmark_model"),
+            profile_csv=True,
+        )
 
     def _prepare_kit(self, facts: DeviceFacts) -> _Runner:
         if not facts.emulated:
@@ -853,8 +868,13 @@ class AdbTarget:
             )
         script = kit_launcher_script(sys.executable).encode()
         remote = self._push_named(script, "bin", "kit_benchmark_model.sh", 0o755)
-        return _Runner("kit", ("sh", remote), "kit benchmark runner",
-                       self._planned_runtime("kit"), profile_csv=True)
+        return _Runner(
+            "kit",
+            ("sh", remote),
+            "kit benchmark runner",
+            self._planned_runtime("kit"),
+            profile_csv=True,
+        )
 
     def _app_installed(self) -> bool:
         try:
@@ -871,8 +891,7 @@ class AdbTarget:
                 "android_aarch64_benchmark_model.apk` (TensorFlow's nightly prebuilt APK) or "
                 "pass --benchmark-binary"
             )
-        return _Runner("app", (), "benchmark app", self._planned_runtime("app"),
-                       profile_csv=False)
+        return _Runner("app", (), "benchmark app", self._planned_runtime("app"), profile_csv=False)
 
     # uploads ----------------------------------------------------------------------------------
 
@@ -881,8 +900,9 @@ class AdbTarget:
         self.bytes_pushed += sent
         return sent
 
-    def _push_named(self, data: bytes | Path, folder: str, name: str, mode: int,
-                    sha: str | None = None) -> str:
+    def _push_named(
+        self, data: bytes | Path, folder: str, name: str, mode: int, sha: str | None = None
+    ) -> str:
         """Upload under ``<folder>/<sha16>-<name>`` unless a file of that name and size is
         already there: content-addressed, so nothing is pushed twice."""
         if sha is None:
@@ -918,14 +938,27 @@ class AdbTarget:
 
     # running ----------------------------------------------------------------------------------
 
-    def _runner_command(self, runner: _Runner, out_dir: str, listing: str,
-                        settings: RunSettings) -> str:
+    def _runner_command(
+        self, runner: _Runner, out_dir: str, listing: str, settings: RunSettings
+    ) -> str:
         assert self._runner_path is not None
-        args = ["sh", self._runner_path, "-o", out_dir, "-l", listing,
-                "-x", str(math.ceil(self.timeout_s))]
+        args = [
+            "sh",
+            self._runner_path,
+            "-o",
+            out_dir,
+            "-l",
+            listing,
+            "-x",
+            str(math.ceil(self.timeout_s)),
+        ]
         if self.cooldown_temp_c is not None:
-            args += ["-c", str(round(self.cooldown_temp_c * 1000)),
-                     "-w", str(math.ceil(self.cooldown_max_wait_s))]
+            args += [
+                "-c",
+                str(round(self.cooldown_temp_c * 1000)),
+                "-w",
+                str(math.ceil(self.cooldown_max_wait_s)),
+            ]
         if self.affinity_mask:
             args += ["-a", self.affinity_mask]
         if runner.profile_csv:
@@ -951,8 +984,14 @@ class AdbTarget:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _result(self, part: _Part, files: dict[str, bytes], settings: RunSettings,
-                runner: _Runner, outcome: BatchOutcome) -> PartMeasurement:
+    def _result(
+        self,
+        part: _Part,
+        files: dict[str, bytes],
+        settings: RunSettings,
+        runner: _Runner,
+        outcome: BatchOutcome,
+    ) -> PartMeasurement:
         """Keep the runner's files as evidence and turn them into the part's record."""
         evidence_dir = self._evidence_dir()
         evidence: list[str] = []
@@ -963,10 +1002,17 @@ class AdbTarget:
                 path.write_bytes(data)
                 evidence.append(str(path))
         run = PartFiles.from_files(part.name, files)
-        run.meta.update({"runner": runner.kind, "part_sha256": part.sha, "serial": self.serial,
-                         "runner_exit_status": outcome.describe()})
-        measured = part_measurement(run, settings, runner.label, runner.runtime, outcome,
-                                    math.ceil(self.timeout_s))
+        run.meta.update(
+            {
+                "runner": runner.kind,
+                "part_sha256": part.sha,
+                "serial": self.serial,
+                "runner_exit_status": outcome.describe(),
+            }
+        )
+        measured = part_measurement(
+            run, settings, runner.label, runner.runtime, outcome, math.ceil(self.timeout_s)
+        )
         return replace(measured, evidence=evidence)
 
     # the benchmark app ------------------------------------------------------------------------
@@ -976,8 +1022,9 @@ class AdbTarget:
         meta = {"runner": "app", "part_sha256": part.sha, "serial": self.serial}
         meta.update(self._state("before"))
         since = self.phone.check_shell("date '+%m-%d %H:%M:%S.000'", "reading the clock").strip()
-        self.phone.check_shell(app_start_command(part.remote, settings),
-                               "starting the benchmark app")
+        self.phone.check_shell(
+            app_start_command(part.remote, settings), "starting the benchmark app"
+        )
         deadline = time.monotonic() + self.timeout_s
         logcat = f"logcat -d -v threadtime -T {shlex.quote(since)} -s tflite"
         previous = None
@@ -992,9 +1039,13 @@ class AdbTarget:
         else:
             with contextlib.suppress(DeviceError, RemoteTimeout):
                 self.phone.shell(f"am force-stop {APP_PACKAGE}")
-            return PartMeasurement(method="benchmark_model", runtime=runner.runtime,
-                                   settings=settings, meta=meta,
-                                   error=f"timed out after {math.ceil(self.timeout_s)} s")
+            return PartMeasurement(
+                method="benchmark_model",
+                runtime=runner.runtime,
+                settings=settings,
+                meta=meta,
+                error=f"timed out after {math.ceil(self.timeout_s)} s",
+            )
         meta.update(self._state("after"))
         path = self._evidence_dir() / f"{part.name}.stdout"
         path.write_text(text or "")

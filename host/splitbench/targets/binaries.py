@@ -162,7 +162,7 @@ def kit_launcher_script(python: str) -> str:
     return (
         "#!/bin/sh\n"
         "# splitbench kit runner: benchmark_model-compatible flags and output (emulated phone)\n"
-        f"exec {shlex.quote(python)} -m splitbench_device.litert_benchmark_model \"$@\"\n"
+        f'exec {shlex.quote(python)} -m splitbench_device.litert_benchmark_model "$@"\n'
     )
 
 
@@ -182,9 +182,7 @@ def app_start_command(graph: str, settings: RunSettings) -> str:
             f"the benchmark app cannot take a flag with whitespace: {bad[0]!r} (it splits its "
             "arguments on spaces)"
         )
-    return shlex.join(
-        ["am", "start", "-S", "-n", APP_ACTIVITY, "--es", "args", " ".join(flags)]
-    )
+    return shlex.join(["am", "start", "-S", "-n", APP_ACTIVITY, "--es", "args", " ".join(flags)])
 
 
 # threadtime: "11-22 10:00:00.123  1234  1240 I tflite  : message"
@@ -215,10 +213,8 @@ def app_run_text(logcat_text: str) -> str | None:
     """
     messages = logcat_messages(logcat_text)
     starts = [i for i, msg in enumerate(messages) if msg.strip() == "STARTING!"]
-    run = messages[starts[-1]:] if starts else messages
-    done = any(
-        "Inference timings in us" in m or "Benchmarking failed" in m for m in run
-    )
+    run = messages[starts[-1] :] if starts else messages
+    done = any("Inference timings in us" in m or "Benchmarking failed" in m for m in run)
     return "\n".join(run) + "\n" if done else None
 
 
@@ -308,20 +304,25 @@ def part_measurement(
         error = f"timed out after {timeout_s} s"
     elif run.rc is None:
         if outcome.timed_out_after is not None:
-            error = (f"timed out after {outcome.timed_out_after:g} s (the phone stopped "
-                     "answering; the run was killed)")
+            error = (
+                f"timed out after {outcome.timed_out_after:g} s (the phone stopped "
+                "answering; the run was killed)"
+            )
         elif outcome.status is not None and outcome.status >= 128:
             number = outcome.status - 128
-            error = (f"{label} runner was killed by signal {number} ({signal_name(number)}) "
-                     "before this part finished")
+            error = (
+                f"{label} runner was killed by signal {number} ({signal_name(number)}) "
+                "before this part finished"
+            )
         else:
             error = f"{label} did not run this part (runner exit status {outcome.status})"
     elif run.rc >= 128:
         number = run.rc - 128
         error = f"{label} crashed with signal {number} ({signal_name(number)})"
     if error is not None:
-        return PartMeasurement(method="benchmark_model", runtime=runtime, settings=settings,
-                               error=error, meta=run.meta)
+        return PartMeasurement(
+            method="benchmark_model", runtime=runtime, settings=settings, error=error, meta=run.meta
+        )
     measured = measurement_from_stdout(run.stdout, run.rc or 0, settings, label, runtime)
     measured.meta = run.meta
     return measured
@@ -339,8 +340,9 @@ def measurement_from_stdout(
     except SplitbenchError as exc:
         tail = stdout.strip().splitlines()[-1:] or ["no output"]
         reason = f"exited with status {rc}: {tail[0][:200]}" if rc else f"output unreadable: {exc}"
-        return PartMeasurement(method="benchmark_model", runtime=runtime, settings=settings,
-                               error=f"{label} {reason}")
+        return PartMeasurement(
+            method="benchmark_model", runtime=runtime, settings=settings, error=f"{label} {reason}"
+        )
     measured = read.to_measurement(runtime=runtime)
     measured.settings = settings
     if measured.ok:

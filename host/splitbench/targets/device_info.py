@@ -39,23 +39,23 @@ def facts_script(device_dir: str) -> str:
         [
             "echo @@getprop; getprop 2>/dev/null",
             "echo @@cpus",
-            "for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d \"$c\" ] || continue;"
+            'for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -d "$c" ] || continue;'
             " f=$c/cpufreq;"
-            " echo \"${c##*/} $(cat $f/cpuinfo_max_freq 2>/dev/null || echo -)"
+            ' echo "${c##*/} $(cat $f/cpuinfo_max_freq 2>/dev/null || echo -)'
             " $(cat $f/scaling_governor 2>/dev/null || echo -)"
-            " $(cat $c/online 2>/dev/null || echo -)\"; done",
+            ' $(cat $c/online 2>/dev/null || echo -)"; done',
             "echo @@battery; dumpsys battery 2>/dev/null",
             "echo @@power; dumpsys power 2>/dev/null | grep -E"
             " 'mWakefulness=|Display Power|mBatterySaverEnabled|mLowPowerModeEnabled|mIsPowered'",
             "echo @@lowpower; settings get global low_power 2>/dev/null",
             "echo @@thermal; dumpsys thermalservice 2>/dev/null | head -n 40",
             "echo @@zones",
-            "for z in /sys/class/thermal/thermal_zone*; do [ -r \"$z/temp\" ] || continue;"
-            " echo \"$(cat $z/type 2>/dev/null || echo -) $(cat $z/temp 2>/dev/null || echo -)\";"
+            'for z in /sys/class/thermal/thermal_zone*; do [ -r "$z/temp" ] || continue;'
+            ' echo "$(cat $z/type 2>/dev/null || echo -) $(cat $z/temp 2>/dev/null || echo -)";'
             " done",
             "echo @@df",
-            f"d={shlex.quote(device_dir)}; while [ ! -d \"$d\" ]; do d=${{d%/*}};"
-            " [ -n \"$d\" ] || d=/; done; df -k \"$d\" 2>/dev/null || df \"$d\" 2>/dev/null",
+            f'd={shlex.quote(device_dir)}; while [ ! -d "$d" ]; do d=${{d%/*}};'
+            ' [ -n "$d" ] || d=/; done; df -k "$d" 2>/dev/null || df "$d" 2>/dev/null',
             "echo @@end",
         ]
     )
@@ -149,7 +149,8 @@ def parse_battery(text: str) -> BatteryFacts:
     temp = _int_or_none(values.get("temperature", ""))
     status_code = _int_or_none(values.get("status", ""))
     powered = tuple(
-        kind for kind in ("AC", "USB", "Wireless", "Dock")
+        kind
+        for kind in ("AC", "USB", "Wireless", "Dock")
         if values.get(f"{kind.lower()} powered") == "true"
     )
     return BatteryFacts(
@@ -348,16 +349,24 @@ class DeviceFacts:
             ("serial", self.serial),
             ("state", self.state),
             ("model", " ".join(v for v in (self.manufacturer, self.model) if v) or UNKNOWN),
-            ("hardware / SoC", " / ".join(
-                s(v) for v in (self.hardware, self.board_platform, self.soc_model))),
+            (
+                "hardware / SoC",
+                " / ".join(s(v) for v in (self.hardware, self.board_platform, self.soc_model)),
+            ),
             ("ABI", ",".join(self.abilist) or s(self.abi)),
             ("Android", f"{release} (SDK {s(self.sdk)})"),
             ("cores", f"{len(self.cores) or UNKNOWN}: {freqs or UNKNOWN}"),
             ("governor", ", ".join(self.governors) or UNKNOWN),
-            ("battery", f"{s(self.battery.level, ' %')}, {s(self.battery.temp_c, ' °C')}, "
-                        f"{s(self.battery.status)}"),
-            ("thermal", f"status {s(self.thermal.status)}; hottest zone "
-                        f"{s(self.thermal.hottest_c, ' °C')} ({s(self.thermal.hottest_zone)})"),
+            (
+                "battery",
+                f"{s(self.battery.level, ' %')}, {s(self.battery.temp_c, ' °C')}, "
+                f"{s(self.battery.status)}",
+            ),
+            (
+                "thermal",
+                f"status {s(self.thermal.status)}; hottest zone "
+                f"{s(self.thermal.hottest_c, ' °C')} ({s(self.thermal.hottest_zone)})",
+            ),
             (f"free in {self.device_dir}", free),
             ("emulated", "yes" if self.emulated else "no"),
         ]
