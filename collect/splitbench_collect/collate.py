@@ -106,6 +106,9 @@ def collate(
                 "head_model_bytes": files.head_bytes,
                 "tail_model_bytes": files.tail_bytes,
                 "max_abs_diff": float("nan"),  # collate runs nothing: no lossless check here
+                "bit_exact": None,
+                "lossless": None,
+                "verify_error": "not checked: collate runs no model (use splitbench verify)",
                 "method": METHOD,
                 "undetermined_by": "; ".join(why),
             }
