@@ -24,7 +24,6 @@ import argparse
 import csv
 import math
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from machine_load import cpu_snapshot, machine_share
 
 TOLERANCE = 0.05
 
@@ -55,32 +56,6 @@ class Run:
     medians: dict[tuple[int | None, str], float]  # (split, role) -> median steady ms
     means: dict[tuple[int | None, str], float]  # same, mean (for the whole model)
     share: str  # who else used the CPUs during this sweep
-
-
-def cpu_snapshot() -> tuple[dict[str, float], float]:
-    """System-wide CPU times and the CPU time of this script's finished children."""
-    import psutil
-
-    times = psutil.cpu_times()._asdict()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return times, usage.ru_utime + usage.ru_stime
-
-
-def machine_share(
-    before: tuple[dict[str, float], float], after: tuple[dict[str, float], float], wall: float
-) -> str:
-    """Who else used the CPUs meanwhile: the figures behind a noisy result."""
-    (t0, c0), (t1, c1) = before, after
-    d = {k: t1[k] - t0[k] for k in t1 if not k.startswith("guest")}  # guest is inside user
-    steal = d.get("steal", 0.0)
-    busy = sum(d.values()) - d["idle"] - d.get("iowait", 0.0) - steal
-    ours = c1 - c0
-    cores = os.cpu_count() or 1
-    return (
-        f"CPU during the sweep: the sweep {ours:.0f} CPU-s, everything else"
-        f" {max(0.0, busy - ours):.0f} CPU-s ({max(0.0, busy - ours) / wall:.2f} cores on"
-        f" average of {cores}), steal {100 * steal / (wall * cores):.1f} %"
-    )
 
 
 def run_sweep(exe: Path, cmd: list[str], out: Path) -> Run:

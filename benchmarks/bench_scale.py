@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import math
 import os
-import resource
 import shutil
 import sqlite3
 import statistics
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from machine_load import cpu_snapshot, machine_share
 
 MODEL = "mediapipe:pose_landmark_full"
 MAX_SLOPE_MB = 10.0  # per 100 splits; keeping each split's parts would cost ~100x that
@@ -60,30 +60,6 @@ class Sample:
     done: int  # rows in the splits table
     disk: int  # bytes allocated under the run dir
     parts: int  # bytes allocated under run dir/parts
-
-
-def cpu_snapshot() -> tuple[dict[str, float], float]:
-    """System-wide CPU times and the CPU time of this script's finished children."""
-    times = psutil.cpu_times()._asdict()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return times, usage.ru_utime + usage.ru_stime
-
-
-def machine_share(
-    before: tuple[dict[str, float], float], after: tuple[dict[str, float], float], wall: float
-) -> str:
-    """Who else used the CPUs meanwhile: the figures behind a noisy result."""
-    (t0, c0), (t1, c1) = before, after
-    d = {k: t1[k] - t0[k] for k in t1 if not k.startswith("guest")}  # guest is inside user
-    steal = d.get("steal", 0.0)
-    busy = sum(d.values()) - d["idle"] - d.get("iowait", 0.0) - steal
-    ours = c1 - c0
-    cores = os.cpu_count() or 1
-    return (
-        f"CPU during the sweep: the sweep {ours:.0f} CPU-s, everything else"
-        f" {max(0.0, busy - ours):.0f} CPU-s ({max(0.0, busy - ours) / wall:.2f} cores on"
-        f" average of {cores}), steal {100 * steal / (wall * cores):.1f} %"
-    )
 
 
 def tree_rss(proc: psutil.Process) -> int:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from machine_load import cpu_snapshot, machine_share
 
 TARGET_RATIO = 1.3
 
@@ -107,32 +108,6 @@ def read_db(db_path: Path) -> DbTotals:
         first_start=min(starts),
         last_finish=max(finishes),
         splits=n_splits,
-    )
-
-
-def cpu_snapshot() -> tuple[dict[str, float], float]:
-    """System-wide CPU times and the CPU time of this script's finished children."""
-    import psutil
-
-    times = psutil.cpu_times()._asdict()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return times, usage.ru_utime + usage.ru_stime
-
-
-def machine_share(
-    before: tuple[dict[str, float], float], after: tuple[dict[str, float], float], wall: float
-) -> str:
-    """Who else used the CPUs meanwhile: the figures behind a noisy result."""
-    (t0, c0), (t1, c1) = before, after
-    d = {k: t1[k] - t0[k] for k in t1 if not k.startswith("guest")}  # guest is inside user
-    steal = d.get("steal", 0.0)
-    busy = sum(d.values()) - d["idle"] - d.get("iowait", 0.0) - steal
-    ours = c1 - c0
-    cores = os.cpu_count() or 1
-    return (
-        f"CPU during the sweep: the sweep {ours:.0f} CPU-s, everything else"
-        f" {max(0.0, busy - ours):.0f} CPU-s ({max(0.0, busy - ours) / wall:.2f} cores on"
-        f" average of {cores}), steal {100 * steal / (wall * cores):.1f} %"
     )
 
 

@@ -8,48 +8,55 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from emulator_helpers import wait_until
 from splitbench.emulator import DEFAULT_SERIAL as SERIAL
 from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec
 
 # the lead registers this plugin in tests/conftest.py; naming it here too keeps the file
 # runnable on its own (pytest loads a plugin once)
 
-pytestmark = pytest.mark.skipif(shutil.which("adb") is None,
-                                reason="Debian's adb CLI is not installed (apt-get install adb)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("adb") is None, reason="Debian's adb CLI is not installed (apt-get install adb)"
+)
 
 
-def adb(emu_port: int, *args: str, input: bytes | None = None, timeout: float = 20,
-        home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ANDROID_SERIAL", "ANDROID_ADB_SERVER_PORT")}
+def adb(
+    emu_port: int,
+    *args: str,
+    input: bytes | None = None,
+    timeout: float = 20,
+    home: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ANDROID_SERIAL", "ANDROID_ADB_SERVER_PORT")
+    }
     if home is not None:
         env["HOME"] = str(home)  # adb may create ~/.android; keep it out of the real home
     return subprocess.run(
-        ["adb", "-P", str(emu_port), *args], input=input.decode() if input else None,
-        stdin=None if input else subprocess.DEVNULL, capture_output=True, text=True,
-        timeout=timeout, env=env,
+        ["adb", "-P", str(emu_port), *args],
+        input=input.decode() if input else None,
+        stdin=None if input else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_devices_state_and_shell(adb_emulator: AdbEmulator, tmp_path: Path) -> None:
     port = adb_emulator.port
     out = adb(port, "devices", "-l", home=tmp_path).stdout
-    assert re.search(rf"^{SERIAL} +device product:sbemu model:splitbench_emulated_phone "
-                     r"device:sbemu transport_id:\d+$", out, re.MULTILINE)
+    assert re.search(
+        rf"^{SERIAL} +device product:sbemu model:splitbench_emulated_phone "
+        r"device:sbemu transport_id:\d+$",
+        out,
+        re.MULTILINE,
+    )
     assert adb(port, "-s", SERIAL, "get-state", home=tmp_path).stdout.strip() == "device"
     r = adb(port, "-s", SERIAL, "shell", "echo out; echo err >&2; exit 7", home=tmp_path)
     assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
@@ -95,8 +102,9 @@ def test_cli_faults(tmp_path: Path) -> None:
         port = emu.port
         big = tmp_path / "big.bin"
         big.write_bytes(os.urandom(512 * 1024))
-        r = adb(port, "-s", "sbemu-full", "push", str(big), "/data/local/tmp/big.bin",
-                home=tmp_path)
+        r = adb(
+            port, "-s", "sbemu-full", "push", str(big), "/data/local/tmp/big.bin", home=tmp_path
+        )
         assert r.returncode != 0
         assert "remote write failed: No space left on device" in r.stdout + r.stderr
 
@@ -105,8 +113,9 @@ def test_cli_faults(tmp_path: Path) -> None:
         r = adb(port, "-s", "sbemu-off", "shell", "echo x", home=tmp_path)
         assert r.returncode != 0 and "device offline" in r.stderr
 
-        r = adb(port, "-s", "sbemu-crash", "shell", "echo hi; benchmark_model --graph=g",
-                home=tmp_path)
+        r = adb(
+            port, "-s", "sbemu-crash", "shell", "echo hi; benchmark_model --graph=g", home=tmp_path
+        )
         assert (r.returncode, r.stdout) == (139, "hi\n")
 
         assert adb(port, "-s", "sbemu-once", "shell", "echo 1", home=tmp_path).returncode == 0
@@ -119,14 +128,15 @@ def test_hang_killed_when_adb_is_killed(adb_emulator: AdbEmulator, tmp_path: Pat
     device = adb_emulator.device(SERIAL)
     device.hang_on("benchmark_model")
     with pytest.raises(subprocess.TimeoutExpired):  # subprocess kills adb on timeout
-        adb(adb_emulator.port, "-s", SERIAL, "shell", "benchmark_model", timeout=1.5,
-            home=tmp_path)
+        adb(adb_emulator.port, "-s", SERIAL, "shell", "benchmark_model", timeout=1.5, home=tmp_path)
     assert wait_until(lambda: device.running_pids() == [])
 
 
 def test_run_emulator_foreground(tmp_path: Path) -> None:
-    code = ("from pathlib import Path; from splitbench.emulator import run_emulator; "
-            f"run_emulator(0, ['sbemu-cli-a', 'sbemu-cli-b'], root=Path({str(tmp_path)!r}))")
+    code = (
+        "from pathlib import Path; from splitbench.emulator import run_emulator; "
+        f"run_emulator(0, ['sbemu-cli-a', 'sbemu-cli-b'], root=Path({str(tmp_path)!r}))"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -5,40 +5,16 @@ from __future__ import annotations
 import os
 import stat
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import adbutils
 import pytest
+from emulator_helpers import client, gone, wait_until
 from splitbench.emulator import DEFAULT_SERIAL as SERIAL
 from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec, host_abi
 
 # the lead registers this plugin in tests/conftest.py; naming it here too keeps the file
 # runnable on its own (pytest loads a plugin once)
-
-
-def client(emu: AdbEmulator) -> adbutils.AdbClient:
-    return adbutils.AdbClient(host="127.0.0.1", port=emu.port)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purpose
-    status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    return status != "Z"
 
 
 def test_host_services(adb_emulator: AdbEmulator) -> None:
@@ -52,8 +28,7 @@ def test_host_services(adb_emulator: AdbEmulator) -> None:
     d = c.device(SERIAL)
     assert d.get_state() == "device"
     assert d.get_serialno() == SERIAL
-    assert set(d.get_features().split(",")) == {"shell_v2", "stat_v2", "ls_v2",
-                                                "fixed_push_mkdir"}
+    assert set(d.get_features().split(",")) == {"shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir"}
 
 
 def test_shell_v1_and_v2(adb_emulator: AdbEmulator) -> None:
@@ -68,8 +43,7 @@ def test_shell_v1_and_v2(adb_emulator: AdbEmulator) -> None:
     assert big.stdout == b"a" * 300000
 
 
-def test_push_pull_and_shell_see_the_same_paths(adb_emulator: AdbEmulator,
-                                                tmp_path: Path) -> None:
+def test_push_pull_and_shell_see_the_same_paths(adb_emulator: AdbEmulator, tmp_path: Path) -> None:
     d = client(adb_emulator).device(SERIAL)
     payload = os.urandom(200_000)
     src = tmp_path / "model.tflite"
@@ -112,8 +86,7 @@ def test_profile_says_it_is_emulated(adb_emulator: AdbEmulator) -> None:
     assert d.shell("cat /sys/class/thermal/thermal_zone0/temp") == "35000"
     cores = int(d.shell("cat /sys/devices/system/cpu/possible").split("-")[-1]) + 1
     assert cores == os.cpu_count()
-    adb_emulator.device(SERIAL).update_profile(cpu_temp_c=48.5, charging=True,
-                                               battery_saver=True)
+    adb_emulator.device(SERIAL).update_profile(cpu_temp_c=48.5, charging=True, battery_saver=True)
     assert d.shell("settings get global low_power") == "1"
     assert d.shell("cat /sys/class/thermal/thermal_zone0/temp") == "48500"
     assert "status: 2" in d.shell("dumpsys battery")
@@ -128,7 +101,7 @@ def test_remote_process_group_killed_when_client_leaves(adb_emulator: AdbEmulato
     assert wait_until(lambda: len(_group(pid)) == 3)  # sh + two sleeps
     members = _group(pid)
     conn.close()
-    assert wait_until(lambda: not any(pid_alive(p) for p in members))
+    assert wait_until(lambda: not any(not gone(p) for p in members))
     assert device.running_pids() == []
 
 
@@ -156,8 +129,10 @@ def test_several_devices_have_separate_sandboxes(tmp_path: Path) -> None:
         assert a.shell("cat /data/local/tmp/f") == "only on a"
         assert b.shell2("cat /data/local/tmp/f", v2=True).returncode == 1
         assert b.getprop("ro.serialno") == "sbemu-b"
-        with pytest.raises(adbutils.AdbError, match="more than one device/emulator"), \
-                c.make_connection() as conn:
+        with (
+            pytest.raises(adbutils.AdbError, match="more than one device/emulator"),
+            c.make_connection() as conn,
+        ):
             conn.send_command("host:transport-any")
             conn.check_okay()
 
@@ -173,6 +148,5 @@ def test_stop_leaves_no_threads_or_processes(tmp_path: Path) -> None:
     holder = device.sandbox.holder_pid
     emu.stop()
     conn.close()
-    assert not any(pid_alive(p) for p in [*pids, holder])
-    assert wait_until(lambda: not [t for t in threading.enumerate()
-                                   if t.name.startswith("sbemu-")])
+    assert not any(not gone(p) for p in [*pids, holder])
+    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("sbemu-")])

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import adbutils
 import pytest
+from emulator_helpers import client, gone, wait_until
 from splitbench.emulator import DEFAULT_SERIAL as SERIAL
 from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec
 
@@ -17,27 +16,6 @@ from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec
 # runnable on its own (pytest loads a plugin once)
 
 MiB = 1024 * 1024
-
-
-def client(emu: AdbEmulator) -> adbutils.AdbClient:
-    return adbutils.AdbClient(host="127.0.0.1", port=emu.port)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def test_disconnect_after_n_commands(tmp_path: Path) -> None:
@@ -105,6 +83,7 @@ def test_full_storage_at_run_time_and_lifted(adb_emulator: AdbEmulator) -> None:
 def _raw_push_failure(port: int, size: int) -> str:
     """Push by hand to read the FAIL message adbutils does not show."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+
         def request(text: str) -> None:
             data = text.encode()
             s.sendall(f"{len(data):04x}".encode() + data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ from split_table_data import (
     FAST,
     NETWORKS,
     OUTPUT_BYTES,
+    SERVER,
     SETTINGS,
     SHA,
     SLOW,
@@ -22,7 +24,7 @@ from split_table_data import (
     part,
 )
 from splitbench.errors import ResultsError
-from splitbench.measure.types import RunSettings
+from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.targets.base import TargetInfo
 from splitbench_collect.split_table import best_splits, build_split_table
 
@@ -178,6 +180,33 @@ def test_latest_success_wins_over_retries(tmp_path: Path) -> None:
     df = build_split_table(db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
     assert df.loc[1, "server_ms"] == pytest.approx(9.0) and df.loc[1, "server_error"] is None
     assert df.loc[2, "client_ms"] == pytest.approx(8.0) and df.loc[2, "client_error"] is None
+
+
+def test_bouts_of_one_part_are_pooled(tmp_path: Path) -> None:
+    """A part measured in several bouts (--rounds): one row, statistics over all samples."""
+    filled = fill(tmp_path / "results.sqlite")
+    db = filled.db
+    # split 1 head already has [10, 12, 14, 16] with init 5 ms; two more bouts:
+    db.record_measurement(SHA, 1, "head", CLIENT, part([18.0, 20.0], init_ms=7.0))
+    db.record_measurement(SHA, 1, "head", CLIENT, part([], error="timed out after 60 s"))
+    df = build_split_table(db, SHA, CLIENT.name, SERVER.name, NETWORKS, OUTPUT_BYTES, N)
+    samples = [10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
+    assert df.loc[1, "client_ms"] == pytest.approx(sum(samples) / 6)
+    assert df.loc[1, "client_runs"] == 6
+    assert df.loc[1, "client_init_ms"] == pytest.approx(6.0)  # mean of the bouts' 5 and 7
+    assert df.loc[1, "client_error"] is None  # a failed bout does not hide the good ones
+
+
+def test_summaries_of_bouts_pool_exactly() -> None:
+    from splitbench_collect.split_table import _pooled_summary
+
+    a = StatsSummary(count=2, min_ms=1.0, max_ms=3.0, avg_ms=2.0, std_ms=1.0)  # runs 1, 3
+    b = StatsSummary(count=2, min_ms=5.0, max_ms=7.0, avg_ms=6.0, std_ms=1.0)  # runs 5, 7
+    pooled = _pooled_summary([a, b])
+    assert pooled is not None
+    assert (pooled.count, pooled.min_ms, pooled.max_ms) == (4, 1.0, 7.0)
+    assert pooled.avg_ms == pytest.approx(4.0)
+    assert pooled.std_ms == pytest.approx(statistics.pstdev([1.0, 3.0, 5.0, 7.0]))
 
 
 def test_missing_measurement_is_nan_without_error(tmp_path: Path) -> None:

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from splitbench.measure.types import RunSettings
+from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
 from splitbench.results_db import ResultsDB, SplitRecord, StoredMeasurement, settings_key
 
@@ -148,15 +149,70 @@ def _build(
 def _latest_by_split(
     found: Iterable[StoredMeasurement], settings: RunSettings | None
 ) -> dict[int, StoredMeasurement]:
+    """Per split, the part's measurement with every successful bout pooled into one.
+
+    A sweep measures each part in several bouts spread over its passes (``--rounds``), so slow
+    drifts of the machine average out; the samples of all bouts with the same run settings
+    belong to one measurement. A part with no successful bout is represented by its failure.
+    """
     wanted = settings_key(settings) if settings is not None else None
-    best: dict[int, StoredMeasurement] = {}
+    bouts: dict[int, list[StoredMeasurement]] = {}
     for m in found:  # oldest first
         if m.split is None or (wanted is not None and settings_key(m.part.settings) != wanted):
             continue
-        current = best.get(m.split)
-        if current is None or m.part.ok or not current.part.ok:
-            best[m.split] = m
-    return best
+        bouts.setdefault(m.split, []).append(m)
+    return {k: _pooled(ms) for k, ms in bouts.items()}
+
+
+def _pooled(bouts: list[StoredMeasurement]) -> StoredMeasurement:
+    ok = [m for m in bouts if m.part.ok]
+    if not ok:
+        return bouts[-1]
+    if len(ok) == 1:
+        return ok[0]
+    parts = [m.part for m in ok]
+    by_settings = {settings_key(p.settings) for p in parts}
+    if len(by_settings) > 1:  # bouts are only pooled under one set of run settings
+        return ok[-1]
+
+    def mean_of(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return statistics.fmean(known) if known else None
+
+    first = parts[0]
+    pooled = replace(
+        first,
+        init_ms=mean_of([p.init_ms for p in parts]),
+        first_ms=mean_of([p.first_ms for p in parts]),
+        warmup_ms=[v for p in parts for v in p.warmup_ms],
+        steady_ms=[v for p in parts for v in p.steady_ms],
+        steady_summary=_pooled_summary([p.steady_summary for p in parts]),
+        mem_init_mb=mean_of([p.mem_init_mb for p in parts]),
+        mem_overall_mb=mean_of([p.mem_overall_mb for p in parts]),
+        mem_peak_mb=max((p.mem_peak_mb for p in parts if p.mem_peak_mb is not None), default=None),
+        evidence=[e for p in parts for e in p.evidence],
+    )
+    return replace(ok[-1], part=pooled, evidence=tuple(e for m in ok for e in m.evidence))
+
+
+def _pooled_summary(summaries: list[StatsSummary | None]) -> StatsSummary | None:
+    """Count/min/max/avg/std of the union of runs, from per-bout summaries (exact pooled
+    variance: within-bout plus between-bout)."""
+    known = [s for s in summaries if s is not None]
+    if not known or len(known) != len(summaries):
+        return None
+    count = sum(s.count for s in known)
+    if count == 0:
+        return None
+    avg = sum(s.avg_ms * s.count for s in known) / count
+    var = sum(s.count * (s.std_ms**2 + (s.avg_ms - avg) ** 2) for s in known) / count
+    return StatsSummary(
+        count=count,
+        min_ms=min(s.min_ms for s in known),
+        max_ms=max(s.max_ms for s in known),
+        avg_ms=avg,
+        std_ms=var**0.5,
+    )
 
 
 def _check_one_settings(chosen: Sequence[StoredMeasurement], settings: RunSettings | None) -> None:

@@ -100,6 +100,15 @@ def sweep(
     ] = 1.0,
     warmup: Annotated[int, typer.Option(min=0, help="Minimum warm-up runs per part.")] = 1,
     warmup_secs: Annotated[float, typer.Option(min=0.0, help="Minimum warm-up seconds.")] = 0.5,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Measure each part in this many bouts, one per pass over the splits, and pool "
+            "them (--runs, --min-secs and the warm-up are totals over the bouts): slow drifts "
+            "of the machine average out instead of landing on one split.",
+        ),
+    ] = 3,
     network: Annotated[
         Path | None,
         typer.Option(
@@ -165,7 +174,7 @@ def sweep(
     from splitbench.measure.types import RunSettings
     from splitbench.network import load_network_configs
     from splitbench.progress import SweepProgress
-    from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, require_ok
+    from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings, require_ok
     from splitbench.targets.factory import AdbOptions, expand_specs, make_target
 
     if strategy not in STRATEGIES:
@@ -173,12 +182,15 @@ def sweep(
     networks = load_network_configs(network)
     out.mkdir(parents=True, exist_ok=True)
     resolved, shapes = _resolve(model, out / "model", input_names, output_names, input_shape)
-    settings = RunSettings(
-        threads=threads,
-        warmup_runs=warmup,
-        warmup_min_secs=warmup_secs,
-        num_runs=runs,
-        min_secs=min_secs,
+    settings = bout_settings(
+        RunSettings(
+            threads=threads,
+            warmup_runs=warmup,
+            warmup_min_secs=warmup_secs,
+            num_runs=runs,
+            min_secs=min_secs,
+        ),
+        rounds,
     )
     adb = AdbOptions(
         adb_port=adb_port,
@@ -203,6 +215,7 @@ def sweep(
         input_shapes=shapes,
         strategy=strategy,
         networks=tuple(networks),
+        rounds=rounds,
     )
     console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
     with SweepProgress(console) as progress:
@@ -269,7 +282,8 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
         _print_table(files.table, networks, spec, files.best)
         console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
     console.print(
-        f"measured {outcome.measured} parts ({outcome.skipped} splits already done), "
+        f"measured {outcome.measured} parts (bouts of up to {outcome.rounds} per part; "
+        f"{outcome.skipped} splits already done), "
         f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
     )
     for line in outcome.failed_parts[:10]:

@@ -589,6 +589,30 @@ class ResultsDB:
         )
         return int(rows[0][0]) if rows else None
 
+    def count_bouts(
+        self,
+        model_sha: str,
+        split: int | None,
+        role: str,
+        target_name: str,
+        settings: RunSettings,
+        *,
+        strategy: str = "direct",
+    ) -> tuple[int, int]:
+        """How many finished measurements (bouts) of exactly this work succeeded and failed.
+
+        A sweep measures each part in several bouts spread over its passes; the table pools
+        them. Counting is what lets a rerun finish exactly the bouts that are missing.
+        """
+        rows = self._read(
+            """SELECT SUM(error IS NULL), SUM(error IS NOT NULL) FROM measurements
+               WHERE model_sha256 = ? AND split IS ? AND role = ? AND target = ?
+                 AND strategy = ? AND settings_json = ?""",
+            (model_sha, split, role, target_name, strategy, settings_key(settings)),
+        )
+        ok, failed = rows[0] if rows else (0, 0)
+        return int(ok or 0), int(failed or 0)
+
     # -- readers ----------------------------------------------------------------------------
 
     def targets(self) -> list[TargetRecord]:

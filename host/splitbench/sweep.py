@@ -12,6 +12,7 @@ the same cores.
 
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 import time
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from splitbench.cutplan import Cut, output_bytes, plan_cuts
-from splitbench.errors import SplitbenchError, SplitPointError
+from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
+from splitbench.errors import SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
 from splitbench.measure.inputs import make_inputs
 from splitbench.measure.types import PartMeasurement, RunSettings
@@ -52,6 +53,10 @@ class SweepPlan:
     keep_parts: bool = False
     input_shapes: dict[str, tuple[int, ...]] | None = None
     strategy: str = "direct"  # or "profile-then-verify"
+    # Each part is measured in this many bouts, one per pass over the splits, and the table
+    # pools them: slow drifts of the machine (frequency, neighbours) then average out instead
+    # of landing on whichever split happened to run during them. ``settings`` is per bout.
+    rounds: int = 1
     networks: tuple[NetworkConfig, ...] = ()  # used by profile-then-verify to pick splits
 
 
@@ -77,9 +82,25 @@ class SweepOutcome:
     inference_ms: float = 0.0  # sum of every timed inference measured in this run
     wall_s: float = 0.0
     chosen_splits: list[int] = field(default_factory=list)  # profile-then-verify's picks
+    rounds: int = 1
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def bout_settings(total: RunSettings, rounds: int) -> RunSettings:
+    """Per-bout settings so that ``rounds`` bouts together honour the user's totals: at least
+    ``num_runs`` steady runs and ``min_secs`` seconds (and the warm-up) over all bouts."""
+    if rounds < 1:
+        raise SplitbenchError(f"--rounds must be at least 1, got {rounds}")
+    return RunSettings(
+        threads=total.threads,
+        warmup_runs=max(1, math.ceil(total.warmup_runs / rounds)) if total.warmup_runs else 0,
+        warmup_min_secs=total.warmup_min_secs / rounds,
+        num_runs=max(1, math.ceil(total.num_runs / rounds)),
+        min_secs=total.min_secs / rounds,
+        max_secs=total.max_secs / rounds,
+    )
 
 
 def lane_key(target_name: str) -> str:
@@ -88,15 +109,12 @@ def lane_key(target_name: str) -> str:
 
 
 def select_splits(graph: ModelGraph, splits: Iterable[int] | None) -> list[int]:
-    n = graph.num_operators
+    """Every split 0..N, or the given ones sorted, each checked to be in range."""
     if splits is None:
-        return list(range(n + 1))
+        return list(range(graph.num_operators + 1))
     chosen = sorted(set(splits))
     for k in chosen:
-        if not 0 <= k <= n:
-            raise SplitPointError(
-                f"split {k} is out of range: this model has {n} operators, so splits are 0..{n}"
-            )
+        check_split(graph, k)
     return chosen
 
 
@@ -128,7 +146,12 @@ class Sweep:
         started = time.perf_counter()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)
         cuts = plan_cuts(graph)
-        outcome = SweepOutcome(graph=graph, model_name=self.plan.model_name, db_path=self.db_path)
+        outcome = SweepOutcome(
+            graph=graph,
+            model_name=self.plan.model_name,
+            db_path=self.db_path,
+            rounds=self.plan.rounds,
+        )
         self.db.record_model(
             sha256=graph.sha256,
             name=self.plan.model_name,
@@ -148,7 +171,8 @@ class Sweep:
         )
         lanes: dict[str, ThreadPoolExecutor] = {}
         try:
-            self._measure_whole(graph, lanes, outcome)
+            for bout in range(self.plan.rounds):
+                self._measure_whole(graph, lanes, outcome, bout)
             if self.plan.strategy == "profile-then-verify":
                 splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
                 outcome.chosen_splits = splits
@@ -163,17 +187,28 @@ class Sweep:
         return {**self.clients, self.server_name: self.server}
 
     def _measure_whole(
-        self, graph: ModelGraph, lanes: dict[str, ThreadPoolExecutor], outcome: SweepOutcome
+        self,
+        graph: ModelGraph,
+        lanes: dict[str, ThreadPoolExecutor],
+        outcome: SweepOutcome,
+        bout: int,
     ) -> None:
-        """Measure the whole model once on every target: the anchors (all on the phone, all on
-        the server), and, where the runner profiles per operator, the source of predictions."""
+        """Measure the whole model on every target: the anchors (all on the phone, all on the
+        server), and, where the runner profiles per operator, the source of predictions."""
         jobs = [
             Job(None, "whole", target, name, self.plan.model_path)
             for name, target in self._all_targets().items()
-            if self.db.find_measurement(graph.sha256, None, "whole", name, self.plan.settings)
-            is None
+            if self._missing(graph, None, "whole", name, bout)
         ]
         self._run_jobs(graph, jobs, lanes, outcome)
+
+    def _missing(
+        self, graph: ModelGraph, split: int | None, role: str, name: str, bout: int
+    ) -> bool:
+        """Is bout number ``bout`` (0-based) of this part still to be measured? A part that
+        failed is not retried: an unresolved operator fails the same way every time."""
+        ok, failed = self.db.count_bouts(graph.sha256, split, role, name, self.plan.settings)
+        return failed == 0 and ok <= bout
 
     def predictions(self, graph: ModelGraph) -> dict[str, Prediction | NoPrediction]:
         """Per target: split times predicted from its whole-model op profile, or why not."""
@@ -212,17 +247,30 @@ class Sweep:
     ) -> None:
         splitter = ModelSplitter(graph)
         parts_root = self.plan.out_dir / "parts"
+        total = len(splits) * self.plan.rounds
+        last = self.plan.rounds - 1
         try:
-            for done, k in enumerate(splits):
-                self.on_progress("splits", done, len(splits))
-                self._run_split(graph, cuts[k], splitter, input_sets, parts_root, lanes, outcome)
-            self.on_progress("splits", len(splits), len(splits))
+            for bout in range(self.plan.rounds):
+                for done, k in enumerate(splits):
+                    self.on_progress("splits", bout * len(splits) + done, total)
+                    if bout == 0 and self._split_complete(splitter, k, last):
+                        outcome.skipped += 1
+                        continue
+                    self._run_split(
+                        graph, cuts[k], splitter, input_sets, parts_root, lanes, outcome, bout
+                    )
+            self.on_progress("splits", total, total)
         finally:
             if parts_root.is_dir() and not any(parts_root.iterdir()):
                 parts_root.rmdir()
 
+    def _split_complete(self, splitter: ModelSplitter, k: int, bout: int) -> bool:
+        return self.db.has_split(splitter.graph.sha256, k) and not self._pending_jobs(
+            splitter, k, {}, bout
+        )
+
     def _pending_jobs(
-        self, splitter: ModelSplitter, k: int, paths: dict[str, Path | None]
+        self, splitter: ModelSplitter, k: int, paths: dict[str, Path | None], bout: int
     ) -> list[Job]:
         """Measurements of split k not yet in the database. Empty parts (split 0's head, split
         N's tail, a part of weight-transforming operators only) have nothing to measure."""
@@ -234,8 +282,7 @@ class Sweep:
         if splitter.tail_io(k) is not None:
             wanted.append(("tail", self.server_name, self.server))
         for role, name, target in wanted:
-            found = self.db.find_measurement(graph.sha256, k, role, name, self.plan.settings)
-            if found is None:
+            if self._missing(graph, k, role, name, bout):
                 jobs.append(Job(k, role, target, name, paths.get(role) or Path()))
         return jobs
 
@@ -248,12 +295,11 @@ class Sweep:
         parts_root: Path,
         lanes: dict[str, ThreadPoolExecutor],
         outcome: SweepOutcome,
+        bout: int,
     ) -> None:
         k = cut.split
         split_done = self.db.has_split(graph.sha256, k)
-        jobs = self._pending_jobs(splitter, k, {})
-        if split_done and not jobs:
-            outcome.skipped += 1
+        if split_done and not self._pending_jobs(splitter, k, {}, bout):
             return
         files = splitter.write_parts(k, parts_root)
         try:
@@ -274,7 +320,7 @@ class Sweep:
                     verify_error=result.error,
                 )
             jobs = self._pending_jobs(
-                splitter, k, {"head": files.head_path, "tail": files.tail_path}
+                splitter, k, {"head": files.head_path, "tail": files.tail_path}, bout
             )
             self._run_jobs(graph, jobs, lanes, outcome)
         finally:
