@@ -24,7 +24,8 @@ import numpy as np
 SPLITBENCH = Path(sys.executable).parent / "splitbench"
 
 # Measurement settings small enough for tests: two steady runs, no warm-up, no minimum time.
-FAST = ("--runs", "2", "--min-secs", "0", "--warmup", "0", "--warmup-secs", "0")
+# One bout per part: these tests count measurements per part (bouts: tests/test_sweep_rounds.py).
+FAST = ("--runs", "2", "--min-secs", "0", "--warmup", "0", "--warmup-secs", "0", "--rounds", "1")
 RUNS = 2
 
 # Wide enough that rich never wraps a table cell or an error line.

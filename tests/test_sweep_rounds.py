@@ -1,0 +1,81 @@
+"""Bouts: every part measured once per pass over the splits, pooled in the table, resumable."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from splitbench.cutplan import output_bytes
+from splitbench.errors import SplitbenchError
+from splitbench.graph import load_graph
+from splitbench.measure.types import RunSettings
+from splitbench.network import NetworkConfig
+from splitbench.sweep import Sweep, SweepPlan, bout_settings
+from splitbench.targets.host import HostTarget
+from splitbench_collect.split_table import build_split_table
+
+NET = [NetworkConfig("lan", uplink_mbps=100.0, downlink_mbps=100.0, rtt_ms=1.0)]
+
+
+def test_bout_settings_keep_the_totals() -> None:
+    total = RunSettings(threads=2, warmup_runs=1, warmup_min_secs=0.6, num_runs=50, min_secs=1.5)
+    bout = bout_settings(total, 3)
+    assert bout.threads == 2
+    assert bout.num_runs * 3 >= 50 and bout.num_runs == 17
+    assert bout.min_secs * 3 == pytest.approx(1.5)
+    assert bout.warmup_min_secs * 3 == pytest.approx(0.6) and bout.warmup_runs == 1
+    assert bout_settings(total, 1) == total
+    with pytest.raises(SplitbenchError):
+        bout_settings(total, 0)
+
+
+def _sweep(model: Path, out: Path, rounds: int, splits: tuple[int, ...] | None = None) -> Sweep:
+    plan = SweepPlan(
+        model_path=model,
+        model_name="chain",
+        out_dir=out,
+        settings=RunSettings(warmup_runs=0, warmup_min_secs=0, num_runs=3, min_secs=0),
+        rounds=rounds,
+        splits=splits,
+    )
+    host = HostTarget()
+    return Sweep(plan, {"host": host}, ("host", host))
+
+
+def _bouts(db: Path) -> dict[tuple[object, str], int]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT split, role, count(*) FROM measurements GROUP BY split, role")
+        return {(split, role): n for split, role, n in rows}
+
+
+def test_every_part_gets_one_bout_per_pass_and_the_table_pools_them(
+    chain_tflite: Path, tmp_path: Path
+) -> None:
+    outcome = _sweep(chain_tflite, tmp_path, rounds=2).run()
+    graph = load_graph(chain_tflite)
+    n = graph.num_operators
+    bouts = _bouts(outcome.db_path)
+    assert bouts[(None, "whole")] == 2
+    for k in range(1, n + 1):
+        assert bouts[(k, "head")] == 2
+    for k in range(n):
+        assert bouts[(k, "tail")] == 2
+    table = build_split_table(
+        outcome.db_path, graph.sha256, "host", "host", NET, output_bytes(graph), n
+    )
+    with sqlite3.connect(outcome.db_path) as conn:
+        (samples,) = conn.execute(
+            """SELECT count(*) FROM samples s JOIN measurements m ON m.id = s.measurement_id
+               WHERE m.split = 1 AND m.role = 'head' AND s.phase = 'steady'"""
+        ).fetchone()
+    assert table.loc[1, "client_runs"] == samples >= 2 * 3  # both bouts' samples, pooled
+
+
+def test_a_rerun_finishes_only_the_missing_bouts(chain_tflite: Path, tmp_path: Path) -> None:
+    first = _sweep(chain_tflite, tmp_path, rounds=1).run()  # as if stopped after one pass
+    assert first.measured > 0
+    more = _sweep(chain_tflite, tmp_path, rounds=2).run()
+    assert more.measured == first.measured  # exactly one more bout of everything
+    again = _sweep(chain_tflite, tmp_path, rounds=2).run()
+    assert again.measured == 0 and again.skipped == load_graph(chain_tflite).num_operators + 1
