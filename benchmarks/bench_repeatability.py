@@ -43,6 +43,7 @@ PASS_THROUGH = (  # (argparse dest, splitbench sweep flag)
     ("warmup", "--warmup"),
     ("warmup_secs", "--warmup-secs"),
     ("threads", "--threads"),
+    ("rounds", "--rounds"),
     ("splits", "--splits"),
 )
 
@@ -79,16 +80,16 @@ Stats = dict[tuple[int | None, str], float]
 
 
 def read_samples(db_path: Path) -> tuple[Stats, Stats, list[float]]:
-    """Median and mean of the steady samples of the latest successful measurement per part,
-    and the load averages the host target recorded around each measurement."""
+    """Median and mean of the steady samples of every successful bout of each part, pooled as
+    the split table pools them, and the load averages the host target recorded."""
     from splitbench.results_db import ResultsDB
 
-    latest = {}
+    latest: dict[tuple[int | None, str], list[float]] = {}
     load: list[float] = []
     with ResultsDB(db_path, create=False) as db:
         for m in db.measurements(strategy="direct"):  # oldest first
             if m.part.ok and m.part.steady_ms:
-                latest[(m.split, m.role)] = m.part.steady_ms
+                latest.setdefault((m.split, m.role), []).extend(m.part.steady_ms)
             load += [float(v) for k, v in m.conditions.items() if k.startswith("loadavg_1m")]
     medians = {key: statistics.median(s) for key, s in latest.items()}
     means = {key: statistics.fmean(s) for key, s in latest.items()}
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help="passed through (default 1)")
     parser.add_argument("--warmup-secs", type=float, help="passed through (default 0.5)")
     parser.add_argument("--threads", type=int, help="passed through (default 1)")
+    parser.add_argument("--rounds", type=int, help="passed through (default 6)")
     parser.add_argument("--splits", help="passed through, e.g. 0,5,10-20 (default: all)")
     parser.add_argument(
         "--tolerance", type=float, default=TOLERANCE, help="relative tolerance (default 0.05)"

@@ -49,6 +49,7 @@ PASS_THROUGH = (  # (argparse dest, splitbench sweep flag)
     ("warmup", "--warmup"),
     ("warmup_secs", "--warmup-secs"),
     ("threads", "--threads"),
+    ("rounds", "--rounds"),
     ("splits", "--splits"),
 )
 
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=0, help="default 0")
     parser.add_argument("--warmup-secs", type=float, default=0.0, help="default 0")
     parser.add_argument("--threads", type=int, help="passed through (sweep default 1)")
+    parser.add_argument("--rounds", type=int, help="passed through (default 6)")
     parser.add_argument("--splits", help="passed through, e.g. 0-100 (default: all)")
     parser.add_argument("--interval", type=float, default=0.5, help="sampling period, s (0.5)")
     parser.add_argument(

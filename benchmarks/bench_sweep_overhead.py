@@ -51,6 +51,7 @@ PASS_THROUGH = (  # (argparse dest, splitbench sweep flag)
     ("warmup", "--warmup"),
     ("warmup_secs", "--warmup-secs"),
     ("threads", "--threads"),
+    ("rounds", "--rounds"),
     ("splits", "--splits"),
 )
 
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help="passed through (default 1)")
     parser.add_argument("--warmup-secs", type=float, help="passed through (default 0.5)")
     parser.add_argument("--threads", type=int, help="passed through (default 1)")
+    parser.add_argument("--rounds", type=int, help="passed through (default 6)")
     parser.add_argument("--splits", help="passed through, e.g. 0,5,10-20 (default: all)")
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="run into DIR (must not exist) and keep it"

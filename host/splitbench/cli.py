@@ -108,7 +108,7 @@ def sweep(
             "them (--runs, --min-secs and the warm-up are totals over the bouts): slow drifts "
             "of the machine average out instead of landing on one split.",
         ),
-    ] = 3,
+    ] = 6,
     network: Annotated[
         Path | None,
         typer.Option(
