@@ -546,7 +546,7 @@ def test_sweep_with_the_phone_as_client_gives_the_host_table(tmp_path: Path,
     measures nothing again."""
     cli = Path(sys.executable).with_name("splitbench")
     common = ["sweep", str(chain_tflite), "--runs", "5", "--min-secs", "0.05",
-              "--warmup-secs", "0"]
+              "--warmup-secs", "0", "--rounds", "2"]  # two bouts: pooled across passes
     with own_emulator(tmp_path) as emu:
         phone_run = tmp_path / "phone"
         done = subprocess.run(

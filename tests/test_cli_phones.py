@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 CLI = str(Path(sys.executable).parent / "splitbench")
-TINY = ["--runs", "2", "--min-secs", "0", "--warmup", "0", "--warmup-secs", "0"]
+TINY = ["--runs", "2", "--min-secs", "0", "--warmup", "0", "--warmup-secs", "0", "--rounds", "1"]
 
 
 def _free_port() -> int:
