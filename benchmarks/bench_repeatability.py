@@ -34,18 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from machine_load import cpu_snapshot, machine_share
+from sweep_args import add_sweep_options, sweep_flags
 
 TOLERANCE = 0.05
-
-PASS_THROUGH = (  # (argparse dest, splitbench sweep flag)
-    ("runs", "--runs"),
-    ("min_secs", "--min-secs"),
-    ("warmup", "--warmup"),
-    ("warmup_secs", "--warmup-secs"),
-    ("threads", "--threads"),
-    ("rounds", "--rounds"),
-    ("splits", "--splits"),
-)
 
 
 @dataclass
@@ -192,13 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Defaults: the README's main job, `splitbench sweep posenet --out DIR`, twice.",
     )
     parser.add_argument("--model", default="posenet", help="MODEL for splitbench sweep")
-    parser.add_argument("--runs", type=int, help="passed to splitbench sweep (its default: 50)")
-    parser.add_argument("--min-secs", type=float, help="passed through (default 1.0)")
-    parser.add_argument("--warmup", type=int, help="passed through (default 1)")
-    parser.add_argument("--warmup-secs", type=float, help="passed through (default 0.5)")
-    parser.add_argument("--threads", type=int, help="passed through (default 1)")
-    parser.add_argument("--rounds", type=int, help="passed through (default 6)")
-    parser.add_argument("--splits", help="passed through, e.g. 0,5,10-20 (default: all)")
+    add_sweep_options(parser)
     parser.add_argument(
         "--tolerance", type=float, default=TOLERANCE, help="relative tolerance (default 0.05)"
     )
@@ -213,10 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--keep {args.keep}: already exists (a rerun would resume, not sweep)")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-repeatability-"))
     cmd = ["sweep", args.model]
-    for dest, flag in PASS_THROUGH:
-        value = getattr(args, dest)
-        if value is not None:
-            cmd += [flag, str(value)]
+    cmd += sweep_flags(args)
     try:
         a = run_sweep(exe, cmd, root / "a")
         b = run_sweep(exe, cmd, root / "b")

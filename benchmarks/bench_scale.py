@@ -38,20 +38,11 @@ from pathlib import Path
 
 import psutil
 from machine_load import cpu_snapshot, machine_share
+from sweep_args import add_sweep_options, sweep_flags
 
 MODEL = "mediapipe:pose_landmark_full"
 MAX_SLOPE_MB = 10.0  # per 100 splits; keeping each split's parts would cost ~100x that
 MB = float(1 << 20)
-
-PASS_THROUGH = (  # (argparse dest, splitbench sweep flag)
-    ("runs", "--runs"),
-    ("min_secs", "--min-secs"),
-    ("warmup", "--warmup"),
-    ("warmup_secs", "--warmup-secs"),
-    ("threads", "--threads"),
-    ("rounds", "--rounds"),
-    ("splits", "--splits"),
-)
 
 
 @dataclass(frozen=True)
@@ -144,13 +135,7 @@ def rss_slope(samples: list[Sample], lo: int, hi: int, bins: int = 8) -> Slope:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MODEL, help=f"MODEL for splitbench sweep ({MODEL})")
-    parser.add_argument("--runs", type=int, default=3, help="steady-state runs (default 3)")
-    parser.add_argument("--min-secs", type=float, default=0.0, help="default 0")
-    parser.add_argument("--warmup", type=int, default=0, help="default 0")
-    parser.add_argument("--warmup-secs", type=float, default=0.0, help="default 0")
-    parser.add_argument("--threads", type=int, help="passed through (sweep default 1)")
-    parser.add_argument("--rounds", type=int, help="passed through (default 6)")
-    parser.add_argument("--splits", help="passed through, e.g. 0-100 (default: all)")
+    add_sweep_options(parser, {"runs": 3, "min_secs": 0.0, "warmup": 0, "warmup_secs": 0.0})
     parser.add_argument("--interval", type=float, default=0.5, help="sampling period, s (0.5)")
     parser.add_argument(
         "--max-slope-mb",
@@ -168,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.keep or root / "run"
     db_path = out / "results.sqlite"
     cmd = ["sweep", args.model, "--out", str(out)]
-    for dest, flag in PASS_THROUGH:
-        value = getattr(args, dest)
-        if value is not None:
-            cmd += [flag, str(value)]
+    cmd += sweep_flags(args)
     shown = "splitbench " + " ".join(cmd).replace(str(out), "DIR")
     expected: int | None = None
     if args.splits:

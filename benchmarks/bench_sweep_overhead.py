@@ -42,18 +42,9 @@ from datetime import datetime
 from pathlib import Path
 
 from machine_load import cpu_snapshot, machine_share
+from sweep_args import add_sweep_options, sweep_flags
 
 TARGET_RATIO = 1.3
-
-PASS_THROUGH = (  # (argparse dest, splitbench sweep flag)
-    ("runs", "--runs"),
-    ("min_secs", "--min-secs"),
-    ("warmup", "--warmup"),
-    ("warmup_secs", "--warmup-secs"),
-    ("threads", "--threads"),
-    ("rounds", "--rounds"),
-    ("splits", "--splits"),
-)
 
 
 @dataclass
@@ -114,10 +105,7 @@ def read_db(db_path: Path) -> DbTotals:
 
 def sweep_command(args: argparse.Namespace, out: Path) -> list[str]:
     cmd = ["sweep", args.model, "--out", str(out)]
-    for dest, flag in PASS_THROUGH:
-        value = getattr(args, dest)
-        if value is not None:
-            cmd += [flag, str(value)]
+    cmd += sweep_flags(args)
     return cmd
 
 
@@ -127,13 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Defaults: the README's main job, `splitbench sweep posenet --out DIR`.",
     )
     parser.add_argument("--model", default="posenet", help="MODEL for splitbench sweep")
-    parser.add_argument("--runs", type=int, help="passed to splitbench sweep (its default: 50)")
-    parser.add_argument("--min-secs", type=float, help="passed through (default 1.0)")
-    parser.add_argument("--warmup", type=int, help="passed through (default 1)")
-    parser.add_argument("--warmup-secs", type=float, help="passed through (default 0.5)")
-    parser.add_argument("--threads", type=int, help="passed through (default 1)")
-    parser.add_argument("--rounds", type=int, help="passed through (default 6)")
-    parser.add_argument("--splits", help="passed through, e.g. 0,5,10-20 (default: all)")
+    add_sweep_options(parser)
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="run into DIR (must not exist) and keep it"
     )
