@@ -124,7 +124,7 @@ def _cases(f: dict[str, Path], chain: Path) -> dict[str, tuple[list, tuple[str, 
         ),
         "dynamic input shape": (
             ["sweep", f["dynamic"], "--out", out / "l", *FAST],
-            ("pixels", "--input-shape", "dynamic"),
+            ("pixels", "--input-shape", str(f["dynamic"])),  # names the user's file
         ),
         "report on a folder that is no run": (
             ["report", f["root"]],

@@ -68,6 +68,18 @@ def _resolve(model: str, workdir: Path, input_names, output_names, input_shape):
         output_names=parse_names(output_names),
         input_shapes=shapes,
     )
+    if resolved.kind not in ("tflite", "builtin", "mediapipe"):
+        # Check the converted file now, so that an error names what the user gave, not the
+        # converted file's name in the run directory.
+        from splitbench.errors import ModelError
+        from splitbench.graph import load_graph
+
+        try:
+            load_graph(resolved.path, shapes)
+        except ModelError as exc:
+            raise ModelError(
+                str(exc).replace(str(resolved.path), model).replace(resolved.path.name, model)
+            ) from None
     return resolved, shapes
 
 

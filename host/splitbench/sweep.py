@@ -172,7 +172,9 @@ class Sweep:
         lanes: dict[str, ThreadPoolExecutor] = {}
         try:
             for bout in range(self.plan.rounds):
+                self.on_progress("whole model", bout, self.plan.rounds)
                 self._measure_whole(graph, lanes, outcome, bout)
+            self.on_progress("whole model", self.plan.rounds, self.plan.rounds)
             if self.plan.strategy == "profile-then-verify":
                 splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
                 outcome.chosen_splits = splits
