@@ -7,6 +7,7 @@ non-zero exit, never a traceback.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -451,10 +452,14 @@ def verify(
     for col in ("split", "max |diff|", "result"):
         view.add_column(col)
     failures = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for k in ks:
+    from splitbench.progress import SweepProgress
+
+    with tempfile.TemporaryDirectory() as tmp, SweepProgress(console) as progress:
+        for done, k in enumerate(ks):
+            progress.update("checked", done, len(ks))
             files = splitter.write_parts(k, Path(tmp))
             result = verify_parts(resolved.path, files.head_path, files.tail_path, input_sets)
+            shutil.rmtree(files.split_dir, ignore_errors=True)
             if result.error:
                 verdict = f"not run: {result.error}"
             elif result.bit_exact:
@@ -464,6 +469,7 @@ def verify(
             failures += 0 if result.passed else 1
             diff = "-" if result.error else f"{result.max_abs_diff:.3g}"
             view.add_row(f"{k}:{graph.num_operators - k}", diff, verdict)
+        progress.update("checked", len(ks), len(ks))
     console.print(view)
     if failures:
         raise SplitbenchError(f"{failures} split(s) are not lossless (tolerance 1e-3)")
