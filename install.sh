@@ -22,7 +22,7 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "splitbench needs Python 3.11"'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# torch is not needed by the TFLite path; when a later feature needs it, it is pinned to
-# torch==2.13.0 (the CPU build these machines carry) so no CUDA packages are pulled in.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# torch is pinned to 2.13.0 in the same command (the CPU build these machines carry): a looser
+# spec resolves to another version or pulls several GB of CUDA packages.
+.venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 -e ".[test]"
 echo "splitbench installed in $(pwd)/.venv"
