@@ -1,0 +1,453 @@
+"""A phone (or the emulated phone) as the :class:`~splitbench.targets.base.Target` a sweep uses.
+
+Uploads by content hash (:mod:`.cache`), the phone-side ``runner.sh`` over a batch of parts in
+one adb call, evidence files pulled into the run directory, the ``benchmark_model`` parsers, and
+per-part failures (crash, hang) as ``PartMeasurement.error`` while failures of the phone itself
+raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import posixpath
+import re
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from splitbench.errors import DeviceError, SplitbenchError
+from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.targets.adb.cache import UploadCache
+from splitbench.targets.adb.devicedir import DEFAULT_DEVICE_DIR, DeviceDir
+from splitbench.targets.adb.phone import Phone, read_facts
+from splitbench.targets.adb.server import SHORT, resolve_serials
+from splitbench.targets.adb.wire import RemoteTimeout
+from splitbench.targets.base import TargetInfo
+from splitbench.targets.binaries import (
+    APP_PACKAGE,
+    BatchOutcome,
+    PartFiles,
+    app_run_text,
+    app_start_command,
+    benchmark_flags,
+    check_binary_abi,
+    file_sha256,
+    kit_launcher_script,
+    measurement_from_stdout,
+    official_binary_hint,
+    parse_meta,
+    part_measurement,
+    read_elf_arch,
+    settings_hash,
+)
+from splitbench.targets.device_info import DeviceFacts
+
+RunnerChoice = Literal["auto", "benchmark_model", "kit", "app"]
+
+
+@dataclass(frozen=True)
+class _Runner:
+    """What runs a part on the phone, once prepared."""
+
+    kind: str  # "benchmark_model", "kit" or "app"
+    command: tuple[str, ...]  # remote argv before the per-part flags (empty for the app)
+    label: str  # how errors name it
+    runtime: str  # PartMeasurement.runtime / TargetInfo.runtime
+    profile_csv: bool  # the runner writes --profiling_output_csv_file
+
+
+@dataclass(frozen=True)
+class _Part:
+    local: Path
+    sha: str
+    remote: str
+    name: str  # file stem on the phone and in the evidence directory
+
+
+def _runner_script() -> bytes:
+    return resources.files("splitbench_device").joinpath("runner.sh").read_bytes()
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+class AdbTarget:
+    """A phone (or the emulated phone) as a measurement target.
+
+    The runner is chosen once per target: ``benchmark_model`` when a binary is given, the kit's
+    own runner on the emulated phone, the official benchmark app on a phone that has it, else a
+    :class:`DeviceError` saying where to get TensorFlow's prebuilt binary.
+
+    After a run, ``bytes_pushed`` counts every byte uploaded by this target and ``warnings``
+    lists conditions that make timings unstable (charging, battery saver, screen on).
+    """
+
+    kind = "adb"
+
+    def __init__(
+        self,
+        serial: str | None,
+        *,
+        adb_port: int | None = None,
+        host: str = "127.0.0.1",
+        device_dir: str = DEFAULT_DEVICE_DIR,
+        benchmark_binary: Path | None = None,
+        runner: RunnerChoice = "auto",
+        run_dir: Path,
+        timeout_s: float = 600.0,
+        cooldown_temp_c: float | None = None,
+        cooldown_max_wait_s: float = 120.0,
+        affinity_mask: str | None = None,
+    ) -> None:
+        if runner not in ("auto", "benchmark_model", "kit", "app"):
+            raise SplitbenchError(f"unknown runner {runner!r}: auto, benchmark_model, kit, app")
+        if affinity_mask is not None and not re.fullmatch(r"(0x)?[0-9a-fA-F]+", affinity_mask):
+            raise SplitbenchError(f"CPU affinity mask {affinity_mask!r} is not a hex mask")
+        if benchmark_binary is not None:
+            read_elf_arch(Path(benchmark_binary))  # missing or not ELF: fail before any adb
+        if serial is None:
+            serial = resolve_serials(["adb"], adb_port, host)[0]
+        self.serial = serial
+        self.name = f"adb:{serial}"
+        self.dirs = DeviceDir(device_dir)
+        self.binary = Path(benchmark_binary) if benchmark_binary is not None else None
+        self.runner_choice: RunnerChoice = runner
+        self.run_dir = Path(run_dir).absolute()  # evidence paths stay valid from any cwd
+        self.timeout_s = float(timeout_s)
+        self.cooldown_temp_c = cooldown_temp_c
+        self.cooldown_max_wait_s = cooldown_max_wait_s
+        self.affinity_mask = affinity_mask
+        self.phone = Phone(serial, adb_port=adb_port, host=host)
+        self.uploads = UploadCache(self.phone, self.dirs)
+        self.warnings: list[str] = []
+        self._facts: DeviceFacts | None = None
+        self._runner: _Runner | None = None
+        self._runner_path: str | None = None
+        self._ready_dirs = False
+
+    # Target protocol --------------------------------------------------------------------------
+
+    def facts(self) -> DeviceFacts:
+        if self._facts is None:
+            self._facts = read_facts(self.phone, self.dirs.root)
+            self.warnings = list(dict.fromkeys([*self.warnings, *self._facts.warnings()]))
+        return self._facts
+
+    def describe(self) -> TargetInfo:
+        facts = self.facts()
+        extra = facts.as_extra()
+        extra["runner"] = self._runner.kind if self._runner else self._planned_runner(facts)
+        if self.warnings:
+            extra["warnings"] = " | ".join(self.warnings)
+        if self.affinity_mask:
+            extra["affinity_mask"] = self.affinity_mask
+        runtime = self._runner.runtime if self._runner else self._planned_runtime(extra["runner"])
+        return TargetInfo(
+            name=self.name,
+            kind=self.kind,
+            cpu_model=facts.soc or "unknown",
+            cores=len(facts.cores),
+            runtime=runtime,
+            extra=extra,
+        )
+
+    def measure(self, part: Path, settings: RunSettings) -> PartMeasurement:
+        return self.measure_batch([part], settings)[0]
+
+    def close(self) -> None:
+        """Nothing stays open between commands; uploaded parts stay on the phone for reuse."""
+
+    # batch ------------------------------------------------------------------------------------
+
+    def measure_batch(self, parts: Sequence[Path], settings: RunSettings) -> list[PartMeasurement]:
+        """Measure several parts with one runner call (one adb round trip for the runs)."""
+        runner = self._prepare()
+        if runner.kind == "app":
+            return [self._measure_app(self._upload(p, settings), settings) for p in parts]
+        staged = [self._upload(p, settings) for p in parts]
+        batch = self.dirs.path("runs", uuid.uuid4().hex[:12])
+        out_dir = posixpath.join(batch, "out")
+        listing = "".join(f"{p.name} {p.remote}\n" for p in staged).encode()
+        self.uploads.push(listing, posixpath.join(batch, "parts.list"))
+        command = self._runner_command(
+            runner, out_dir, posixpath.join(batch, "parts.list"), settings
+        )
+        per_part = self.timeout_s + (
+            self.cooldown_max_wait_s if self.cooldown_temp_c is not None else 0.0
+        )
+        budget = len(staged) * (per_part + 3.0) + 5.0  # + the runner's own bookkeeping
+        timed_out = False
+        status: int | None = None
+        try:
+            status = self.phone.shell(
+                command, timeout=budget, kill=self._kill_command(out_dir)
+            ).returncode
+        except RemoteTimeout:
+            timed_out = True
+        files = self.phone.pull_dir(out_dir)
+        outcome = BatchOutcome(status=status, timed_out_after=budget if timed_out else None)
+        results = [self._result(p, files, settings, runner, outcome) for p in staged]
+        with contextlib.suppress(DeviceError, RemoteTimeout):
+            self.phone.shell(self.dirs.remove_command(batch))
+        return results
+
+    # preparation ------------------------------------------------------------------------------
+
+    def _planned_runner(self, facts: DeviceFacts) -> str:
+        if self.runner_choice != "auto":
+            return self.runner_choice
+        if self.binary is not None:
+            return "benchmark_model"
+        return "kit" if facts.emulated else "benchmark_model or app"
+
+    def _planned_runtime(self, kind: str) -> str:
+        """The runtime string measurements will carry, known before anything is pushed."""
+        if kind == "benchmark_model" and self.binary is not None:
+            return f"benchmark_model sha256:{file_sha256(self.binary)[:16]}"
+        if kind == "kit":
+            from splitbench.measure.litert_runner import runtime_version
+
+            return f"splitbench kit runner ({runtime_version()})"
+        if kind == "app":
+            return f"{APP_PACKAGE} app"
+        return kind
+
+    def _prepare(self) -> _Runner:
+        if self._runner is not None:
+            return self._runner
+        facts = self.facts()
+        kind = self.runner_choice
+        if kind == "auto":
+            if self.binary is not None:
+                kind = "benchmark_model"
+            elif facts.emulated:
+                kind = "kit"
+            elif self._app_installed():
+                kind = "app"
+            else:
+                raise DeviceError(
+                    f"phone {self.serial} needs TensorFlow Lite's benchmark_model: download "
+                    f"{official_binary_hint(facts.abi)} and pass --benchmark-binary PATH (or "
+                    f"install the benchmark app {APP_PACKAGE})"
+                )
+        self._ensure_dirs()
+        if kind == "benchmark_model":
+            runner = self._prepare_binary(facts)
+        elif kind == "kit":
+            runner = self._prepare_kit(facts)
+        else:
+            runner = self._prepare_app(facts)
+        self._runner_path = self.uploads.push_named(_runner_script(), "bin", "runner.sh", 0o755)
+        self._runner = runner
+        return runner
+
+    def _ensure_dirs(self) -> None:
+        if not self._ready_dirs:
+            dirs = " ".join(shlex.quote(self.dirs.path(d)) for d in ("parts", "bin", "runs"))
+            self.phone.check_shell(f"mkdir -p {dirs}", "creating the kit's directory")
+            self._ready_dirs = True
+
+    def _prepare_binary(self, facts: DeviceFacts) -> _Runner:
+        if self.binary is None:
+            raise DeviceError(
+                f"the benchmark_model runner needs --benchmark-binary PATH: download "
+                f"{official_binary_hint(facts.abi)}"
+            )
+        check_binary_abi(self.binary, list(facts.abilist), self.serial)
+        sha = file_sha256(self.binary)
+        remote = self.uploads.push_named(self.binary, "bin", "benchmark_model", 0o755, sha=sha)
+        self.phone.check_shell(
+            f"chmod 755 {shlex.quote(remote)}", "making benchmark_model executable"
+        )
+        return _Runner(
+            "benchmark_model",
+            (remote,),
+            "benchmark_model",
+            self._planned_runtime("benchmark_model"),
+            profile_csv=True,
+        )
+
+    def _prepare_kit(self, facts: DeviceFacts) -> _Runner:
+        if not facts.emulated:
+            raise DeviceError(
+                f"phone {self.serial} is a real phone: the kit runner only runs on the emulated "
+                f"phone; use {official_binary_hint(facts.abi)} with --benchmark-binary"
+            )
+        script = kit_launcher_script(sys.executable).encode()
+        remote = self.uploads.push_named(script, "bin", "kit_benchmark_model.sh", 0o755)
+        return _Runner(
+            "kit",
+            ("sh", remote),
+            "kit benchmark runner",
+            self._planned_runtime("kit"),
+            profile_csv=True,
+        )
+
+    def _app_installed(self) -> bool:
+        try:
+            out = self.phone.shell(f"pm list packages {APP_PACKAGE}").text
+        except RemoteTimeout:
+            return False
+        return f"package:{APP_PACKAGE}" in out.split()
+
+    def _prepare_app(self, facts: DeviceFacts) -> _Runner:
+        if not self._app_installed():
+            raise DeviceError(
+                f"the TensorFlow Lite benchmark app ({APP_PACKAGE}) is not installed on phone "
+                f"{self.serial}: install it with `adb install -r -d -g "
+                "android_aarch64_benchmark_model.apk` (TensorFlow's nightly prebuilt APK) or "
+                "pass --benchmark-binary"
+            )
+        return _Runner("app", (), "benchmark app", self._planned_runtime("app"), profile_csv=False)
+
+    # uploads ----------------------------------------------------------------------------------
+
+    @property
+    def bytes_pushed(self) -> int:
+        return self.uploads.bytes_pushed
+
+    def upload_part(self, part: Path) -> tuple[str, int]:
+        """Put a model file on the phone as ``parts/<sha256[:16]>.tflite``; returns (remote
+        path, bytes sent) — 0 bytes when a file of that name and size is already there."""
+        _sha, remote, sent = self._stage(part)
+        return remote, sent
+
+    def _stage(self, part: Path) -> tuple[str, str, int]:
+        if not part.is_file():
+            raise SplitbenchError(f"part file {part} does not exist")
+        self._ensure_dirs()
+        return self.uploads.stage_part(part)
+
+    def _upload(self, part: Path, settings: RunSettings) -> _Part:
+        sha, remote, _sent = self._stage(part)
+        return _Part(part, sha, remote, f"{sha[:16]}-{settings_hash(settings)}")
+
+    # running ----------------------------------------------------------------------------------
+
+    def _runner_command(
+        self, runner: _Runner, out_dir: str, listing: str, settings: RunSettings
+    ) -> str:
+        assert self._runner_path is not None
+        args = [
+            "sh",
+            self._runner_path,
+            "-o",
+            out_dir,
+            "-l",
+            listing,
+            "-x",
+            str(math.ceil(self.timeout_s)),
+        ]
+        if self.cooldown_temp_c is not None:
+            args += [
+                "-c",
+                str(round(self.cooldown_temp_c * 1000)),
+                "-w",
+                str(math.ceil(self.cooldown_max_wait_s)),
+            ]
+        if self.affinity_mask:
+            args += ["-a", self.affinity_mask]
+        if runner.profile_csv:
+            args.append("-P")
+        args += ["--", *runner.command, *benchmark_flags(settings)]
+        return shlex.join(args)
+
+    def _kill_command(self, out_dir: str) -> str:
+        """Kill the runner (its process group and pid) first, so it starts nothing new, then
+        the part it was running. Reads only the kit's own pid files."""
+        runner_pid = shlex.quote(posixpath.join(out_dir, "runner.pid"))
+        child_pid = shlex.quote(posixpath.join(out_dir, "child.pid"))
+        return (
+            f"if [ -f {runner_pid} ]; then read -r p g < {runner_pid};"
+            ' [ -n "$g" ] && [ "$g" -gt 1 ] && kill -9 -"$g" 2>/dev/null;'
+            ' [ -n "$p" ] && kill -9 "$p" 2>/dev/null; fi;'
+            f" if [ -f {child_pid} ]; then read -r c < {child_pid};"
+            ' [ -n "$c" ] && kill -9 "$c" 2>/dev/null; fi; true'
+        )
+
+    def _evidence_dir(self) -> Path:
+        path = self.run_dir / "evidence" / _safe_name(self.name)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _result(
+        self,
+        part: _Part,
+        files: dict[str, bytes],
+        settings: RunSettings,
+        runner: _Runner,
+        outcome: BatchOutcome,
+    ) -> PartMeasurement:
+        """Keep the runner's files as evidence and turn them into the part's record."""
+        evidence_dir = self._evidence_dir()
+        evidence: list[str] = []
+        for suffix in ("stdout", "csv", "meta"):
+            data = files.get(f"{part.name}.{suffix}")
+            if data is not None:
+                path = evidence_dir / f"{part.name}.{suffix}"
+                path.write_bytes(data)
+                evidence.append(str(path))
+        run = PartFiles.from_files(part.name, files)
+        run.meta.update(
+            {
+                "runner": runner.kind,
+                "part_sha256": part.sha,
+                "serial": self.serial,
+                "runner_exit_status": outcome.describe(),
+            }
+        )
+        measured = part_measurement(
+            run, settings, runner.label, runner.runtime, outcome, math.ceil(self.timeout_s)
+        )
+        return replace(measured, evidence=evidence)
+
+    # the benchmark app ------------------------------------------------------------------------
+
+    def _measure_app(self, part: _Part, settings: RunSettings) -> PartMeasurement:
+        runner = self._prepare()
+        meta = {"runner": "app", "part_sha256": part.sha, "serial": self.serial}
+        meta.update(self._state("before"))
+        since = self.phone.check_shell("date '+%m-%d %H:%M:%S.000'", "reading the clock").strip()
+        self.phone.check_shell(
+            app_start_command(part.remote, settings), "starting the benchmark app"
+        )
+        deadline = time.monotonic() + self.timeout_s
+        logcat = f"logcat -d -v threadtime -T {shlex.quote(since)} -s tflite"
+        previous = None
+        text: str | None = None
+        while time.monotonic() < deadline:
+            dump = self.phone.shell(logcat, timeout=SHORT).text
+            text = app_run_text(dump)
+            if text is not None and dump == previous:
+                break  # finished and quiet for one poll: the op tables are complete
+            previous = dump
+            time.sleep(1.0)
+        else:
+            with contextlib.suppress(DeviceError, RemoteTimeout):
+                self.phone.shell(f"am force-stop {APP_PACKAGE}")
+            return PartMeasurement(
+                method="benchmark_model",
+                runtime=runner.runtime,
+                settings=settings,
+                meta=meta,
+                error=f"timed out after {math.ceil(self.timeout_s)} s",
+            )
+        meta.update(self._state("after"))
+        path = self._evidence_dir() / f"{part.name}.stdout"
+        path.write_text(text or "")
+        measured = measurement_from_stdout(text or "", 0, settings, runner.label, runner.runtime)
+        return replace(measured, evidence=[str(path)], meta=meta)
+
+    def _state(self, prefix: str) -> dict[str, str]:
+        """The phone's state (temperature, frequencies, battery) via ``runner.sh -m``."""
+        assert self._runner_path is not None
+        command = shlex.join(["sh", self._runner_path, "-m", prefix])
+        return parse_meta(self.phone.check_shell(command, "reading the phone's state"))
