@@ -10,7 +10,8 @@ import pytest
 import split_models
 from ai_edge_litert.interpreter import Interpreter
 from splitbench.errors import ModelError, SplitbenchError
-from splitbench.graph import ModelGraph, TensorInfo, load_graph, load_parsed, parsed_model
+from splitbench.formats.tflite.graph import load_parsed, parsed_model
+from splitbench.graph import ModelGraph, TensorInfo, load_graph
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import split_models
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 from splitbench.errors import SplitPointError
-from splitbench.graph import ModelGraph, load_graph, parsed_model
+from splitbench.formats.tflite.graph import parsed_model
+from splitbench.graph import ModelGraph, load_graph
 from splitbench.splitter import ModelSplitter, PartFiles
 
 
@@ -240,7 +241,7 @@ def test_splitter_reuses_the_parse_of_a_loaded_graph(chain_tflite: Path) -> None
     graph = load_graph(chain_tflite)
     splitter = ModelSplitter(graph)
     assert splitter.graph is graph
-    assert splitter._model is parsed_model(graph).model
+    assert splitter._maker._model is parsed_model(graph).model  # type: ignore[attr-defined]
     assert ModelSplitter(str(chain_tflite)).head(2) == splitter.head(2)
 
 

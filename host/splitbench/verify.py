@@ -9,6 +9,10 @@ are model outputs, plus the tail outputs — are compared by name with the whole
 Pass means a maximum absolute difference ≤ 1e-3 over every output element and every input
 set (the seeds' tolerance); bit-exact means every output is byte-for-byte identical.
 
+Format-agnostic: each part is loaded by its format's host runtime
+(:meth:`splitbench.formats.base.Format.open_session`: LiteRT for ``.tflite``, ONNX Runtime for
+``.onnx``), so the same check serves every format.
+
 Speed matters: a sweep checks every split (posenet: 32; pose_landmark_full: 333) on a few input
 sets. Each part's interpreter is built once and reused across input sets, and the whole model's
 reference outputs are computed once per (model file, input sets) and reused by every split's
@@ -29,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from splitbench.measure.litert_runner import PartFailure, load_interpreter
+from splitbench.formats.base import Session
+from splitbench.measure.types import PartFailure
 
 TOLERANCE = 1e-3  # the seeds' tolerance for a lossless split
 # One thread: on this shared 2-core host, two threads made a posenet half slower (22 ms vs
@@ -50,43 +55,16 @@ class VerifyResult:
     per_output: dict[str, float] = field(default_factory=dict)  # max |diff| by output name
 
 
-class ModelRunner:
-    """One interpreter, allocated once, run on many input sets; values in and out by name."""
+def open_session(path: Path, threads: int = _VERIFY_THREADS) -> Session:
+    """The part loaded by its format's host runtime; raises ``PartFailure`` if it cannot load."""
+    from splitbench.formats import format_of_file
 
-    def __init__(self, path: Path, threads: int = _VERIFY_THREADS) -> None:
-        self.path = Path(path)
-        self._interpreter = load_interpreter(self.path, threads)  # raises PartFailure
-        self._inputs = self._interpreter.get_input_details()
-        self._outputs = self._interpreter.get_output_details()
-
-    @property
-    def input_names(self) -> list[str]:
-        return [d["name"] for d in self._inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [d["name"] for d in self._outputs]
-
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run once; ``feeds`` may hold more tensors than this model reads."""
-        for d in self._inputs:
-            if d["name"] not in feeds:
-                raise PartFailure(
-                    "invoke",
-                    f"input tensor {d['name']} of {self.path.name} is neither a model input "
-                    "nor an output of the head",
-                )
-            self._interpreter.set_tensor(d["index"], np.asarray(feeds[d["name"]], d["dtype"]))
-        try:
-            self._interpreter.invoke()
-        except (RuntimeError, ValueError) as exc:
-            raise PartFailure("invoke", str(exc)) from None
-        return {d["name"]: self._interpreter.get_tensor(d["index"]) for d in self._outputs}
+    return format_of_file(Path(path)).open_session(Path(path), threads)
 
 
 def run_model(path: Path, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs of one run of ``path``, by tensor name. Raises ``PartFailure`` if it cannot run."""
-    return ModelRunner(path).run(inputs)
+    return open_session(path).run(inputs)
 
 
 def verify_parts(
@@ -105,11 +83,11 @@ def verify_parts(
         reference = _reference_outputs(Path(whole), input_sets)
     except PartFailure as failure:
         return _not_run(f"whole model cannot run: {failure.reason}", n)
-    runners: list[tuple[str, ModelRunner]] = []
+    runners: list[tuple[str, Session]] = []
     for role, path in (("head", head), ("tail", tail)):
         if path is not None:
             try:
-                runners.append((role, ModelRunner(Path(path))))
+                runners.append((role, open_session(Path(path))))
             except PartFailure as failure:
                 return _not_run(f"{role} cannot run: {failure.reason}", n)
 
@@ -185,7 +163,7 @@ def _reference_outputs(
     if cached is not None:
         _reference_cache.move_to_end(key)
         return cached
-    runner = ModelRunner(whole)
+    runner = open_session(whole)
     outputs = [runner.run(inputs) for inputs in input_sets]
     _reference_cache[key] = outputs
     while len(_reference_cache) > _REFERENCE_CACHE_SIZE:

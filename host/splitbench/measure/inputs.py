@@ -29,7 +29,6 @@ import numpy as np
 import numpy.random  # loaded now, not inside a measured part (it adds ~6 MB RSS)
 
 from splitbench.errors import ModelError, SplitbenchError
-from splitbench.measure.quiet import native_stderr_silenced
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
@@ -70,19 +69,15 @@ def random_inputs(
 
 
 def input_details(model_path: Path) -> list[dict[str, Any]]:
-    """The model's input tensors (name, shape, dtype) without allocating or running it.
+    """The model's input tensors (name, shape, dtype, layout) without running it, read by the
+    model's format (works even for models whose operators the runtime cannot resolve)."""
+    from splitbench.formats import format_of_file
 
-    Building an interpreter only maps the file, so this works even for models whose
-    operators the runtime cannot resolve (that only fails at allocation).
-    """
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        with native_stderr_silenced():
-            interpreter = Interpreter(model_path=str(model_path))
-    except ValueError as exc:
-        raise ModelError(f"{model_path}: not a readable TFLite model ({exc})") from None
-    return list(interpreter.get_input_details())
+    specs = format_of_file(Path(model_path)).input_specs(Path(model_path))
+    return [
+        {"name": s.name, "shape": s.shape, "dtype": np.dtype(s.dtype), "layout": s.layout}
+        for s in specs
+    ]
 
 
 def make_inputs(

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
+from splitbench.measure import types
 from splitbench.measure.inputs import random_inputs
 from splitbench.measure.quiet import native_stderr_silenced
 from splitbench.measure.types import PartMeasurement, RunSettings
@@ -92,13 +93,8 @@ class PartRun:
         return self.failed_phase is None
 
 
-class PartFailure(Exception):
-    """The runtime could not load, allocate or run a part; ``detail`` is its own message."""
-
-    def __init__(self, phase: str, detail: str) -> None:
-        super().__init__(detail)
-        self.phase = phase
-        self.detail = detail
+class PartFailure(types.PartFailure):
+    """LiteRT could not load, allocate or run a part; ``reason`` names the operator."""
 
     @property
     def reason(self) -> str:

@@ -83,3 +83,22 @@ class PartMeasurement:
         if not self.steady_ms and self.steady_summary:
             total += self.steady_summary.avg_ms * self.steady_summary.count
         return total
+
+
+class PartFailure(Exception):
+    """A runtime could not load, allocate or run a part; ``detail`` is its own message.
+
+    Each format's runner raises it (or a subclass that reads the runtime's messages better);
+    the lossless check and the runners turn it into a row's error, never a crash.
+    """
+
+    def __init__(self, phase: str, detail: str) -> None:
+        super().__init__(detail)
+        self.phase = phase  # "load", "allocate", "invoke"
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        """One line for a results row."""
+        lines = [line.strip() for line in self.detail.splitlines() if line.strip()]
+        return lines[0] if lines else "unknown runtime error"

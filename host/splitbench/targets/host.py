@@ -27,6 +27,7 @@ from pathlib import Path
 
 from splitbench import __version__
 from splitbench.errors import DeviceError
+from splitbench.formats import format_of_file
 from splitbench.measure.litert_runner import METHOD, measure_file, runtime_version
 from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
 from splitbench.targets.base import TargetInfo
@@ -96,7 +97,10 @@ class HostTarget:
 
     def measure(self, part: Path, settings: RunSettings) -> PartMeasurement:
         before = machine_state()
-        if self.isolate:
+        fmt = format_of_file(Path(part))
+        if fmt.name != "tflite":  # the part's own format's host runtime (ONNX Runtime, ...)
+            m = fmt.measure_on_host(Path(part), settings)
+        elif self.isolate:
             m = self._measure_in_child(Path(part), settings)
         else:
             m = measure_file(Path(part), settings, use_xnnpack=self.use_xnnpack)

@@ -1,0 +1,56 @@
+"""The TFLite format: flatbuffer graph (:mod:`.graph`), flatbuffer surgery (:mod:`.splitter`),
+LiteRT runners (:mod:`.runner`; phones run parts with ``benchmark_model``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from splitbench.formats.base import InputSpec, PartMaker, Session
+    from splitbench.graph import ModelGraph
+    from splitbench.measure.types import PartMeasurement, RunSettings
+
+
+class TFLiteFormat:
+    name = "tflite"
+    suffix = ".tflite"
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        return len(head) >= 8 and head[4:8] == b"TFL3"
+
+    def load_graph(
+        self, path: Path, input_shapes: Mapping[str, tuple[int, ...]] | None = None
+    ) -> ModelGraph:
+        from splitbench.formats.tflite.graph import load_graph
+
+        return load_graph(path, input_shapes)
+
+    def part_maker(self, graph: ModelGraph) -> PartMaker:
+        from splitbench.formats.tflite.splitter import TFLitePartMaker
+
+        return TFLitePartMaker(graph)
+
+    def input_specs(self, path: Path) -> list[InputSpec]:
+        from splitbench.formats.tflite.runner import input_specs
+
+        return input_specs(path)
+
+    def open_session(self, path: Path, threads: int = 1) -> Session:
+        from splitbench.formats.tflite.runner import InterpreterSession
+
+        return InterpreterSession(path, threads)
+
+    def measure_on_host(self, path: Path, settings: RunSettings) -> PartMeasurement:
+        from splitbench.measure.litert_runner import measure_file
+
+        return measure_file(path, settings)
+
+    def host_runtime(self) -> str:
+        from splitbench.measure.litert_runner import runtime_version
+
+        return runtime_version()
+
+
+FORMAT = TFLiteFormat()
