@@ -73,7 +73,7 @@ Stats = dict[tuple[int | None, str], float]
 def read_samples(db_path: Path) -> tuple[Stats, Stats, list[float]]:
     """Median and mean of the steady samples of every successful bout of each part, pooled as
     the split table pools them, and the load averages the host target recorded."""
-    from splitbench.results_db import ResultsDB
+    from splitbench.results import ResultsDB
 
     latest: dict[tuple[int | None, str], list[float]] = {}
     load: list[float] = []

@@ -65,7 +65,7 @@ def _epoch(stamp: str | None) -> float | None:
 
 
 def read_db(db_path: Path) -> DbTotals:
-    from splitbench.results_db import ResultsDB
+    from splitbench.results import ResultsDB
 
     with ResultsDB(db_path, create=False) as db:
         found = db.measurements()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
 from splitbench.network import NetworkConfig
-from splitbench.results_db import ResultsDB
+from splitbench.results import ResultsDB
 from splitbench.targets.base import TargetInfo
 
 SHA = hashlib.sha256(b"three-op model").hexdigest()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from splitbench.errors import ResultsError
 from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
-from splitbench.results_db import SCHEMA_VERSION, ResultsDB, SplitRecord
+from splitbench.results import SCHEMA_VERSION, ResultsDB, SplitRecord
 from splitbench.targets.base import TargetInfo
 
 SHA = hashlib.sha256(b"model").hexdigest()

@@ -219,12 +219,19 @@ def test_missing_measurement_is_nan_without_error(tmp_path: Path) -> None:
     assert math.isnan(df.loc[3, "e2e_ms_slow"])
 
 
-def test_mixed_settings_need_a_choice(tmp_path: Path) -> None:
+def test_settings_are_part_of_the_identity_latest_by_default(tmp_path: Path) -> None:
     filled = fill(tmp_path / "results.sqlite")
     four = RunSettings(threads=4, num_runs=4, min_secs=0.0)
     filled.db.record_measurement(SHA, 1, "head", CLIENT, part([1.0], settings=four))
-    with pytest.raises(ValueError, match="2 different run settings"):
-        build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
+    # Once crashed with "2 different run settings": now the latest settings are used, never mixed.
+    latest = build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
+    assert latest.loc[1, "client_ms"] == 1.0 and math.isnan(latest.loc[0, "server_ms"])
+    sets = filled.db.settings_sets(SHA)
+    assert [s.settings for s in sets] == [SETTINGS, four]  # most recently measured last
+    by_hash = build_split_table(
+        filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N, settings=sets[0].hash
+    )
+    assert by_hash.loc[1, "client_ms"] == pytest.approx(13.0)
     one = build_split_table(
         filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N, settings=SETTINGS
     )

@@ -73,9 +73,31 @@ def test_every_part_gets_one_bout_per_pass_and_the_table_pools_them(
 
 
 def test_a_rerun_finishes_only_the_missing_bouts(chain_tflite: Path, tmp_path: Path) -> None:
-    first = _sweep(chain_tflite, tmp_path, rounds=1).run()  # as if stopped after one pass
-    assert first.measured > 0
+    n = load_graph(chain_tflite).num_operators
+    stopped = _sweep(chain_tflite, tmp_path, rounds=2)
+
+    def stop_after_first_pass(stage: str, done: int, total: int) -> None:
+        if stage == "splits" and done == n + 1:  # the second pass is about to start
+            raise KeyboardInterrupt
+
+    stopped.on_progress = stop_after_first_pass
+    with pytest.raises(KeyboardInterrupt):
+        stopped.run()
+    one_pass = sum(_bouts(stopped.db_path).values())
+    assert one_pass == 2 + 2 * n  # whole model twice (both bouts come first), each part once
     more = _sweep(chain_tflite, tmp_path, rounds=2).run()
-    assert more.measured == first.measured  # exactly one more bout of everything
+    assert more.measured == 2 * n  # exactly the second bout of every part
     again = _sweep(chain_tflite, tmp_path, rounds=2).run()
-    assert again.measured == 0 and again.skipped == load_graph(chain_tflite).num_operators + 1
+    assert again.measured == 0 and again.skipped == n + 1
+
+
+def test_other_rounds_are_other_measurements_beside_the_old(
+    chain_tflite: Path, tmp_path: Path
+) -> None:
+    n = load_graph(chain_tflite).num_operators
+    first = _sweep(chain_tflite, tmp_path, rounds=1).run()
+    assert first.measured == 1 + 2 * n
+    second = _sweep(chain_tflite, tmp_path, rounds=2).run()
+    assert second.measured == 2 * (1 + 2 * n)  # not mixed with the one-bout measurements
+    assert second.settings_hash != first.settings_hash
+    assert sum(_bouts(second.db_path).values()) == 3 * (1 + 2 * n)  # nothing replaced

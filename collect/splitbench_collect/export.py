@@ -22,7 +22,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from splitbench import __version__ as KIT_VERSION
 from splitbench.network import NetworkConfig
-from splitbench.results_db import ResultsDB, TargetRecord, settings_key
+from splitbench.results import ResultsDB, TargetRecord, settings_key
 
 from splitbench_collect.split_table import best_splits, e2e_column
 
@@ -86,17 +86,29 @@ def write_xlsx(
     return path
 
 
-def metadata_from_db(db: ResultsDB, model_sha: str, client: str, server: str) -> dict[str, Any]:
+def metadata_from_db(
+    db: ResultsDB, model_sha: str, client: str, server: str, settings_hash: str | None = None
+) -> dict[str, Any]:
     """What a reader needs to trust a table, gathered from the database for ``write_xlsx``:
     the model and its hash, both targets (CPU, cores, runtime, kit version, device details),
-    and the methods, runtimes and run settings the measurements were actually taken with."""
+    and the methods, runtimes and run settings the measurements were actually taken with
+    (only those of the settings identity ``settings_hash`` when given)."""
     meta: dict[str, Any] = {}
     model = db.model(model_sha)
     meta["model"] = dataclasses.asdict(model) if model else {"sha256": model_sha}
     for role, name in (("client", client), ("server", server)):
         record = db.target(name)
         meta[role] = _target_meta(record) if record else {"name": name}
-    used = [m for m in db.measurements(model_sha) if m.target in (client, server)]
+    used = [
+        m
+        for m in db.measurements(model_sha, settings_hash=settings_hash)
+        if m.target in (client, server)
+    ]
+    if settings_hash is not None:
+        meta["settings"] = next(
+            (s.describe() for s in db.settings_sets(model_sha) if s.hash == settings_hash),
+            settings_hash,
+        )
     meta["measurements"] = {
         "count": len(used),
         "failed": sum(not m.part.ok for m in used),

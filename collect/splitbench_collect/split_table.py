@@ -11,8 +11,9 @@ Conventions that matter to a reader of the numbers:
 * A part that could not be measured has NaN times (and NaN end-to-end latency), never 0, and
   its failure text in ``client_error`` / ``server_error``. A part not measured yet is NaN with
   no error.
-* When the same part was measured more than once with the same settings (a retried failure),
-  the latest successful measurement wins, else the latest failure.
+* Run settings are part of a measurement's identity: a table uses one settings identity (the
+  latest measured one unless told), so unlike measurements are never mixed. Within it, the
+  successful bouts of a part are pooled; a part with none shows its latest failure.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
-from splitbench.results_db import ResultsDB, SplitRecord, StoredMeasurement, settings_key
+from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key
+from splitbench.results.identity import settings_hash as identity_hash
 
 NAN = float("nan")
 
@@ -62,14 +64,15 @@ def build_split_table(
     output_bytes: int,
     num_operators: int,
     *,
-    settings: RunSettings | None = None,
+    settings: RunSettings | str | None = None,
     strategy: str = "direct",
 ) -> pd.DataFrame:
     """One row per split ``0..num_operators`` for one client target and one server target.
 
-    ``settings`` selects measurements taken with those run settings; when None, the database
-    must hold only one set of settings for these targets (mixing thread counts in one table
-    would compare unlike with unlike). ``strategy`` picks ``direct`` or ``predicted`` rows.
+    ``settings`` selects one settings identity: its hash (see ``ResultsDB.settings_sets``), or
+    per-bout :class:`RunSettings` (any number of bouts). When None, the most recently measured
+    identity of these targets is used — mixing settings in one table would compare unlike with
+    unlike. ``strategy`` picks ``direct`` or ``predicted`` rows.
     """
     args = (model_sha, client, server, networks, output_bytes, num_operators, settings, strategy)
     if isinstance(db, ResultsDB):
@@ -86,18 +89,18 @@ def _build(
     networks: Sequence[NetworkConfig],
     output_bytes: int,
     num_operators: int,
-    settings: RunSettings | None,
+    settings: RunSettings | str | None,
     strategy: str,
 ) -> pd.DataFrame:
     n = num_operators
     splits = {rec.split: rec for rec in db.splits(model_sha)}
-    heads = _latest_by_split(
-        db.measurements(model_sha, target=client, role="head", strategy=strategy), settings
-    )
-    tails = _latest_by_split(
-        db.measurements(model_sha, target=server, role="tail", strategy=strategy), settings
-    )
-    _check_one_settings([*heads.values(), *tails.values()], settings)
+    found = [
+        *db.measurements(model_sha, target=client, role="head", strategy=strategy),
+        *db.measurements(model_sha, target=server, role="tail", strategy=strategy),
+    ]
+    wanted = _wanted(found, settings)
+    heads = _latest_by_split((m for m in found if m.role == "head"), wanted)
+    tails = _latest_by_split((m for m in found if m.role == "tail"), wanted)
     model = db.model(model_sha)
     input_bytes = splits[0].intermediate_bytes if 0 in splits else None
 
@@ -146,8 +149,21 @@ def _build(
     return _typed(pd.DataFrame(rows))
 
 
+def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | None) -> set[str]:
+    """The settings hashes a table may use: the one asked for, else the latest measured."""
+    if isinstance(settings, str):
+        return {settings}
+    if isinstance(settings, RunSettings):
+        key = settings_key(settings)
+        return {m.settings_hash for m in found if settings_key(m.part.settings) == key} or {
+            identity_hash(settings, 1)
+        }
+    latest = max(found, key=lambda m: m.id, default=None)
+    return {latest.settings_hash} if latest is not None else set()
+
+
 def _latest_by_split(
-    found: Iterable[StoredMeasurement], settings: RunSettings | None
+    found: Iterable[StoredMeasurement], wanted: set[str]
 ) -> dict[int, StoredMeasurement]:
     """Per split, the part's measurement with every successful bout pooled into one.
 
@@ -155,10 +171,9 @@ def _latest_by_split(
     drifts of the machine average out; the samples of all bouts with the same run settings
     belong to one measurement. A part with no successful bout is represented by its failure.
     """
-    wanted = settings_key(settings) if settings is not None else None
     bouts: dict[int, list[StoredMeasurement]] = {}
     for m in found:  # oldest first
-        if m.split is None or (wanted is not None and settings_key(m.part.settings) != wanted):
+        if m.split is None or m.settings_hash not in wanted:
             continue
         bouts.setdefault(m.split, []).append(m)
     return {k: _pooled(ms) for k, ms in bouts.items()}
@@ -213,17 +228,6 @@ def _pooled_summary(summaries: list[StatsSummary | None]) -> StatsSummary | None
         avg_ms=avg,
         std_ms=var**0.5,
     )
-
-
-def _check_one_settings(chosen: Sequence[StoredMeasurement], settings: RunSettings | None) -> None:
-    if settings is not None:
-        return
-    keys = {settings_key(m.part.settings) for m in chosen}
-    if len(keys) > 1:
-        raise ValueError(
-            f"the database holds measurements with {len(keys)} different run settings for these "
-            "targets; pass settings= to choose one"
-        )
 
 
 def _side(m: StoredMeasurement | None, *, empty: bool) -> dict[str, Any]:

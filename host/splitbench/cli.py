@@ -291,6 +291,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
             num_operators=outcome.graph.num_operators,
             graph=outcome.graph,
             suffix=suffix,
+            settings_hash=outcome.settings_hash,
         )
         _print_table(files.table, networks, spec, files.best)
         console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from splitbench.graph import ModelGraph
 from splitbench.measure.types import PartMeasurement, RunSettings
-from splitbench.results_db import ResultsDB
+from splitbench.results import ResultsDB
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,20 @@ def prediction_for_target(
     target: str,
     run_dir: Path,
     settings: RunSettings | None = None,
+    *,
+    settings_hash: str | None = None,
 ) -> Prediction | NoPrediction:
-    """The prediction from the latest whole-model measurement of ``graph`` on ``target``."""
+    """The prediction from the latest whole-model measurement of ``graph`` on ``target``
+    (with those per-bout settings, or of that settings identity, when given)."""
     stored = [
         m
-        for m in db.measurements(graph.sha256, target=target, role="whole", strategy="direct")
+        for m in db.measurements(
+            graph.sha256,
+            target=target,
+            role="whole",
+            strategy="direct",
+            settings_hash=settings_hash,
+        )
         if settings is None or m.part.settings == settings
     ]
     if not stored:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from splitbench.graph import ModelGraph
 from splitbench.network import NetworkConfig
-from splitbench.results_db import ResultsDB
+from splitbench.results import ResultsDB
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,13 @@ def write_report(
     num_operators: int,
     graph: ModelGraph | None = None,
     suffix: str = "",
+    settings_hash: str | None = None,
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
-    With ``graph`` given, the predicted timing method is added beside the direct one (from the
-    whole-model op profiles kept as evidence in ``out_dir``)."""
+    ``settings_hash`` picks the settings identity of the measurements (default: the latest
+    measured). With ``graph`` given, the predicted timing method is added beside the direct one
+    (from the whole-model op profiles kept as evidence in ``out_dir``)."""
     from splitbench_collect.export import metadata_from_db, write_csv, write_xlsx
     from splitbench_collect.plots import best_split_vs_uplink_png, stacked_latency_png
     from splitbench_collect.split_table import best_splits, build_split_table
@@ -55,6 +57,7 @@ def write_report(
         networks=networks,
         output_bytes=output_bytes,
         num_operators=num_operators,
+        settings=settings_hash,
     )
     if graph is not None:
         from splitbench_collect.predicted_columns import add_predicted_columns
@@ -63,15 +66,15 @@ def write_report(
 
         table = add_predicted_columns(
             table,
-            prediction_for_target(db, graph, client, out_dir),
-            prediction_for_target(db, graph, server, out_dir),
+            prediction_for_target(db, graph, client, out_dir, settings_hash=settings_hash),
+            prediction_for_target(db, graph, server, out_dir, settings_hash=settings_hash),
             num_operators,
         )
     best = best_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
     write_csv(table, csv_path)
-    meta = metadata_from_db(db, model_sha, client, server)
+    meta = metadata_from_db(db, model_sha, client, server, settings_hash)
     write_xlsx(table, networks, xlsx_path, meta)
     plots: list[Path] = []
     if networks:

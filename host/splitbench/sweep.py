@@ -29,7 +29,7 @@ from splitbench.measure.inputs import make_inputs
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
-from splitbench.results_db import ResultsDB
+from splitbench.results import ResultsDB
 from splitbench.splitter import ModelSplitter
 from splitbench.targets.base import Target
 from splitbench.verify import verify_parts
@@ -58,6 +58,9 @@ class SweepPlan:
     # of landing on whichever split happened to run during them. ``settings`` is per bout.
     rounds: int = 1
     networks: tuple[NetworkConfig, ...] = ()  # used by profile-then-verify to pick splits
+    # A failed measurement is evidence (kept with its error) but never counts as done: the next
+    # run measures it again. False keeps failures as final (``--retry-failed no``).
+    retry_failed: bool = True
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Job:
     target: Target
     target_name: str
     part: Path
+    bout: int = 0
 
 
 @dataclass
@@ -83,6 +87,7 @@ class SweepOutcome:
     wall_s: float = 0.0
     chosen_splits: list[int] = field(default_factory=list)  # profile-then-verify's picks
     rounds: int = 1
+    settings_hash: str = ""  # the settings identity every measurement of this run carries
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -140,6 +145,9 @@ class Sweep:
         if fresh:
             self.db.clear()
         self._db_lock = threading.Lock()
+        self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
+        # Parts that failed in this process: retried by the next run, not by the next bout.
+        self._failed_here: set[tuple[int | None, str, str]] = set()
 
     # -- stages -------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
@@ -151,6 +159,7 @@ class Sweep:
             model_name=self.plan.model_name,
             db_path=self.db_path,
             rounds=self.plan.rounds,
+            settings_hash=self.settings_hash,
         )
         self.db.record_model(
             sha256=graph.sha256,
@@ -198,7 +207,7 @@ class Sweep:
         """Measure the whole model on every target: the anchors (all on the phone, all on the
         server), and, where the runner profiles per operator, the source of predictions."""
         jobs = [
-            Job(None, "whole", target, name, self.plan.model_path)
+            Job(None, "whole", target, name, self.plan.model_path, bout)
             for name, target in self._all_targets().items()
             if self._missing(graph, None, "whole", name, bout)
         ]
@@ -207,15 +216,24 @@ class Sweep:
     def _missing(
         self, graph: ModelGraph, split: int | None, role: str, name: str, bout: int
     ) -> bool:
-        """Is bout number ``bout`` (0-based) of this part still to be measured? A part that
-        failed is not retried: an unresolved operator fails the same way every time."""
-        ok, failed = self.db.count_bouts(graph.sha256, split, role, name, self.plan.settings)
-        return failed == 0 and ok <= bout
+        """Is bout number ``bout`` (0-based) of this part still to be measured?
+
+        Only successful bouts count as done. A part that failed in this process is not tried
+        again in its later bouts (an unresolved operator fails the same way every time), but
+        the next run retries it — unless ``retry_failed`` is off, when a failure is final."""
+        ok, failed = self.db.count_bouts(
+            graph.sha256, split, role, name, self.plan.settings, rounds=self.plan.rounds
+        )
+        if not self.plan.retry_failed:
+            return failed == 0 and ok <= bout
+        return (split, role, name) not in self._failed_here and ok <= bout
 
     def predictions(self, graph: ModelGraph) -> dict[str, Prediction | NoPrediction]:
         """Per target: split times predicted from its whole-model op profile, or why not."""
         return {
-            name: prediction_for_target(self.db, graph, name, self.plan.out_dir, self.plan.settings)
+            name: prediction_for_target(
+                self.db, graph, name, self.plan.out_dir, settings_hash=self.settings_hash
+            )
             for name in self._all_targets()
         }
 
@@ -285,7 +303,7 @@ class Sweep:
             wanted.append(("tail", self.server_name, self.server))
         for role, name, target in wanted:
             if self._missing(graph, k, role, name, bout):
-                jobs.append(Job(k, role, target, name, paths.get(role) or Path()))
+                jobs.append(Job(k, role, target, name, paths.get(role) or Path(), bout))
         return jobs
 
     def _run_split(
@@ -361,10 +379,13 @@ class Sweep:
                 started_at=started,
                 finished_at=datetime.now(UTC),
                 conditions=measurement.meta or None,
+                rounds=self.plan.rounds,
+                bout=job.bout,
             )
             outcome.measured += 1
             outcome.inference_ms += measurement.measured_total_ms
             if measurement.error:
+                self._failed_here.add((job.split, job.role, job.target_name))
                 outcome.failed_parts.append(
                     f"{_where(job)} on {job.target_name}: {measurement.error}"
                 )
