@@ -6,11 +6,9 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from PIL import Image
 from split_table_data import NETWORKS, OUTPUT_BYTES, SETTINGS, SHA, SLOW, UNRESOLVED, N, fill
 from splitbench.measure.types import RunSettings
 from splitbench_collect.export import (
@@ -18,12 +16,6 @@ from splitbench_collect.export import (
     metadata_from_db,
     write_csv,
     write_xlsx,
-)
-from splitbench_collect.plots import (
-    COLORS,
-    best_split_curve,
-    best_split_vs_uplink_png,
-    stacked_latency_png,
 )
 from splitbench_collect.split_table import build_split_table
 
@@ -121,83 +113,6 @@ def test_xlsx_scenario_layout_read_back(table: pd.DataFrame, tmp_path: Path) -> 
     assert kpis.cell(row=3, column=list(table.columns).index("client_p90_ms") + 1).value == (
         pytest.approx(15.4)
     )
-
-
-def _png(path: Path) -> np.ndarray:
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
-
-
-def _has_color(pixels: np.ndarray, hex_color: str) -> bool:
-    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)])
-    return bool((np.abs(pixels.astype(int) - rgb).sum(axis=2) < 12).any())
-
-
-def test_stacked_latency_png(table: pd.DataFrame, tmp_path: Path) -> None:
-    path = stacked_latency_png(table, SLOW, tmp_path / "plots" / "stacked.png")
-    pixels = _png(path)
-    height, width, _ = pixels.shape
-    assert 850 <= width <= 1600 and 500 <= height <= 700
-    for part in ("client", "uplink", "server", "downlink"):
-        assert _has_color(pixels, COLORS[part]), part
-
-
-def test_stacked_latency_png_many_splits_stays_page_sized(tmp_path: Path) -> None:
-    n = 332
-    splits = np.arange(n + 1)
-    df = pd.DataFrame(
-        {
-            "split": splits,
-            "on_client": splits,
-            "on_server": n - splits,
-            "client_ms": splits * 2.0,
-            "server_ms": (n - splits) * 0.2,
-            "intermediate_bytes": 50_000,
-            "output_bytes": 1_000,
-            "e2e_ms_slow": np.nan,
-        }
-    )
-    pixels = _png(stacked_latency_png(df, SLOW, tmp_path / "many.png"))
-    height, width, _ = pixels.shape
-    assert width <= 1600 and height <= 700
-
-
-def test_best_split_curve_follows_the_network(table: pd.DataFrame) -> None:
-    uplinks = np.array([0.1, 1.0, 1000.0])
-    best, ms = best_split_curve(table, uplinks, downlink_mbps=2.0, rtt_ms=50.0)
-    # Slow uplinks: stay on the phone (split 3, 30 ms). At 1000 Mbit/s with RTT 50 ms, split 0
-    # costs 50 + 0.008 + 20 + 0.4 = 70.4 ms, still worse than 30 ms on the phone.
-    assert list(best) == [3, 3, 3]
-    assert ms[0] == pytest.approx(30.0)
-    best, ms = best_split_curve(table, uplinks, downlink_mbps=1000.0, rtt_ms=1.0)
-    # RTT 1 ms: split 0 costs 1 + 1000 B at the uplink + 20 + 0.0008 ms; at 0.1 Mbit/s the
-    # upload takes 80 ms (101 ms > 30), at 1 Mbit/s 8 ms (29.0008 ms < 30).
-    assert list(best) == [3, 0, 0]
-    assert ms[1] == pytest.approx(29.0008)
-    assert ms[2] == pytest.approx(1 + 0.008 + 20 + 0.0008)
-
-
-def test_best_split_vs_uplink_png(table: pd.DataFrame, tmp_path: Path) -> None:
-    path = best_split_vs_uplink_png(
-        table, tmp_path / "best.png", downlink_mbps=1000.0, rtt_ms=1.0, networks=NETWORKS
-    )
-    pixels = _png(path)
-    height, width, _ = pixels.shape
-    assert 900 <= width <= 1100 and 650 <= height <= 760
-    assert _has_color(pixels, COLORS["client"])  # the best-split step line
-    assert _has_color(pixels, COLORS["uplink"])  # the network marks
-    with pytest.raises(ValueError, match="uplink_range"):
-        best_split_vs_uplink_png(
-            table, tmp_path / "bad.png", downlink_mbps=1.0, rtt_ms=1.0, uplink_range=(10, 1)
-        )
-
-
-def test_best_split_png_when_nothing_was_measured(table: pd.DataFrame, tmp_path: Path) -> None:
-    broken = table.assign(client_ms=np.nan, server_ms=np.nan)
-    path = best_split_vs_uplink_png(broken, tmp_path / "none.png", downlink_mbps=10, rtt_ms=20)
-    pixels = _png(path)
-    assert not _has_color(pixels, COLORS["client"])
 
 
 def test_metadata_from_db_feeds_the_metadata_sheet(tmp_path: Path) -> None:

@@ -77,18 +77,10 @@ def write_report(
     meta = metadata_from_db(db, model_sha, client, server, settings_hash)
     write_xlsx(table, networks, xlsx_path, meta)
     plots: list[Path] = []
+    for cfg in networks:
+        stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
+        plots.append(stacked_latency_png(table, cfg, stacked))
     if networks:
-        first = networks[0]
-        stacked = out_dir / f"latency_stacked_{first.name}{suffix}.png"
-        stacked_latency_png(table, first, stacked)
-        plots.append(stacked)
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
-        best_split_vs_uplink_png(
-            table,
-            best_png,
-            downlink_mbps=first.downlink_mbps,
-            rtt_ms=first.rtt_ms,
-            networks=networks,
-        )
-        plots.append(best_png)
+        plots.append(best_split_vs_uplink_png(table, best_png, networks))
     return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best)
