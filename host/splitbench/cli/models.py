@@ -1,0 +1,15 @@
+"""``splitbench models``: the built-in model names."""
+
+from __future__ import annotations
+
+from splitbench.cli.app import app, console
+
+
+@app.command()
+def models() -> None:
+    """List the built-in model names."""
+    from splitbench_models.mediapipe_wheel import list_mediapipe_models
+
+    console.print("posenet  (PoseNet, MobileNetV1 1.0, 257x257x3, output stride 16; built here)")
+    for name in list_mediapipe_models():
+        console.print(name)

@@ -1,0 +1,43 @@
+"""Turning the MODEL argument into a TFLite file, shared by the commands that take a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from splitbench.model_source import ResolvedModel
+
+
+def resolve(
+    model: str,
+    workdir: Path,
+    input_names: str | None,
+    output_names: str | None,
+    input_shape: list[str] | None,
+) -> tuple[ResolvedModel, dict[str, tuple[int, ...]] | None]:
+    """The model's TFLite file (converted into ``workdir`` when needed) and its fixed shapes."""
+    from splitbench.cli_options import parse_input_shapes, parse_names
+    from splitbench.model_source import resolve_model
+
+    shapes = parse_input_shapes(input_shape or [])
+    resolved = resolve_model(
+        model,
+        workdir=workdir,
+        input_names=parse_names(input_names),
+        output_names=parse_names(output_names),
+        input_shapes=shapes,
+    )
+    if resolved.kind not in ("tflite", "builtin", "mediapipe"):
+        # Check the converted file now, so that an error names what the user gave, not the
+        # converted file's name in the run directory.
+        from splitbench.errors import ModelError
+        from splitbench.graph import load_graph
+
+        try:
+            load_graph(resolved.path, shapes)
+        except ModelError as exc:
+            raise ModelError(
+                str(exc).replace(str(resolved.path), model).replace(resolved.path.name, model)
+            ) from None
+    return resolved, shapes

@@ -1,0 +1,44 @@
+"""``splitbench split``: head/tail files of one split or of every split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from splitbench.cli.app import InputNamesOpt, InputShapeOpt, ModelArg, OutputNamesOpt, app, console
+from splitbench.cli.resolve import resolve
+from splitbench.errors import SplitbenchError
+
+
+@app.command()
+def split(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the parts.")],
+    at: Annotated[int | None, typer.Option("--at", help="Split index k (0..N).")] = None,
+    all_splits: Annotated[bool, typer.Option("--all", help="Every split 0..N.")] = False,
+    input_shape: InputShapeOpt = None,
+    input_names: InputNamesOpt = None,
+    output_names: OutputNamesOpt = None,
+) -> None:
+    """Write head/tail .tflite files for one split (--at K) or every split (--all)."""
+    # Not splitbench.sweep's select_splits: the sweep module pulls in pandas and the database.
+    from splitbench.cutplan import check_split
+    from splitbench.graph import load_graph
+    from splitbench.splitter import ModelSplitter
+
+    if (at is None) == (not all_splits):
+        raise SplitbenchError("give exactly one of --at K or --all")
+    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape)
+    graph = load_graph(resolved.path, shapes)
+    if at is not None:
+        check_split(graph, at)
+    ks = range(graph.num_operators + 1) if at is None else [at]
+    splitter = ModelSplitter(graph)
+    for k in ks:
+        files = splitter.write_parts(k, out)
+        console.print(
+            f"split {k}:{graph.num_operators - k}  head {files.head_bytes} B  "
+            f"tail {files.tail_bytes} B  → {files.split_dir}"
+        )

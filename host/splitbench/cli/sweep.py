@@ -1,0 +1,242 @@
+"""``splitbench sweep``: split, check and measure every split point, then write the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from splitbench import __version__
+from splitbench.cli.app import (
+    InputNamesOpt,
+    InputShapeOpt,
+    ModelArg,
+    OutputNamesOpt,
+    app,
+    console,
+    err_console,
+)
+from splitbench.cli.resolve import resolve
+from splitbench.cli.table_view import print_table
+from splitbench.errors import Interrupted, SplitbenchError
+
+
+@app.command()
+def sweep(
+    model: ModelArg = "posenet",
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Run directory (created; results.sqlite, "
+            "splits.csv, splits.xlsx and plots go here).",
+        ),
+    ] = ...,  # type: ignore[assignment]
+    client: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Where heads run: host, adb (the one connected phone), adb:SERIAL. "
+            "Repeat for several phones."
+        ),
+    ] = None,
+    clients: Annotated[
+        str | None, typer.Option(help="'all': every connected phone is a client, in parallel.")
+    ] = None,
+    server: Annotated[str, typer.Option(help="Where tails run: host or adb:SERIAL.")] = "host",
+    threads: Annotated[int, typer.Option(min=1, help="Inference threads on each target.")] = 1,
+    runs: Annotated[int, typer.Option(min=1, help="Minimum steady-state runs per part.")] = 50,
+    min_secs: Annotated[
+        float, typer.Option(min=0.0, help="Minimum steady-state seconds per part.")
+    ] = 1.0,
+    warmup: Annotated[int, typer.Option(min=0, help="Minimum warm-up runs per part.")] = 1,
+    warmup_secs: Annotated[float, typer.Option(min=0.0, help="Minimum warm-up seconds.")] = 0.5,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Measure each part in this many bouts, one per pass over the splits, and pool "
+            "them (--runs, --min-secs and the warm-up are totals over the bouts): slow drifts "
+            "of the machine average out instead of landing on one split.",
+        ),
+    ] = 6,
+    network: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file of network configurations (default: built-in "
+            "4G/5G/Wi-Fi set, see README)."
+        ),
+    ] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of images for the lossless check (default: seeded random inputs)."
+        ),
+    ] = None,
+    splits: Annotated[
+        str | None, typer.Option(help="Only these splits, e.g. 0,5,10-20 (default: all).")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Forget earlier results in --out; start over.")
+    ] = False,
+    keep_parts: Annotated[
+        bool, typer.Option(help="Keep the head/tail files in OUT/parts.")
+    ] = False,
+    input_shape: InputShapeOpt = None,
+    input_names: InputNamesOpt = None,
+    output_names: OutputNamesOpt = None,
+    adb_port: Annotated[
+        int | None, typer.Option(help="adb server port (default $ANDROID_ADB_SERVER_PORT or 5037).")
+    ] = None,
+    benchmark_binary: Annotated[
+        Path | None, typer.Option(help="TensorFlow Lite benchmark_model binary for the phones.")
+    ] = None,
+    cooldown_temp: Annotated[
+        float | None,
+        typer.Option(
+            help="On phones: before each part, wait until the phone is below this temperature (°C)."
+        ),
+    ] = None,
+    cooldown_max_wait: Annotated[
+        float, typer.Option(help="On phones: longest cool-down wait per part (s).")
+    ] = 120.0,
+    affinity: Annotated[
+        str | None,
+        typer.Option(
+            help="On phones: CPU affinity mask for the runner (hex, e.g. f0 = big cores "
+            "on many SoCs), applied with taskset when the phone has it."
+        ),
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="direct: measure every split's head and tail. profile-then-verify: predict every "
+            "split from one op-profiled whole-model run per side, then measure only the splits "
+            "that are best for at least one network (needs benchmark_model's op profiling)."
+        ),
+    ] = "direct",
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before a part's run on a phone is killed.")
+    ] = 600.0,
+) -> None:
+    """Split MODEL at every point, check each split is lossless, measure heads on the client and
+    tails on the server, and write the split table with end-to-end latency per network."""
+    from splitbench.cli_options import parse_split_list
+    from splitbench.measure.types import RunSettings
+    from splitbench.network import load_network_configs
+    from splitbench.progress import SweepProgress
+    from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings, require_ok
+    from splitbench.targets.factory import AdbOptions, expand_specs, make_target
+
+    if strategy not in STRATEGIES:
+        raise SplitbenchError(f"unknown --strategy '{strategy}': use {' or '.join(STRATEGIES)}")
+    networks = load_network_configs(network)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape)
+    settings = bout_settings(
+        RunSettings(
+            threads=threads,
+            warmup_runs=warmup,
+            warmup_min_secs=warmup_secs,
+            num_runs=runs,
+            min_secs=min_secs,
+        ),
+        rounds,
+    )
+    adb = AdbOptions(
+        adb_port=adb_port,
+        benchmark_binary=benchmark_binary,
+        timeout_s=timeout,
+        cooldown_temp_c=cooldown_temp,
+        cooldown_max_wait_s=cooldown_max_wait,
+        affinity_mask=affinity,
+    )
+    client_specs = expand_specs(["all"] if clients == "all" else (client or ["host"]), adb)
+    server_spec = expand_specs([server], adb)[0]
+    targets = {spec: make_target(spec, run_dir=out, adb=adb) for spec in client_specs}
+    server_target = targets.get(server_spec) or make_target(server_spec, run_dir=out, adb=adb)
+    plan = SweepPlan(
+        model_path=resolved.path,
+        model_name=resolved.name,
+        out_dir=out,
+        settings=settings,
+        splits=tuple(parse_split_list(splits)) if splits else None,
+        inputs_dir=inputs,
+        keep_parts=keep_parts,
+        input_shapes=shapes,
+        strategy=strategy,
+        networks=tuple(networks),
+        rounds=rounds,
+    )
+    console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
+    with SweepProgress(console) as progress:
+        runner = Sweep(
+            plan, targets, (server_spec, server_target), fresh=fresh, on_progress=progress.update
+        )
+        try:
+            outcome = runner.run()
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted; finished measurements are saved — rerun the same command to resume"
+            ) from None
+        finally:
+            for target in {id(t): t for t in [*targets.values(), server_target]}.values():
+                _report_target(target)
+                target.close()
+    require_ok(outcome)
+    if outcome.chosen_splits:
+        console.print(
+            "profile-then-verify measured directly only splits "
+            + ", ".join(str(k) for k in outcome.chosen_splits)
+        )
+    _write_and_show(outcome, out, client_specs, server_spec, networks)
+
+
+def _report_target(target: object) -> None:
+    """Phones report what was pushed and what looked wrong (charging, screen on, hot)."""
+    pushed = getattr(target, "bytes_pushed", None)
+    name = getattr(target, "name", "")
+    if pushed is not None:
+        console.print(f"{name}: {pushed} bytes pushed")
+    for warning in getattr(target, "warnings", []) or []:
+        err_console.print(f"[yellow]warning:[/] {name}: {warning}")
+
+
+def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> None:  # type: ignore[no-untyped-def]
+    from splitbench.cutplan import output_bytes
+    from splitbench.report import write_report
+    from splitbench.run_record import RunRecord
+
+    RunRecord(
+        model_name=outcome.model_name,
+        model_sha=outcome.graph.sha256,
+        model_path=str(outcome.graph.path),
+        clients=client_specs,
+        server=server_spec,
+        output_bytes=output_bytes(outcome.graph),
+        num_operators=outcome.graph.num_operators,
+    ).save(out)
+    for spec in client_specs:
+        suffix = "" if len(client_specs) == 1 else f"_{spec.replace(':', '_')}"
+        files = write_report(
+            outcome.db_path,
+            out,
+            model_sha=outcome.graph.sha256,
+            client=spec,
+            server=server_spec,
+            networks=networks,
+            output_bytes=output_bytes(outcome.graph),
+            num_operators=outcome.graph.num_operators,
+            graph=outcome.graph,
+            suffix=suffix,
+            settings_hash=outcome.settings_hash,
+        )
+        print_table(files.table, networks, spec, files.best)
+        console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
+    console.print(
+        f"measured {outcome.measured} parts (bouts of up to {outcome.rounds} per part; "
+        f"{outcome.skipped} splits already done), "
+        f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
+    )
+    for line in outcome.failed_parts[:10]:
+        err_console.print(f"[yellow]not measured:[/] {line}")
