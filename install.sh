@@ -25,4 +25,8 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # torch is pinned to 2.13.0 in the same command (the CPU build these machines carry): a looser
 # spec resolves to another version or pulls several GB of CUDA packages.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 -e ".[test]"
+# facenet-pytorch ships MTCNN's trained P/R/O-Net weights; it pins an old torch and torchvision
+# it does not need, so it goes in without its dependencies (torch still pinned in the command).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps torch==2.13.0 \
+  facenet-pytorch==2.6.0
 echo "splitbench installed in $(pwd)/.venv"

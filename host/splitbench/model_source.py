@@ -25,12 +25,12 @@ from splitbench.convert import (
 )
 from splitbench.errors import ModelError
 
-KINDS = ("tflite", "keras", "savedmodel", "frozen_graph", "builtin", "mediapipe")
+KINDS = ("tflite", "keras", "savedmodel", "frozen_graph", "builtin", "mediapipe", "pytorch", "onnx")
 BUILTIN_NAMES = ("posenet",)
 MEDIAPIPE_PREFIX = "mediapipe:"
 
 _KERAS_SUFFIXES = {".keras", ".h5", ".hdf5"}
-_MODEL_SUFFIXES = {".tflite", ".pb", *_KERAS_SUFFIXES}
+_MODEL_SUFFIXES = {".tflite", ".pb", ".onnx", ".pt2", ".py", *_KERAS_SUFFIXES}
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -39,10 +39,17 @@ _ZIP_MAGIC = b"PK\x03\x04"
 class ResolvedModel:
     """A model ready for the graph loader."""
 
-    path: Path  # a .tflite file
+    path: Path  # a model file of a format in splitbench.formats (.tflite, .onnx)
     name: str  # display name: "posenet", "mediapipe:pose_detection", a file stem
     kind: str  # one of KINDS
     source: str  # the spec as the user gave it
+    torch_export: Path | None = None  # the .pt2 a PyTorch model was converted from
+
+    @property
+    def format(self) -> str:
+        from splitbench.formats import format_of_file
+
+        return format_of_file(self.path).name
 
 
 def resolve_model(
@@ -52,12 +59,45 @@ def resolve_model(
     input_names: list[str] | None = None,
     output_names: list[str] | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    fmt: str | None = None,
 ) -> ResolvedModel:
-    """Resolve a MODEL argument to a ``.tflite`` file, converting or building it if needed.
+    """Resolve a MODEL argument to a model file, converting or building it if needed.
 
     ``input_names``/``output_names`` are required for a frozen graph and ignored otherwise;
     ``input_shapes`` fixes input shapes at conversion (a ``.tflite`` file is taken as it is).
+    ``fmt`` (``--format``) picks what a PyTorch model becomes: ``tflite`` (default) or ``onnx``;
+    any other model is already in its one format, which ``fmt`` must then match.
     """
+    from splitbench.intake.pytorch import is_pytorch_spec
+
+    if is_pytorch_spec(spec):
+        return _from_pytorch(spec, workdir, input_shapes, fmt or "tflite")
+    resolved = _resolve_other(spec, workdir, input_names, output_names, input_shapes)
+    if fmt is not None and resolved.format != fmt:
+        raise ModelError(
+            f"--format {fmt} applies to PyTorch models; {spec} is a {resolved.format} model"
+        )
+    return resolved
+
+
+def _from_pytorch(
+    spec: str, workdir: Path, input_shapes: dict[str, tuple[int, ...]] | None, fmt: str
+) -> ResolvedModel:
+    from splitbench.intake.convert_torch import convert_export
+    from splitbench.intake.pytorch import intake
+
+    export = intake(spec, workdir=workdir, input_shapes=input_shapes)
+    converted = convert_export(export, fmt)
+    return ResolvedModel(converted, export.name, "pytorch", spec, torch_export=export.path)
+
+
+def _resolve_other(
+    spec: str,
+    workdir: Path,
+    input_names: list[str] | None,
+    output_names: list[str] | None,
+    input_shapes: dict[str, tuple[int, ...]] | None,
+) -> ResolvedModel:
     if spec in BUILTIN_NAMES:
         return ResolvedModel(build_posenet_tflite(), spec, "builtin", spec)
     if spec.startswith(MEDIAPIPE_PREFIX):
@@ -71,7 +111,7 @@ def resolve_model(
         return _from_folder(path, spec, workdir, input_shapes)
     kind = _file_kind(path)
     name = path.stem
-    if kind == "tflite":
+    if kind in ("tflite", "onnx"):
         return ResolvedModel(path, name, kind, spec)
     if kind == "keras":
         converted = convert_keras(path, workdir=workdir, input_shapes=input_shapes)
@@ -98,10 +138,11 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     """Parse the CLI's ``--input-shape name:1,224,224,3`` into ``("name", (1, 224, 224, 3))``.
 
     The name is everything before the last colon, so TensorFlow names such as ``image:0`` work.
+    Without a name (``1,3,224,224``) the name is ``""``: the model's only input.
     """
     name, sep, dims = text.rpartition(":")
-    if not sep or not name.strip():
-        raise ModelError(f"--input-shape '{text}' must look like NAME:1,224,224,3")
+    if sep and not name.strip():
+        raise ModelError(f"--input-shape '{text}' must look like NAME:1,224,224,3 or 1,224,224,3")
     try:
         shape = tuple(int(d) for d in dims.replace(" ", "").split(","))
     except ValueError:
@@ -152,6 +193,8 @@ def _file_kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         return "tflite"
+    if suffix == ".onnx":
+        return "onnx"
     if suffix in _KERAS_SUFFIXES:
         return "keras"
     if suffix == ".pb":

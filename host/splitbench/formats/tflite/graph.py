@@ -274,8 +274,15 @@ def _match_input_shapes(
     by_name: dict[str, int] = {_text(subgraph.tensors[i].name): i for i in subgraph.inputs or []}
     for index, name in _signature_input_names(model).items():
         by_name.setdefault(name, index)
+    if "" in input_shapes and len(subgraph.inputs or []) == 1:  # --input-shape 1,224,224,3
+        by_name[""] = subgraph.inputs[0]
     wanted: dict[int, tuple[int, ...]] = {}
     for name, shape in input_shapes.items():
+        if name == "" and name not in by_name:
+            raise ModelError(
+                f"{path.name} has {len(subgraph.inputs or [])} inputs: name the one each"
+                " --input-shape is for, NAME:1,224,224,3"
+            )
         if name not in by_name:
             known = ", ".join(sorted(by_name))
             raise ModelError(
