@@ -11,6 +11,7 @@ command -v adb >/dev/null 2>&1 || need+=(adb)
 command -v mksh >/dev/null 2>&1 || need+=(mksh)
 command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v g++ >/dev/null 2>&1 || need+=(g++)  # nncodec compiles its C++ coder
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing Debian packages: ${need[*]}"
@@ -29,4 +30,18 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # it does not need, so it goes in without its dependencies (torch still pinned in the command).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps torch==2.13.0 \
   facenet-pytorch==2.6.0
+
+# nncodec==2.1.3 (NNC, ISO/IEC 15938-17) is a source package that compiles its C++ DeepCABAC coder
+# (about 4 minutes): its wheel is built once into the user cache and every later install reuses
+# it. --no-deps: it declares numpy<2 and torchvision, which splitbench's use of nncodec.nnc_core
+# does not need (nnc_core codes bit-exactly on numpy 2).
+NNC_WHEELS="${SPLITBENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/splitbench}/wheels"
+mkdir -p "$NNC_WHEELS"
+if ! ls "$NNC_WHEELS"/nncodec-2.1.3-*.whl >/dev/null 2>&1; then
+  echo "building nncodec==2.1.3 once into $NNC_WHEELS (compiles C++, a few minutes)"
+  .venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps nncodec==2.1.3 \
+    -w "$NNC_WHEELS"
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+  --find-links "$NNC_WHEELS" torch==2.13.0 nncodec==2.1.3
 echo "splitbench installed in $(pwd)/.venv"

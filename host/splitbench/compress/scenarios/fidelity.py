@@ -1,0 +1,92 @@
+"""``fidelity`` (the default): how far a model's outputs move from the anchor's, on photos.
+
+Works for any model, so that every model can be compressed: each image input ([1,H,W,3] or
+[1,H,W,1], float) gets scikit-image's sample photos resized to it and scaled to [-1, 1]; other
+inputs get seeded random values. The metric is the relative L2 error of all float outputs
+together, ``||rec - anc|| / ||anc||`` over every photo (0 for the anchor; lower is better). A
+model without an image input is fed seeded random values only, and ``data_set_name`` says so.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from splitbench.compress.runner import input_specs, run_model
+from splitbench.compress.scenarios.base import check_partition, photo_array, sample_photos
+
+_SEED = 20240507
+
+
+def _is_image(spec: dict) -> bool:
+    shape = spec["shape"]
+    return (
+        len(shape) == 4
+        and shape[0] == 1
+        and shape[-1] in (1, 3)
+        and min(shape[1:3]) > 1
+        and np.dtype(spec["dtype"]).kind == "f"
+    )
+
+
+def photo_feeds(model: Path, partition: str, value_range=(-1.0, 1.0)) -> tuple[list[dict], bool]:
+    """One input set per sample photo (image inputs), seeded random values elsewhere.
+
+    Returns the sets and whether any input took photos."""
+    from splitbench.measure.inputs import random_value
+
+    specs = input_specs(model)
+    photos = sample_photos(partition)
+    has_image = any(_is_image(s) for s in specs)
+    rng = np.random.default_rng(_SEED)
+    feeds = []
+    for photo in photos if has_image else photos[:3]:
+        feed = {}
+        for s in specs:
+            if _is_image(s):
+                feed[s["name"]] = photo_array(photo, s["shape"], value_range)
+            else:
+                feed[s["name"]] = random_value(s["shape"], s["dtype"], rng)
+        feeds.append(feed)
+    return feeds, has_image
+
+
+def relative_l2(outputs: list[dict], reference: list[dict]) -> float:
+    num = 0.0
+    den = 0.0
+    for out, ref in zip(outputs, reference, strict=True):
+        for name, r in ref.items():
+            if np.dtype(r.dtype).kind != "f":
+                continue
+            d = np.asarray(out[name], np.float64) - np.asarray(r, np.float64)
+            num += float(np.sum(d * d))
+            den += float(np.sum(np.asarray(r, np.float64) ** 2))
+    return float(np.sqrt(num / den)) if den > 0 else float(np.sqrt(num))
+
+
+class FidelityScenario:
+    name = "fidelity"
+    metric_name = "output_rel_l2"
+    higher_is_better = False
+
+    def __init__(self, anchor: Path) -> None:
+        self.anchor = Path(anchor)
+        self._reference: dict[str, list[dict]] = {}
+        _, has_image = photo_feeds(self.anchor, "test")
+        self.data_set_name = "skimage-sample-photos" if has_image else f"random-seed{_SEED}"
+
+    def get_model(self) -> Path:
+        return self.anchor
+
+    def get_perf(self, model: Path, partition: str = "test") -> tuple[float, float]:
+        check_partition(partition)
+        start = time.perf_counter()
+        feeds, _ = photo_feeds(model, partition)
+        outputs = run_model(model, feeds)
+        if partition not in self._reference:
+            same = Path(model).resolve() == self.anchor.resolve()
+            self._reference[partition] = outputs if same else run_model(self.anchor, feeds)
+        perf = relative_l2(outputs, self._reference[partition])
+        return perf, time.perf_counter() - start
