@@ -21,16 +21,20 @@ from pathlib import Path
 
 import pandas as pd
 from splitbench.cutplan import output_bytes, plan_cuts
+from splitbench.errors import SplitbenchError
 from splitbench.graph import ModelGraph
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
 from splitbench.splitter import ModelSplitter
 
 from splitbench_collect.benchmark_stdout import BenchmarkOutputError, parse_benchmark_stdout
 from splitbench_collect.op_profile import (
+    NodeKind,
+    ProfiledNode,
     SplitTime,
     attribute_to_operators,
     cumulative_by_split,
     parse_run_order,
+    primary_operator_count,
     resolve_delegate_kernels,
 )
 
@@ -48,10 +52,53 @@ class SideProfile:
     unattributed_ms: float
 
 
+class ProfileMismatchError(SplitbenchError):
+    """The op profile was made with another model than the one given (operator count or
+    operator types differ): mapping it would attribute times to the wrong operators."""
+
+
+def _op_type(opcode: str) -> str:
+    return opcode.removeprefix("CUSTOM:")
+
+
+def check_profile_matches(nodes: list[ProfiledNode], graph: ModelGraph, path: Path) -> None:
+    """Refuse a profile of another model, before anything is mapped: more operators than the
+    model has, another operator count told by the delegate kernels, or operator types that
+    differ at the same index."""
+    n = graph.num_operators
+    ops = [
+        node
+        for node in nodes
+        if node.subgraph == 0 and node.kind is NodeKind.OPERATOR and node.op_indices
+    ]
+    told = primary_operator_count(nodes)
+    highest = max((node.op_indices[0] for node in ops), default=-1)
+    if (told is not None and told != n) or highest >= n:
+        count = told if told is not None else highest + 1
+        raise ProfileMismatchError(
+            f"{path} profiles a model with {'at least ' if told is None else ''}{count} "
+            f"operators, but {graph.path.name} has {n}: give the model the profile was made with"
+        )
+    differ = [
+        (node.op_indices[0], node.node_type)
+        for node in ops
+        if node.node_type != _op_type(graph.operators[node.op_indices[0]].opcode)
+    ]
+    if differ:
+        i, seen = differ[0]
+        raise ProfileMismatchError(
+            f"{path} does not profile {graph.path.name}: {len(differ)} of {len(ops)} operator "
+            f"types differ (operator {i} is {seen} in the profile, "
+            f"{_op_type(graph.operators[i].opcode)} in the model); give the model the profile "
+            "was made with"
+        )
+
+
 def read_side(path: Path, graph: ModelGraph) -> SideProfile:
     """Parse one benchmark output and map its Run Order rows onto the model's operators."""
     text = path.read_text(errors="replace")
     nodes = parse_run_order(text)
+    check_profile_matches(nodes, graph, path)
     op_inputs = [[graph.tensors[t].name for t in op.inputs if t >= 0] for op in graph.operators]
     op_outputs = [[graph.tensors[t].name for t in op.outputs] for op in graph.operators]
     nodes = resolve_delegate_kernels(nodes, op_inputs, op_outputs)

@@ -6,15 +6,24 @@ from splitbench.errors import SplitPointError
 
 
 def parse_split_list(text: str) -> list[int]:
-    """``"0,5,10-12"`` → ``[0, 5, 10, 11, 12]``."""
+    """``"0,5,10-12"`` → ``[0, 5, 10, 11, 12]``.
+
+    A selection that names nothing (``","``, ``"5-2"``) is an error, not an empty sweep: a
+    command that measures nothing must not look like one that succeeded."""
     out: list[int] = []
     for piece in text.split(","):
         piece = piece.strip()
         if not piece:
             continue
         try:
-            if "-" in piece:
-                lo, hi = (int(p) for p in piece.split("-", 1))
+            if "-" in piece[1:]:
+                cut = piece.index("-", 1)
+                lo, hi = int(piece[:cut]), int(piece[cut + 1 :])
+                if hi < lo:
+                    raise SplitPointError(
+                        f"split range '{piece}' is empty (it ends before it starts); "
+                        f"did you mean {hi}-{lo}?"
+                    )
                 out += list(range(lo, hi + 1))
             else:
                 out.append(int(piece))
@@ -22,6 +31,10 @@ def parse_split_list(text: str) -> list[int]:
             raise SplitPointError(
                 f"cannot read split list '{text}': use numbers and ranges like 0,5,10-20"
             ) from None
+    if not out:
+        raise SplitPointError(
+            f"split list '{text}' names no split: use numbers and ranges like 0,5,10-20"
+        )
     return out
 
 

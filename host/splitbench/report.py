@@ -84,3 +84,25 @@ def write_report(
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
         plots.append(best_split_vs_uplink_png(table, best_png, networks))
     return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best)
+
+
+def find_holes(
+    table: pd.DataFrame, splits: list[int] | None, *, client: str, server: str
+) -> list[str]:
+    """What the table lacks among ``splits`` (None: every split): one text per head or tail
+    that has no time, with its error when it failed. Empty parts (split 0's head, split N's
+    tail, weight-only parts) cost 0 and are never holes."""
+    wanted = None if splits is None else set(splits)
+    holes: list[str] = []
+    for _, row in table.iterrows():
+        k = int(row["split"])
+        if wanted is not None and k not in wanted:
+            continue
+        for side, target, role in (("client", client, "head"), ("server", server, "tail")):
+            ms = row[f"{side}_ms"]
+            if ms == ms:  # not NaN: measured (or an empty part, 0)
+                continue
+            error = row[f"{side}_error"]
+            what = f"split {k} {role} on {target}"
+            holes.append(f"{what}: {error}" if error else f"{what}: not measured")
+    return holes

@@ -1,14 +1,26 @@
-"""``run.json``: what a sweep in a run directory was about, so reports can be rebuilt later."""
+"""``run.json``: what a sweep in a run directory is about, so reports can be rebuilt later.
+
+One run directory holds one model: ``results.sqlite``, ``splits.csv`` and the other reports stay
+at the top level of ``--out``. A sweep of another model into the same directory is refused with
+one line before anything is measured, and ``run.json`` is never overwritten by another model.
+The same model swept again with other phones adds them to ``clients`` (the tables of the earlier
+phones stay reproducible with ``splitbench report``); the server is the latest one used.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from splitbench.errors import SplitbenchError
 
 RUN_FILE = "run.json"
+
+
+class OtherModelError(SplitbenchError):
+    """The run directory already holds a sweep of another model."""
 
 
 @dataclass(frozen=True)
@@ -21,8 +33,33 @@ class RunRecord:
     output_bytes: int
     num_operators: int
 
-    def save(self, out_dir: Path) -> None:
-        (out_dir / RUN_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+    def save(self, out_dir: Path) -> RunRecord:
+        """Write ``run.json`` (atomically), merged with the one already there; refuse another
+        model. Returns what was written."""
+        merged = self.merged_with(out_dir)
+        path = out_dir / RUN_FILE
+        partial = path.with_name(RUN_FILE + ".partial")
+        try:
+            partial.write_text(json.dumps(asdict(merged), indent=2) + "\n")
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return merged
+
+    def merged_with(self, out_dir: Path) -> RunRecord:
+        """This record combined with the directory's existing one (clients added)."""
+        if not (out_dir / RUN_FILE).is_file():
+            return self
+        old = RunRecord.load(out_dir)
+        if old.model_sha != self.model_sha:
+            raise OtherModelError(
+                f"{out_dir} holds the sweep of another model ({old.model_name}, sha256 "
+                f"{old.model_sha[:12]}…), not {self.model_name} (sha256 {self.model_sha[:12]}…); "
+                "a run directory holds one model — use another --out"
+            )
+        clients = [*old.clients, *(c for c in self.clients if c not in old.clients)]
+        return replace(self, clients=clients)
 
     @staticmethod
     def load(out_dir: Path) -> RunRecord:

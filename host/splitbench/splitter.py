@@ -205,10 +205,14 @@ def _write(path: Path, segments: Segments | None) -> Path | None:
             path.unlink()
         return None
     partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb", buffering=0) as handle:
-        for segment in segments:
-            done = 0
-            while done < len(segment):  # a raw write may be short
-                done += handle.write(segment[done:])
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb", buffering=0) as handle:
+            for segment in segments:
+                done = 0
+                while done < len(segment):  # a raw write may be short
+                    done += handle.write(segment[done:])
+        os.replace(partial, path)
+    except BaseException:  # a full disk or an interruption leaves no partial file behind
+        partial.unlink(missing_ok=True)
+        raise
     return path

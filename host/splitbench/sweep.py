@@ -30,6 +30,15 @@ from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
 from splitbench.results import ResultsDB
+from splitbench.run_record import RunRecord
+from splitbench.rundir import (
+    RunDirError,
+    RunLock,
+    make_scratch,
+    os_error_line,
+    remove_scratch,
+)
+from splitbench.rundir import prepare as prepare_run_dir
 from splitbench.splitter import ModelSplitter
 from splitbench.targets.base import Target
 from splitbench.verify import verify_parts
@@ -86,6 +95,7 @@ class SweepOutcome:
     inference_ms: float = 0.0  # sum of every timed inference measured in this run
     wall_s: float = 0.0
     chosen_splits: list[int] = field(default_factory=list)  # profile-then-verify's picks
+    requested_splits: list[int] = field(default_factory=list)  # what this run had to measure
     rounds: int = 1
     settings_hash: str = ""  # the settings identity every measurement of this run carries
 
@@ -139,11 +149,10 @@ class Sweep:
         self.clients = clients
         self.server_name, self.server = server
         self.on_progress = on_progress or (lambda stage, done, total: None)
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(plan.out_dir)
         self.db_path = plan.out_dir / DB_NAME
         self.db = ResultsDB(self.db_path)
-        if fresh:
-            self.db.clear()
+        self.fresh = fresh  # cleared under the run lock, never while another sweep writes
         self._db_lock = threading.Lock()
         self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
         # Parts that failed in this process: retried by the next run, not by the next bout.
@@ -151,6 +160,15 @@ class Sweep:
 
     # -- stages -------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
+        """Measure what is missing. The run directory is locked for the whole run: a second
+        sweep of the same directory is refused with one line (see :mod:`splitbench.rundir`)."""
+        with RunLock(self.plan.out_dir):
+            return self._run()
+
+    def _run(self) -> SweepOutcome:
+        if self.fresh:
+            self.db.clear()
+            self.fresh = False
         started = time.perf_counter()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)
         cuts = plan_cuts(graph)
@@ -161,6 +179,16 @@ class Sweep:
             rounds=self.plan.rounds,
             settings_hash=self.settings_hash,
         )
+        # One run directory, one model: refused here, before anything is measured or recorded.
+        RunRecord(
+            model_name=self.plan.model_name,
+            model_sha=graph.sha256,
+            model_path=str(self.plan.model_path),
+            clients=list(self.clients),
+            server=self.server_name,
+            output_bytes=output_bytes(graph),
+            num_operators=graph.num_operators,
+        ).save(self.plan.out_dir)
         self.db.record_model(
             sha256=graph.sha256,
             name=self.plan.model_name,
@@ -178,6 +206,7 @@ class Sweep:
             count=self.plan.verify_inputs,
             seed=self.plan.seed,
         )
+        outcome.requested_splits = list(splits)
         lanes: dict[str, ThreadPoolExecutor] = {}
         try:
             for bout in range(self.plan.rounds):
@@ -187,6 +216,7 @@ class Sweep:
             if self.plan.strategy == "profile-then-verify":
                 splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
                 outcome.chosen_splits = splits
+                outcome.requested_splits = list(splits)
             self._run_splits(graph, cuts, splits, input_sets, lanes, outcome)
         finally:
             for pool in lanes.values():
@@ -266,7 +296,11 @@ class Sweep:
         outcome: SweepOutcome,
     ) -> None:
         splitter = ModelSplitter(graph)
-        parts_root = self.plan.out_dir / "parts"
+        # Kept parts go where the user looks for them; others to this process's own scratch.
+        if self.plan.keep_parts:
+            parts_root = self.plan.out_dir / "parts"
+        else:
+            parts_root = make_scratch(self.plan.out_dir)
         total = len(splits) * self.plan.rounds
         last = self.plan.rounds - 1
         try:
@@ -281,7 +315,9 @@ class Sweep:
                     )
             self.on_progress("splits", total, total)
         finally:
-            if parts_root.is_dir() and not any(parts_root.iterdir()):
+            if not self.plan.keep_parts:
+                remove_scratch(parts_root)
+            elif parts_root.is_dir() and not any(parts_root.iterdir()):
                 parts_root.rmdir()
 
     def _split_complete(self, splitter: ModelSplitter, k: int, bout: int) -> bool:
@@ -321,7 +357,11 @@ class Sweep:
         split_done = self.db.has_split(graph.sha256, k)
         if split_done and not self._pending_jobs(splitter, k, {}, bout):
             return
-        files = splitter.write_parts(k, parts_root)
+        try:
+            files = splitter.write_parts(k, parts_root)
+        except OSError as exc:
+            shutil.rmtree(splitter.split_dir(parts_root, k), ignore_errors=True)
+            raise RunDirError(os_error_line(Path(exc.filename or parts_root), exc)) from None
         try:
             if not split_done:
                 result = verify_parts(

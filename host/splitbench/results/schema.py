@@ -156,9 +156,15 @@ def _v1_to_v2(conn: sqlite3.Connection, now: str) -> None:
     for statement in statements():
         if "settings (" in statement or "measurements_identity" in statement:
             conn.execute(statement)
+    fill_identity(conn, now)
+
+
+def fill_identity(conn: sqlite3.Connection, now: str) -> None:
+    """Give rows written without a settings identity (schema 1) their settings hash and bout."""
     rows = conn.execute(
         """SELECT settings_json, max(n) FROM (
                SELECT settings_json, count(*) AS n FROM measurements
+               WHERE settings_hash IS NULL
                GROUP BY model_sha256, split, role, target, strategy, settings_json)
            GROUP BY settings_json"""
     ).fetchall()
@@ -170,7 +176,9 @@ def _v1_to_v2(conn: sqlite3.Connection, now: str) -> None:
             (key, json.dumps(json.loads(text), sort_keys=True), rounds, now),
         )
         conn.execute(
-            "UPDATE measurements SET settings_hash = ? WHERE settings_json = ?", (key, text)
+            "UPDATE measurements SET settings_hash = ? "
+            "WHERE settings_json = ? AND settings_hash IS NULL",
+            (key, text),
         )
     conn.execute(
         """UPDATE measurements SET bout = (
@@ -178,5 +186,6 @@ def _v1_to_v2(conn: sqlite3.Connection, now: str) -> None:
                WHERE o.model_sha256 = measurements.model_sha256
                  AND o.split IS measurements.split AND o.role = measurements.role
                  AND o.target = measurements.target AND o.strategy = measurements.strategy
-                 AND o.settings_json = measurements.settings_json AND o.id < measurements.id)"""
+                 AND o.settings_json = measurements.settings_json AND o.id < measurements.id)
+           WHERE bout IS NULL"""
     )

@@ -1,0 +1,93 @@
+"""A results database damaged in the middle (not in its header): opening it for a sweep or a
+report gives one line and leaves the file as it was; the doctor copies what is readable."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from splitbench.errors import ResultsError
+from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.results import ResultsDB
+from splitbench.results.doctor import examine
+from splitbench.targets.base import TargetInfo
+
+SHA = hashlib.sha256(b"damaged").hexdigest()
+HOST = TargetInfo("host", "host", "Xeon", 2, "ai-edge-litert 2.3.0")
+BOUT = RunSettings(threads=1, warmup_runs=0, warmup_min_secs=0.0, num_runs=40, min_secs=0.0)
+PARTS = 120
+PAGE = 4096
+
+
+def filled_db(path: Path) -> None:
+    db = ResultsDB(path)
+    db.record_model(sha256=SHA, name="m", path="m.tflite", file_bytes=10, num_operators=PARTS)
+    db.record_target(HOST)
+    for k in range(1, PARTS + 1):
+        steady = [1.0 + k / 100 + i / 1000 for i in range(40)]
+        part = PartMeasurement("litert-interpreter", "2.3.0", BOUT, steady_ms=steady)
+        db.record_measurement(SHA, k, "head", "host", part, bout=0)
+    db.close()  # the last connection checkpoints the WAL into the file
+
+
+def damage_middle(path: Path) -> None:
+    """Overwrite two pages in the middle of the file with garbage (the header stays intact)."""
+    data = bytearray(path.read_bytes())
+    pages = len(data) // PAGE
+    assert pages > 10, pages
+    for page in (pages // 2, pages // 2 + 1):
+        data[page * PAGE : (page + 1) * PAGE] = bytes([0xA5]) * PAGE
+    path.write_bytes(bytes(data))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def damaged(tmp_path: Path) -> Path:
+    path = tmp_path / "run" / "results.sqlite"
+    filled_db(path)
+    damage_middle(path)
+    return path
+
+
+def test_opening_a_damaged_database_is_one_line_and_changes_nothing(damaged: Path) -> None:
+    before = digest(damaged)
+    with pytest.raises(ResultsError) as err:
+        ResultsDB(damaged)
+    message = str(err.value)
+    assert "damaged" in message and "splitbench doctor" in message and "\n" not in message
+    assert digest(damaged) == before
+    with pytest.raises(ResultsError):
+        ResultsDB(damaged, create=False)  # the report path too
+    assert digest(damaged) == before
+
+
+def test_doctor_recovers_the_readable_rows_into_a_new_database(damaged: Path) -> None:
+    before = digest(damaged)
+    report = examine(damaged)
+    assert not report.healthy and report.problems
+    assert digest(damaged) == before  # the damaged file is never modified
+    assert report.recovered_path is not None and report.recovered_path != damaged
+    assert report.recovered_path.parent == damaged.parent
+    assert 0 < report.recovered["measurements"] < PARTS
+    with ResultsDB(report.recovered_path, create=False) as db:
+        kept = db.measurements(SHA)
+        assert len(kept) == report.recovered["measurements"]
+        for m in kept:  # every kept measurement is whole: its 40 samples, in order
+            assert len(m.part.steady_ms) == 40
+            assert m.part.steady_ms[0] == pytest.approx(1.0 + m.split / 100)
+        assert db.settings_sets(SHA)[0].measurements == len(kept)
+    with sqlite3.connect(report.recovered_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_doctor_on_a_healthy_database(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    filled_db(path)
+    report = examine(path)
+    assert report.healthy and report.recovered_path is None
+    assert report.counts["measurements"] == PARTS and report.counts["samples"] == 40 * PARTS
