@@ -33,8 +33,22 @@ def emulator_start(
     root: Annotated[
         Path | None, typer.Option(help="Folder for the phones' file systems (default: a temp dir).")
     ] = None,
+    adb_root: Annotated[
+        bool,
+        typer.Option(
+            "--adb-root",
+            help="Run the phones' commands as root of the device (as after `adb root`), not as "
+            "Android's shell user (uid 2000).",
+        ),
+    ] = False,
+    address: Annotated[
+        str, typer.Option(help="Listening address: 127.0.0.1 only (adb has no authentication).")
+    ] = "127.0.0.1",
 ) -> None:
-    """Run emulated phones in the foreground until Ctrl-C."""
+    """Run emulated phones in the foreground until Ctrl-C.
+
+    Any local user can use them, as with adb; their commands act on the phones' own file
+    systems, never on this computer's."""
     from splitbench.emulator import run_emulator
 
     run_emulator(
@@ -43,4 +57,6 @@ def emulator_start(
         fail_after=fail_after,
         storage_bytes=storage_bytes,
         root=root,
+        as_root=adb_root,
+        address=address,
     )

@@ -57,6 +57,7 @@ class EmulatedDeviceSpec:
     crash_pattern: str | None = None  # regex: matching shell commands die with SIGSEGV (139)
     hang_pattern: str | None = None  # regex: matching shell commands hang until the client leaves
     full_storage: bool = False  # start with /data full
+    root: bool = False  # commands and sync run as root of the device (as after ``adb root``)
     profile: DeviceProfile = field(default_factory=DeviceProfile)
 
     def __post_init__(self) -> None:
@@ -101,7 +102,7 @@ class EmulatedDevice:
         )
         self._sockets: set[socket.socket] = set()
         self._processes: set[subprocess.Popen[bytes]] = set()
-        self.sandbox = Sandbox(root, spec.storage_bytes)
+        self.sandbox = Sandbox(root, spec.storage_bytes, as_root=spec.root)
         self._quota = self.sandbox.storage_bytes  # restored when a full-storage fault is lifted
 
     # -- lifecycle (called by the server) --------------------------------------------------
@@ -209,9 +210,12 @@ class EmulatedDevice:
         write_profile(self.root, self.serial, self.profile)
 
     def running_pids(self) -> list[int]:
-        """Process ids of shell commands running now (to check that kills really happen)."""
+        """Host process ids of shell commands running now, each the leader of its process
+        group (to check that kills really happen)."""
         with self._lock:
-            return [p.pid for p in self._processes if p.poll() is None]
+            launchers = [p.pid for p in self._processes if p.poll() is None]
+        pids = [self.sandbox.command_pid(pid) for pid in launchers]
+        return [pid for pid in pids if pid is not None]
 
     # -- used by the services --------------------------------------------------------------
 
@@ -273,13 +277,20 @@ class EmulatedDevice:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         for proc in procs:
-            kill_group(proc)
+            self.kill(proc)
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """Kill a command and everything it started in its process group (and its launcher,
+        when that is a separate process), then reap it."""
+        kill_group(proc, self.sandbox.command_pid(proc.pid))
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill a command and everything it started in its process group, then reap it."""
+def kill_group(proc: subprocess.Popen[bytes], leader: int | None = None) -> None:
+    """Kill ``proc``'s process group and ``leader``'s (if another), then reap ``proc``."""
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        for group in (leader, proc.pid):
+            if group is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)

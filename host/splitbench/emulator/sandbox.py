@@ -1,44 +1,67 @@
-"""Per-device sandbox: a private mount namespace in which device paths exist on this host.
+"""Per-device sandbox: the emulated phone's own file system, in namespaces of its own.
 
-How it works (and why):
+The promise is a phone's: any local process can reach the emulator (adb has no
+authentication), so a command sent to the phone must act on the phone, never on this computer.
 
-- One *holder* process per device is started with ``unshare -rm`` (a user namespace mapping the
-  current user to root, plus a private mount namespace). Inside it, a small tmpfs becomes a new
-  root; every top-level directory of the host (``/usr``, ``/bin``, ``/etc``, ``/proc``, ``/tmp``,
-  ``/work``, ...) is recursively bind-mounted into it, so the kit's tools and interpreters run as
-  they do on the host. Then the Android paths are added: ``/data`` is a tmpfs whose size is the
-  device's storage quota (``/data/local/tmp``, ``/data/media/0``), ``/sdcard`` and
-  ``/storage/emulated/0`` are symlinks to ``/data/media/0`` as on a phone, ``/system`` and
-  ``/sys`` are bound from the device directory (see :mod:`.profile`). The host itself is never
-  changed: no ``/data`` is created on it and the real ``/sys`` is not touched.
-- The holder chroots into that root and waits on a pipe from this process: if this process
-  dies without cleaning up, the pipe closes and the holder (and with it the namespace and
-  its tmpfs) goes away. Each shell command enters the holder's
-  namespaces and root with ``nsenter`` and runs ``/bin/sh -c CMD`` (dash here), so files written
-  by one command are seen by the next, and by the sync service.
-- The sync service (running in this Python process) reaches the same files through
-  ``/proc/<holder>/root``; symlinks inside the sandbox are resolved against the sandbox root.
-- The quota is a real tmpfs limit: pushes and shell writes beyond it fail with ENOSPC
-  ("No space left on device") and ``df /data`` reports the quota. A "full storage" fault shrinks
-  the tmpfs to what is already used.
+How it is built (and why):
 
-Limits: commands run as root of the user namespace (uid 0 inside, this user outside), not as
-Android's ``shell`` user; files under ``/data`` live in memory and vanish when the emulator
-stops; the rest of the host's file system is visible (and writable where this user may write).
+- A *builder* (``unshare -m --fork``, plus ``-r`` when this user is not root) gets a private
+  mount namespace. On a small tmpfs it lays out the device: the read-only view of this host
+  that :mod:`.hostview` lists (system directories, a few ``/etc`` entries, the kit's
+  interpreter and packages wherever they live, ``/dev/null`` and friends), ``/proc``, ``/system``
+  and ``/sys`` bound read-only from the device directory (see :mod:`.profile`), and ``/data``, a
+  tmpfs whose size is the storage quota, with ``/data/local/tmp`` and ``/data/media/0`` owned by
+  the shell user and ``/sdcard``, ``/storage/emulated/0`` pointing there as on a phone. It then
+  makes that tmpfs the namespace's root (``pivot_root``; the old root is detached, so nothing
+  leads back to the host's tree) and remounts it read-only.
+- The builder's child then becomes the *holder*: it moves into a new user namespace with a
+  copy of the mount namespace. The kernel locks every mount in such a copy, so even root inside
+  the device cannot remount a read-only bind writable or unmount it to see what lies below. It
+  waits on a pipe from this process, so it goes away if this process dies.
+- ``/proc``: when the device has ids of its own (see below), it is the host's, as for the
+  kit's pid files and for tests that follow a device process on the host; the host's
+  processes are listed there but out of reach (``/proc/<pid>/root``, ``environ``, signals all
+  need the process's own uid, which no device id is). When the device shares this user's id,
+  it gets a PID namespace and a ``/proc`` of its own instead, with the holder as PID 1 (it
+  reaps orphans; every device process dies with it), because that user's host processes
+  would otherwise be reachable through ``/proc/<pid>/root``.
+- Each shell command enters the holder's namespaces with ``nsenter`` and runs
+  ``/bin/sh -c CMD`` (dash here) in a session of its own; files written by one command are seen
+  by the next and by the sync service, which reaches them through a directory descriptor of
+  the device root (see :mod:`.devicefs`).
+
+Who commands run as: when this process is root, the device has its own ids — device uids and
+gids 0–2000 are host ids 2000000000–2000002000, which no account uses — and commands run as
+Android's ``shell`` user (uid 2000) unless the device was started with ``root=True`` (as after
+``adb root``); ``su`` is not emulated. Files pushed with sync belong to the same user. A user
+that is not root can only map itself: commands then run as root of the device (which is that
+user on the host, still confined to the device's file system); :data:`SHELL_USER_NOTE` says so.
+
+What a command can change: ``/data`` (memory, gone when the emulator stops; pushes and writes
+beyond the quota fail with ENOSPC, ``df /data`` reports the quota). Everything else is
+read-only ("Read-only file system"), or not there; as ``shell``, ``/data`` outside
+``/data/local/tmp`` and ``/sdcard`` is "Permission denied" as on a phone. A "full storage"
+fault shrinks the ``/data`` tmpfs to what is already used.
+
+Not isolated: the network (a device command can open sockets, as an app on a phone can) and
+the CPU and memory (shared, as measurements on the emulated phone are host measurements).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import posixpath
 import selectors
+import shlex
 import signal
 import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from splitbench.emulator.devicefs import DeviceFS
+from splitbench.emulator.hostview import HostView, host_view, mount_script
 from splitbench.errors import DeviceError
 
 #: Environment of every command, close to an Android shell's.
@@ -52,30 +75,50 @@ DEVICE_ENV = {
     "LANG": "C.UTF-8",
 }
 
-_HOLDER_SCRIPT = r"""
-set -u
-R=$1; SYSTEM=$2; SYS=$3; SIZE=$4
-mount -t tmpfs -o mode=755,size=16m sbroot "$R" || exit 1
-for e in /*; do
-  n=${e#/}
-  case $n in data|sdcard|system|sys|storage) continue ;; esac
-  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$R/$n"; continue; fi
-  [ -d "$e" ] || continue
-  mkdir "$R/$n" && { mount --rbind "$e" "$R/$n" 2>/dev/null || rmdir "$R/$n"; }
-done
-mkdir -p "$R/data" "$R/system" "$R/sys" "$R/storage/emulated" || exit 1
-mount --bind "$SYSTEM" "$R/system" || exit 1
-mount --bind "$SYS" "$R/sys" || exit 1
-mount -t tmpfs -o "mode=771,size=$SIZE" sbdata "$R/data" || exit 1
-mkdir -p "$R/data/local/tmp" "$R/data/media/0" || exit 1
-ln -s /data/media/0 "$R/sdcard"
-ln -s /data/media/0 "$R/storage/emulated/0"
-echo ready
-exec chroot "$R" /bin/sh -c 'read -r _ || :'
+#: Android's ``shell`` user, which ``adb shell`` commands run as on a phone.
+SHELL_UID = 2000
+#: Host id of the device's uid/gid 0 when the device has ids of its own (this process is root).
+HOST_ID_BASE = 2_000_000_000
+#: Said once at start-up when commands cannot run as the shell user.
+SHELL_USER_NOTE = (
+    "note: commands on the emulated phone run as root of the device, not as Android's shell "
+    "user (uid 2000): giving the device ids of its own needs root on this host"
+)
+
+_START_TIMEOUT = 20.0
+
+#: PID 1 of the device: reaps orphans, waits for "go" (ids mapped), then for the pipe to close.
+_HOLDER = r"""
+import os, signal, sys
+def reap(*_):
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+signal.signal(signal.SIGCHLD, reap)
+os.write(1, b"unshared\n")
+if not os.read(0, 64):
+    sys.exit(1)
+os.write(1, b"ready\n")
+while os.read(0, 4096):
+    pass
 """
 
-_START_TIMEOUT = 15.0
-_MAX_SYMLINKS = 40
+
+@dataclass(frozen=True)
+class DeviceIds:
+    """How the device's users meet this host's: ids of its own (``mapped``), or just this user."""
+
+    mapped: bool
+
+    @classmethod
+    def for_this_host(cls) -> DeviceIds:
+        return cls(mapped=os.geteuid() == 0)
+
+    def host_id(self, device_id: int) -> int:
+        """The host id behind a device id, as the builder (outside the device) sees it."""
+        return HOST_ID_BASE + device_id if self.mapped else 0
 
 
 def default_storage_bytes() -> int:
@@ -93,92 +136,216 @@ def default_storage_bytes() -> int:
 class Sandbox:
     """The device paths of one emulated phone, and a way to run commands among them."""
 
-    def __init__(self, root: Path, storage_bytes: int | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        storage_bytes: int | None,
+        as_root: bool = False,
+        ids: DeviceIds | None = None,
+    ) -> None:
         self.root = root
         self.storage_bytes = storage_bytes or default_storage_bytes()
-        self._holder: subprocess.Popen[bytes] | None = None
+        self.ids = ids or DeviceIds.for_this_host()
+        #: the device user commands and sync run as: the shell user, or root when asked (or
+        #: when the device cannot have ids of its own)
+        self.user = 0 if as_root or not self.ids.mapped else SHELL_UID
+        #: a PID namespace (and a /proc) of its own: needed when device processes share this
+        #: user's id, whose host processes the host's /proc would otherwise lead to
+        self.own_pids = not self.ids.mapped
+        self._builder: subprocess.Popen[bytes] | None = None
+        self._holder_pid: int | None = None
+        self._root_fd: int | None = None
+        self.fs: DeviceFS | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the holder and wait until its mounts are in place."""
+    def start(self, view: HostView | None = None) -> None:
+        """Build the device and wait until its holder is ready."""
         mountpoint = self.root / "rootfs"
         mountpoint.mkdir(parents=True, exist_ok=True)
-        argv = [
-            "unshare",
-            "-rm",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            _HOLDER_SCRIPT,
-            "sbholder",
-            str(mountpoint),
-            str(self.root / "system"),
-            str(self.root / "sys"),
-            str(self.storage_bytes),
-        ]
-        holder = subprocess.Popen(
+        etc = self._write_etc()
+        script = self._build_script(view or host_view(), mountpoint, etc)
+        argv = ["unshare", *([] if self.ids.mapped else ["-r"]), "-m"]
+        argv += ["-p", "--fork"] if self.own_pids else ["--fork"]
+        argv += ["--propagation", "private", "/bin/sh", "-c", script]
+        builder = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        self._holder = holder
-        assert holder.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(holder.stdout, selectors.EVENT_READ)
-            ready = sel.select(timeout=_START_TIMEOUT)
-        line = holder.stdout.readline() if ready else b""
-        if line.strip() != b"ready":
+        self._builder = builder
+        try:
+            self._expect(b"built")
+            self._expect(b"unshared")
+            holder = self._find_holder(builder.pid)
+            if self.ids.mapped:
+                ids = f"0 {HOST_ID_BASE} {SHELL_UID + 1}\n"
+                for name in ("uid_map", "gid_map"):
+                    Path(f"/proc/{holder}/{name}").write_text(ids)
+            assert builder.stdin is not None
+            builder.stdin.write(b"go\n")
+            builder.stdin.flush()
+            self._expect(b"ready")
+            self._holder_pid = holder
+            self._root_fd = os.open(f"/proc/{holder}/root", os.O_PATH | os.O_DIRECTORY)
+        except (DeviceError, OSError) as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(builder.pid, signal.SIGKILL)
+            builder.wait(timeout=5)
+            err = builder.stderr.read().decode(errors="replace").strip() if builder.stderr else ""
             self.stop()
-            err = holder.stderr.read().decode(errors="replace").strip() if holder.stderr else ""
+            detail = err.splitlines()[-1] if err else str(exc)
             raise DeviceError(
-                "cannot start the emulated phone's sandbox (needs unshare -rm: user and mount "
-                f"namespaces): {err or 'no answer from the holder'}"
-            )
+                "cannot start the emulated phone's sandbox (needs unshare and nsenter with user, "
+                f"mount and PID namespaces): {detail}"
+            ) from None
+        owner = self.ids.host_id(self.user) if self.ids.mapped else None
+        self.fs = DeviceFS(self._root_fd, owner)
+
+    def _expect(self, word: bytes) -> None:
+        builder = self._builder
+        assert builder is not None and builder.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(builder.stdout, selectors.EVENT_READ)
+            ready = sel.select(timeout=_START_TIMEOUT)
+        line = builder.stdout.readline() if ready else b""
+        if line.strip() != word:
+            raise DeviceError(f"no {word.decode()!r} from the holder")
+
+    @staticmethod
+    def _find_holder(builder_pid: int) -> int:
+        """The host pid of PID 1 of the device: the builder's only child."""
+        children = Path(f"/proc/{builder_pid}/task/{builder_pid}/children")
+        with contextlib.suppress(OSError, ValueError):
+            return int(children.read_text().split()[0])
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+                if int(fields[1]) == builder_pid:
+                    return int(entry.name)
+        raise DeviceError("the holder of the emulated phone did not start")
+
+    def _write_etc(self) -> Path:
+        """The device's own passwd and group: root and shell, as on Android."""
+        etc = self.root / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "passwd").write_text(
+            f"root:x:0:0:root:/:/bin/sh\nshell:x:{SHELL_UID}:{SHELL_UID}:shell:/:/bin/sh\n"
+        )
+        (etc / "group").write_text(f"root:x:0:\nshell:x:{SHELL_UID}:\n")
+        return etc
+
+    def _build_script(self, view: HostView, mountpoint: Path, etc: Path) -> str:
+        q = shlex.quote
+        r = str(mountpoint)
+        root_id = self.ids.host_id(0)
+        shell_id = self.ids.host_id(SHELL_UID)
+        holder_ns = "-U" if self.ids.mapped else "-r"
+        if self.own_pids:
+            proc = f"mount -t proc -o nosuid,nodev,noexec sbproc {q(r)}/proc"
+        else:
+            proc = f"mount --rbind /proc {q(r)}/proc"
+        return f"""set -eu
+mount -t tmpfs -o mode=755,size=16m sbroot {q(r)}
+{mount_script(view, r, str(etc))}
+mkdir -p {q(r)}/proc {q(r)}/system {q(r)}/sys {q(r)}/data {q(r)}/storage/emulated
+{proc}
+mount --bind -o ro {q(str(self.root / "system"))} {q(r)}/system
+mount --bind -o ro {q(str(self.root / "sys"))} {q(r)}/sys
+mount -t tmpfs -o mode=771,size={int(self.storage_bytes)} sbdata {q(r)}/data
+mkdir -p {q(r)}/data/local/tmp {q(r)}/data/media/0
+chmod 751 {q(r)}/data/local
+chmod 771 {q(r)}/data/local/tmp
+chmod 775 {q(r)}/data/media {q(r)}/data/media/0
+chown {root_id}:{root_id} {q(r)}/data {q(r)}/data/local {q(r)}/data/media
+chown {shell_id}:{shell_id} {q(r)}/data/local/tmp {q(r)}/data/media/0
+ln -s /data/media/0 {q(r)}/sdcard
+ln -s /data/media/0 {q(r)}/storage/emulated/0
+cd {q(r)}
+pivot_root . .
+umount -l .
+cd /
+mount -o remount,ro /
+echo built
+exec unshare {holder_ns} -m --propagation private {q(sys.executable)} -I -S -c {q(_HOLDER)}
+"""
 
     def stop(self) -> None:
-        """Kill the holder; the namespace and its tmpfs go away with the last process in it."""
-        holder, self._holder = self._holder, None
-        if holder is None:
+        """Kill the builder and the holder; every device process dies with the holder."""
+        builder, self._builder = self._builder, None
+        self._holder_pid = None
+        self.fs = None
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
+        if builder is None:
             return
-        if holder.poll() is None:
+        if builder.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(holder.pid, signal.SIGKILL)
-        holder.wait(timeout=5)
-        for stream in (holder.stdin, holder.stdout, holder.stderr):
+                os.killpg(builder.pid, signal.SIGKILL)
+        builder.wait(timeout=5)
+        for stream in (builder.stdin, builder.stdout, builder.stderr):
             if stream is not None:
                 stream.close()
 
     @property
     def holder_pid(self) -> int:
-        if self._holder is None or self._holder.poll() is not None:
+        """Host pid of PID 1 of the device."""
+        if self._holder_pid is None or self._builder is None or self._builder.poll() is not None:
             raise DeviceError("the emulated phone's sandbox is not running")
-        return self._holder.pid
+        return self._holder_pid
+
+    @property
+    def files(self) -> DeviceFS:
+        """The device's files, as its adbd user reaches them (for the sync service)."""
+        if self.fs is None:
+            raise DeviceError("the emulated phone's sandbox is not running")
+        return self.fs
 
     # -- commands --------------------------------------------------------------------------
 
     def argv(self, command: list[str]) -> list[str]:
-        """The host argv that runs ``command`` inside the sandbox (``nsenter`` execs it, so the
-        returned process id is the command's own)."""
-        return [
-            "nsenter",
-            "-t",
-            str(self.holder_pid),
-            "-U",
-            "-m",
-            "-r",
-            "-w",
-            "--preserve-credentials",
-            *command,
-        ]
+        """The host argv that runs ``command`` in the device, as the device's user.
+
+        ``nsenter`` execs the command, which keeps the process id the caller sees, except with
+        a PID namespace of its own: then ``nsenter`` stays outside as the command's parent and
+        the command leads a session of its own (see :meth:`command_pid`)."""
+        if self.ids.mapped:
+            ids = ["-S", str(self.user), "-G", str(self.user)]
+        else:
+            ids = ["--preserve-credentials"]
+        target = ["nsenter", "-t", str(self.holder_pid), "-U", "-m", "-r", "-w", *ids]
+        if self.own_pids:
+            return [*target, "-p", "--", "setsid", *command]
+        return [*target, "--", *command]
+
+    def command_pid(self, launcher_pid: int) -> int | None:
+        """Host pid of the command an :meth:`argv` process runs (the leader of its process
+        group), or None before ``nsenter`` has started it."""
+        if not self.own_pids:
+            return launcher_pid
+        children = Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children")
+        try:
+            found = children.read_text().split()
+        except OSError:
+            return None
+        return int(found[0]) if found else None
 
     def run(self, script: str, timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:
-        """Run a short administrative command (e.g. remounting ``/data``) to completion."""
+        """Run an administrative command (e.g. resizing ``/data``) from outside the device:
+        in the builder's namespaces, with the powers the device's own root does not have."""
+        builder = self._builder
+        if builder is None or builder.poll() is not None:
+            raise DeviceError("the emulated phone's sandbox is not running")
+        enter = ["nsenter", "-t", str(builder.pid), "-m", "-r", "-w"]
+        if not self.ids.mapped:
+            enter += ["-U", "--preserve-credentials"]
         return subprocess.run(
-            self.argv(["/bin/sh", "-c", script]),
+            [*enter, "/bin/sh", "-c", script],
             capture_output=True,
             timeout=timeout,
             env=DEVICE_ENV,
@@ -189,7 +356,7 @@ class Sandbox:
 
     def usage(self) -> tuple[int, int]:
         """(used, total) bytes of ``/data`` as ``df`` sees them."""
-        st = os.statvfs(self.host_path("/data"))
+        st = self.files.statvfs("/data")
         return (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_blocks * st.f_frsize
 
     def set_quota(self, size: int) -> None:
@@ -212,41 +379,3 @@ class Sandbox:
             except DeviceError:
                 time.sleep(0.05)  # something was written meanwhile; measure again
         raise DeviceError("cannot fill the emulated /data")
-
-    # -- paths -----------------------------------------------------------------------------
-
-    def host_path(self, device_path: str, follow: bool = True) -> Path:
-        """The host path of a device path, resolving symlinks against the sandbox root.
-
-        ``follow=False`` leaves the last component unresolved (for lstat and for creating it).
-        """
-        base = f"/proc/{self.holder_pid}/root"
-        return Path(base + self._resolve(base, device_path, follow))
-
-    @staticmethod
-    def _resolve(base: str, device_path: str, follow: bool) -> str:
-        pending = [p for p in device_path.split("/") if p not in ("", ".")]
-        resolved: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = "/" + "/".join([*resolved, part])
-            if not pending and not follow:
-                resolved.append(part)
-                break
-            try:
-                target = os.readlink(base + candidate)
-            except OSError:
-                resolved.append(part)
-                continue
-            hops += 1
-            if hops > _MAX_SYMLINKS:
-                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), device_path)
-            if target.startswith("/"):
-                resolved = []
-            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-        return posixpath.normpath("/" + "/".join(resolved))

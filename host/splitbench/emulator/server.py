@@ -1,5 +1,9 @@
 """The emulated adb server: a socket on 127.0.0.1 speaking the smart-socket protocol.
 
+Why 127.0.0.1 only: like a real adb server, it has no authentication, so every local user can
+run commands on its phones; another address would open them to the network. The phones'
+commands act inside their sandboxes (:mod:`.sandbox`), never on this host.
+
 Why threads: one thread per client connection keeps each protocol exchange a straight-line
 function; connections are few (a kit and maybe an ``adb`` CLI). Every blocking call has a
 timeout: the accept loop wakes every 0.2 s, requests must arrive within ``IDLE_TIMEOUT``, the
@@ -14,6 +18,7 @@ import logging
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -22,6 +27,7 @@ from types import TracebackType
 
 from splitbench.emulator import host, wire
 from splitbench.emulator.device import DEFAULT_SERIAL, EmulatedDevice, EmulatedDeviceSpec
+from splitbench.emulator.sandbox import SHELL_UID, SHELL_USER_NOTE
 from splitbench.emulator.shell import parse_shell_service, run_shell
 from splitbench.emulator.sync import run_sync
 from splitbench.errors import DeviceError
@@ -32,13 +38,27 @@ IDLE_TIMEOUT = 120.0
 _ACCEPT_TICK = 0.2
 _JOIN_TIMEOUT = 10.0
 
+#: The only address the emulator listens on.
+LOOPBACK = "127.0.0.1"
+
+
+def check_address(address: str) -> str:
+    """127.0.0.1 (``localhost`` is taken as it); any other address is refused in one line."""
+    if address in (LOOPBACK, "localhost"):
+        return LOOPBACK
+    raise DeviceError(
+        f"the emulated phone listens on {LOOPBACK} only, not on {address}: like adb it has no "
+        "authentication, so any address beyond this host would open its phones to the network"
+    )
+
 
 class AdbEmulator:
     """An adb server on loopback with one or more emulated phones behind it.
 
     ``port=0`` picks a free port (read it from ``.port`` after ``start()``). ``root`` holds
     one directory per device (its ``/system`` and ``/sys``); a temporary directory is used and
-    removed when none is given.
+    removed when none is given. It listens on 127.0.0.1 only (``host_address`` is checked by
+    :func:`check_address`); any local user can use it, as with adb.
     """
 
     def __init__(
@@ -53,7 +73,7 @@ class AdbEmulator:
         if len(set(serials)) != len(serials):
             raise ValueError(f"serials must be unique: {serials}")
         self._requested_port = port
-        self._address = host_address
+        self._address = check_address(host_address)
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="sbemu-")) if root is None else Path(root)
         self._specs = specs
@@ -141,6 +161,15 @@ class AdbEmulator:
     @property
     def devices(self) -> list[EmulatedDevice]:
         return self.registry.all() if self.registry else []
+
+    @property
+    def notes(self) -> list[str]:
+        """What a user should know at start-up (said once): commands that run as the device's
+        root because the shell user cannot be had here."""
+        asked_for_shell = [d for d in self.devices if not d.spec.root]
+        if any(d.sandbox.user != SHELL_UID for d in asked_for_shell):
+            return [SHELL_USER_NOTE]
+        return []
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -233,18 +262,28 @@ def run_emulator(
     fail_after: int | None = None,
     storage_bytes: int | None = None,
     root: Path | None = None,
+    as_root: bool = False,
+    address: str = LOOPBACK,
 ) -> None:
-    """Serve emulated phones in the foreground until SIGINT or SIGTERM (for the CLI)."""
+    """Serve emulated phones in the foreground until SIGINT or SIGTERM (for the CLI).
+
+    ``root`` is the folder of the phones' files; ``as_root`` runs their commands as root of the
+    device instead of Android's shell user."""
+    address = check_address(address)
     done = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     specs = [
-        EmulatedDeviceSpec(serial=s, fail_after=fail_after, storage_bytes=storage_bytes)
+        EmulatedDeviceSpec(
+            serial=s, fail_after=fail_after, storage_bytes=storage_bytes, root=as_root
+        )
         for s in serials or [DEFAULT_SERIAL]
     ]
     try:
-        with AdbEmulator(port=port, devices=specs, root=root) as emulator:
+        with AdbEmulator(port=port, devices=specs, root=root, host_address=address) as emulator:
+            for note in emulator.notes:
+                print(note, file=sys.stderr, flush=True)
             names = ", ".join(d.serial for d in emulator.devices)
             print(
                 f"splitbench emulated adb server on 127.0.0.1:{emulator.port} "

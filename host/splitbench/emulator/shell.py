@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import signal
 import socket
 import struct
 import subprocess
@@ -101,8 +100,7 @@ def run_shell(
         finished = False  # the client went away while we were writing to it
     finally:
         if not finished:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            device.kill(proc)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
         for stream in (proc.stdin, proc.stdout, proc.stderr):

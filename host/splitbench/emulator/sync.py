@@ -7,6 +7,10 @@ FAIL), RECV (DATA chunks then DONE, or FAIL), QUIT. Failure messages follow adbd
 ("write failed: No space left on device", "open failed: No such file or directory"), and after a
 failed SEND the remaining DATA is read and dropped until DONE, as adbd does, so a client that
 keeps writing still gets to read the FAIL.
+
+Files are reached through :class:`~splitbench.emulator.devicefs.DeviceFS`: inside the device
+root whatever symlinks the device holds, and as the device's adbd user (``shell`` unless the
+device runs as root), so permissions and ownership are a phone's.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import os
 import socket
 import stat
 import struct
-from pathlib import Path
 
 from splitbench.emulator import wire
 from splitbench.emulator.device import EmulatedDevice
+from splitbench.emulator.devicefs import DeviceFS
 from splitbench.emulator.wire import ClientGone
+from splitbench.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -40,40 +45,48 @@ class _SessionOver(Exception):
 
 def run_sync(sock: socket.socket, device: EmulatedDevice) -> None:
     """Serve sync requests on ``sock`` until QUIT, a fatal failure or the client leaving."""
+    try:
+        files = device.sandbox.files
+    except DeviceError as exc:  # the device went away meanwhile
+        sock.sendall(wire.fail(f"sync: {exc}"))
+        return
     sock.sendall(wire.OKAY)
     try:
-        while True:
-            request, length = wire.sync_header(sock)
-            if request == b"QUIT":
-                return
-            if length > MAX_PATH:
-                sock.sendall(wire.sync_fail("path too long"))
-                return
-            path = wire.recv_exact(sock, length).decode("utf-8", errors="surrogateescape")
-            log.debug("sync %r %r", request, path)
-            handler = _HANDLERS.get(request)
-            if handler is None:
-                sock.sendall(wire.sync_fail(f"unknown sync command {request!r}"))
-                return
-            handler(sock, device, path)
+        with files.as_device_user():
+            _serve(sock, files)
     except (ClientGone, _SessionOver, OSError):
         return
 
 
-def _stat_v1(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
+def _serve(sock: socket.socket, files: DeviceFS) -> None:
+    while True:
+        request, length = wire.sync_header(sock)
+        if request == b"QUIT":
+            return
+        if length > MAX_PATH:
+            sock.sendall(wire.sync_fail("path too long"))
+            return
+        path = wire.recv_exact(sock, length).decode("utf-8", errors="surrogateescape")
+        log.debug("sync %r %r", request, path)
+        handler = _HANDLERS.get(request)
+        if handler is None:
+            sock.sendall(wire.sync_fail(f"unknown sync command {request!r}"))
+            return
+        handler(sock, files, path)
+
+
+def _stat_v1(sock: socket.socket, files: DeviceFS, path: str) -> None:
     try:
-        st = os.lstat(device.sandbox.host_path(path, follow=False))
+        st = files.lstat(path)
         reply = _V1_STAT.pack(st.st_mode & _U32, st.st_size & _U32, int(st.st_mtime) & _U32)
     except OSError:
         reply = _V1_STAT.pack(0, 0, 0)
     sock.sendall(b"STAT" + reply)
 
 
-def _v2_record(host_path: Path, follow: bool) -> bytes:
-    try:
-        st = os.stat(host_path) if follow else os.lstat(host_path)
-    except OSError as exc:
-        return _V2_STAT.pack(exc.errno or 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+def _v2_record(st: os.stat_result | OSError) -> bytes:
+    if isinstance(st, OSError):
+        return _V2_STAT.pack(st.errno or 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     return _V2_STAT.pack(
         0,
         st.st_dev,
@@ -89,28 +102,31 @@ def _v2_record(host_path: Path, follow: bool) -> bytes:
     )
 
 
-def _stat_v2(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
-    sock.sendall(b"STA2" + _v2_record(device.sandbox.host_path(path), follow=True))
-
-
-def _lstat_v2(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
-    sock.sendall(b"LST2" + _v2_record(device.sandbox.host_path(path, follow=False), False))
-
-
-def _entries(device: EmulatedDevice, path: str) -> list[str]:
+def _stat_or_error(files: DeviceFS, path: str, follow: bool) -> os.stat_result | OSError:
     try:
-        names = os.listdir(device.sandbox.host_path(path))
+        return files.stat(path) if follow else files.lstat(path)
+    except OSError as exc:
+        return exc
+
+
+def _stat_v2(sock: socket.socket, files: DeviceFS, path: str) -> None:
+    sock.sendall(b"STA2" + _v2_record(_stat_or_error(files, path, follow=True)))
+
+
+def _lstat_v2(sock: socket.socket, files: DeviceFS, path: str) -> None:
+    sock.sendall(b"LST2" + _v2_record(_stat_or_error(files, path, follow=False)))
+
+
+def _entries(files: DeviceFS, path: str) -> list[tuple[str, os.stat_result | None]]:
+    try:
+        return files.list(path)
     except OSError:
         return []
-    return [".", "..", *sorted(names)]
 
 
-def _list_v1(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
-    directory = device.sandbox.host_path(path)
-    for name in _entries(device, path):
-        try:
-            st = os.lstat(directory / name)
-        except OSError:
+def _list_v1(sock: socket.socket, files: DeviceFS, path: str) -> None:
+    for name, st in _entries(files, path):
+        if st is None:
             continue
         raw = name.encode("utf-8", errors="surrogateescape")
         sock.sendall(
@@ -123,16 +139,15 @@ def _list_v1(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
     sock.sendall(b"DONE" + bytes(16))
 
 
-def _list_v2(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
-    directory = device.sandbox.host_path(path)
-    for name in _entries(device, path):
+def _list_v2(sock: socket.socket, files: DeviceFS, path: str) -> None:
+    for name, st in _entries(files, path):
         raw = name.encode("utf-8", errors="surrogateescape")
-        record = _v2_record(directory / name, follow=False)
+        record = _v2_record(st if st is not None else OSError(errno.ENOENT, "gone"))
         sock.sendall(b"DNT2" + record + struct.pack("<I", len(raw)) + raw)
     sock.sendall(b"DONE" + bytes(_V2_STAT.size + 4))
 
 
-def _send(sock: socket.socket, device: EmulatedDevice, spec: str) -> None:
+def _send(sock: socket.socket, files: DeviceFS, spec: str) -> None:
     path, _, mode_text = spec.rpartition(",")
     if not path:
         path, mode_text = spec, "33188"  # 0o100644
@@ -141,44 +156,40 @@ def _send(sock: socket.socket, device: EmulatedDevice, spec: str) -> None:
     except ValueError:
         _fail_send(sock, f"bad mode {mode_text!r}")
         return
-    target = device.sandbox.host_path(path, follow=False)
     if path.endswith("/"):
         # adbd makes the directories, then cannot open a file named "dir/": same answer here
         with contextlib.suppress(OSError):
-            target.mkdir(parents=True, exist_ok=True)
+            files.make_dirs(path)
         _fail_send(sock, f"couldn't create file: {os.strerror(errno.EISDIR)}")
         return
-    existed = os.path.lexists(target)
     if stat.S_ISLNK(mode):
         link = _read_all_data(sock)
         try:
-            if existed:
-                target.unlink()
-            os.symlink(link.decode("utf-8", errors="surrogateescape"), target)
+            files.replace_with_symlink(path, link.decode("utf-8", errors="surrogateescape"))
         except OSError as exc:
             _fail_send(sock, f"symlink failed: {exc.strerror}", drain=False)
             return
         sock.sendall(wire.sync_frame(wire.OKAY, 0))
         return
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode & 0o7777)
+        fd, at, existed = files.create(path, mode)
     except OSError as exc:
         _fail_send(sock, f"couldn't create file: {exc.strerror}")
         return
-    try:
+    with at:
         try:
-            mtime = _receive_into(sock, fd)
-        finally:
-            os.close(fd)
-        os.chmod(target, mode & 0o7777)
-        os.utime(target, (mtime, mtime))
-    except _WriteFailed as exc:
-        if not existed:
-            with contextlib.suppress(OSError):
-                target.unlink()
-        _fail_send(sock, str(exc))
-        return
+            try:
+                mtime = _receive_into(sock, fd)
+                os.fchmod(fd, mode & 0o7777)
+                os.utime(fd, (mtime, mtime))
+            finally:
+                os.close(fd)
+        except _WriteFailed as exc:
+            if not existed:
+                with contextlib.suppress(OSError):
+                    os.unlink(at.name, dir_fd=at.parent)
+            _fail_send(sock, str(exc))
+            return
     sock.sendall(wire.sync_frame(wire.OKAY, 0))
 
 
@@ -235,9 +246,9 @@ def _fail_send(sock: socket.socket, message: str, drain: bool = True) -> None:
     raise _SessionOver()
 
 
-def _recv(sock: socket.socket, device: EmulatedDevice, path: str) -> None:
+def _recv(sock: socket.socket, files: DeviceFS, path: str) -> None:
     try:
-        source = open(device.sandbox.host_path(path), "rb")  # noqa: SIM115
+        source = os.fdopen(files.open_read(path), "rb")
     except OSError as exc:
         sock.sendall(wire.sync_fail(f"open failed: {exc.strerror}"))
         raise _SessionOver() from exc
