@@ -2,7 +2,10 @@
 
 Register with ``pytest_plugins = ["splitbench.emulator.pytest_plugin"]`` in a conftest.
 The device serial is :data:`SERIAL`; the root is the test's ``tmp_path``; the server listens on
-a free port of 127.0.0.1 and is stopped (commands killed, sandbox gone) after the test.
+a free port of 127.0.0.1 and is stopped (commands killed, sandbox gone) after the test. Its
+commands run as Android's shell user (uid 2000) where the machine allows it (as root); a test
+that needs the device's root starts its own ``AdbEmulator`` with
+``EmulatedDeviceSpec(serial, root=True)``.
 """
 
 from __future__ import annotations
