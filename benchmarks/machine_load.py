@@ -16,7 +16,10 @@ def cpu_snapshot() -> tuple[dict[str, float], float]:
 
 
 def machine_share(
-    before: tuple[dict[str, float], float], after: tuple[dict[str, float], float], wall: float
+    before: tuple[dict[str, float], float],
+    after: tuple[dict[str, float], float],
+    wall: float,
+    what: str = "the sweep",
 ) -> str:
     """Who else used the CPUs meanwhile, as one printable line."""
     (t0, c0), (t1, c1) = before, after
@@ -26,7 +29,14 @@ def machine_share(
     ours = c1 - c0
     cores = os.cpu_count() or 1
     return (
-        f"CPU during the sweep: the sweep {ours:.0f} CPU-s, everything else"
+        f"CPU during {what}: {what} {ours:.0f} CPU-s, everything else"
         f" {max(0.0, busy - ours):.0f} CPU-s ({max(0.0, busy - ours) / wall:.2f} cores on"
         f" average of {cores}), steal {100 * steal / (wall * cores):.1f} %"
     )
+
+
+def load_line() -> str:
+    """The 1/5/15-minute load averages and the core count, as one printable line."""
+    one, five, fifteen = os.getloadavg()
+    cores = os.cpu_count()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {cores} cores"

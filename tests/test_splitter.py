@@ -89,6 +89,31 @@ def test_every_split_runs_and_equals_the_whole_model(
         assert_lossless(path, files, feeds)
 
 
+@pytest.mark.parametrize("order", ["forward", "shuffled"])
+def test_write_all_writes_the_bytes_of_one_split_at_a_time(
+    order: str, branchy_tflite: Path, tmp_path: Path
+) -> None:
+    """write_all writes one part while it packs the next; the files must be exactly those of
+    write_parts, split by split, in any order of splits."""
+    splits = list(range(ModelSplitter(branchy_tflite).num_splits))
+    if order == "shuffled":
+        random.Random(5).shuffle(splits)
+    piped = list(ModelSplitter(branchy_tflite).write_all(tmp_path / "piped", splits))
+    assert [f.split for f in piped] == splits
+    one_by_one = ModelSplitter(branchy_tflite)
+    for files in piped:
+        alone = one_by_one.write_parts(files.split, tmp_path / "alone")
+        for ours, reference in (
+            (files.head_path, alone.head_path),
+            (files.tail_path, alone.tail_path),
+        ):
+            assert (ours is None) == (reference is None)
+            if ours is not None:
+                assert ours.read_bytes() == reference.read_bytes()
+        assert (files.head_bytes, files.tail_bytes) == (alone.head_bytes, alone.tail_bytes)
+    assert not list((tmp_path / "piped").rglob("*.partial"))
+
+
 def test_part_interfaces_follow_the_cut(branchy_tflite: Path, tmp_path: Path) -> None:
     splitter = ModelSplitter(branchy_tflite)
     graph = splitter.graph

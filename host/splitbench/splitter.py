@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from splitbench.cutplan import Cut, check_split, plan_cuts, weight_only_operators
 from splitbench.formats.base import PartIO, PartMaker, Segments
 from splitbench.graph import ModelGraph
+
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
 @dataclass(frozen=True)
@@ -194,23 +197,73 @@ class ModelSplitter:
         )
 
     def write_all(self, out_dir: Path, splits: Iterable[int] | None = None) -> Iterator[PartFiles]:
-        """Write the parts of every split (or of ``splits``), one split at a time."""
-        for k in range(self.num_splits) if splits is None else splits:
-            yield self.write_parts(k, out_dir)
+        """Write the parts of every split (or of ``splits``), one split at a time.
+
+        Packing and writing overlap: one thread writes while this one packs the next part (a
+        write system call releases the GIL), so the command runs at the speed of whichever is
+        slower, usually the disk. A part maker's head stays valid until its next ``head`` call
+        and its tail until its next ``tail`` call, so the head of split k is written while the
+        tail of k is packed, and that tail while the head of k + 1 is packed.
+        """
+        suffix = self.format.suffix
+        pending: tuple[PartFiles, Future[Path | None], Future[Path | None]] | None = None
+        head_written: Future[Path | None] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="splitbench-write") as writer:
+            for k in range(self.num_splits) if splits is None else splits:
+                cut = self.cut(k)
+                folder = self.split_dir(out_dir, k)
+                folder.mkdir(parents=True, exist_ok=True)
+                head_io, tail_io = self.head_io(k), self.tail_io(k)
+                if head_written is not None:
+                    head_written.result()  # the head maker's last part is on disk: reuse it
+                head_segments = self._head_segments(k, head_io)
+                head_written = writer.submit(_write, folder / f"head{suffix}", head_segments)
+                if pending is not None:
+                    yield _finished(*pending)  # its tail was written before this head
+                tail_segments = self._tail_segments(k, tail_io)
+                tail_written = writer.submit(_write, folder / f"tail{suffix}", tail_segments)
+                files = PartFiles(k, cut, folder, None, None, 0, 0, head_io, tail_io)
+                pending = (files, head_written, tail_written)
+            if pending is not None:
+                yield _finished(*pending)
+
+
+def _finished(files: PartFiles, head: Future[Path | None], tail: Future[Path | None]) -> PartFiles:
+    """``files`` with the paths and sizes of its parts, once both are written."""
+    head_path, tail_path = head.result(), tail.result()
+    return replace(
+        files,
+        head_path=head_path,
+        tail_path=tail_path,
+        head_bytes=head_path.stat().st_size if head_path else 0,
+        tail_bytes=tail_path.stat().st_size if tail_path else 0,
+    )
 
 
 def _write(path: Path, segments: Segments | None) -> Path | None:
+    """Write ``segments`` as one file: a few large ``writev`` calls straight from the buffers.
+
+    Written under a temporary name and renamed, so an interrupted run never leaves a
+    half-written part that a resumed run would trust.
+    """
     if segments is None:
         if path.exists():
             path.unlink()
         return None
     partial = path.with_name(path.name + ".partial")
+    views = [memoryview(s).cast("B") for s in segments if len(s)]
     try:
-        with open(partial, "wb", buffering=0) as handle:
-            for segment in segments:
-                done = 0
-                while done < len(segment):  # a raw write may be short
-                    done += handle.write(segment[done:])
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            while views:
+                done = os.writev(fd, views[:_IOV_MAX])
+                while views and done >= len(views[0]):  # a writev may be short: drop what went
+                    done -= len(views[0])
+                    views.pop(0)
+                if done:
+                    views[0] = views[0][done:]
+        finally:
+            os.close(fd)
         os.replace(partial, path)
     except BaseException:  # a full disk or an interruption leaves no partial file behind
         partial.unlink(missing_ok=True)

@@ -34,11 +34,11 @@ def split(
     graph = load_graph(resolved.path, shapes)
     if at is not None:
         check_split(graph, at)
-    ks = range(graph.num_operators + 1) if at is None else [at]
     splitter = ModelSplitter(graph)
-    for k in ks:
-        files = splitter.write_parts(k, out)
+    # write_all packs the next part while the last one is written: --all runs at disk speed.
+    for files in splitter.write_all(out, None if at is None else [at]):
         console.print(
-            f"split {k}:{graph.num_operators - k}  head {files.head_bytes} B  "
-            f"tail {files.tail_bytes} B  → {files.split_dir}"
+            f"split {files.split}:{graph.num_operators - files.split}  head {files.head_bytes} B"
+            f"  tail {files.tail_bytes} B  → {files.split_dir}",
+            highlight=False,
         )

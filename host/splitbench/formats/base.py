@@ -84,7 +84,11 @@ class InputSpec:
 
 
 class PartMaker(Protocol):
-    """Writes parts of one loaded graph; made once per model, asked for many splits."""
+    """Writes parts of one loaded graph; made once per model, asked for many splits.
+
+    The segments of a head must stay unchanged until the next ``head`` call, those of a tail
+    until the next ``tail`` call: ``ModelSplitter.write_all`` writes one while packing the other.
+    """
 
     def head(self, k: int, io: PartIO) -> Segments:
         """The head of split ``k``: exactly the units ``io.operators``, boundary ``io``."""
