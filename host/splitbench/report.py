@@ -23,6 +23,7 @@ class ReportFiles:
     xlsx: Path
     plots: tuple[Path, ...]
     best: dict[str, int]
+    best_coded: dict[str, int] | None = None  # with the cut codec, when the run had one
 
 
 def write_report(
@@ -70,7 +71,11 @@ def write_report(
             prediction_for_target(db, graph, server, out_dir, settings_hash=settings_hash),
             num_operators,
         )
+    from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
+
+    table = add_codec_columns(table, db_path, model_sha, networks, output_bytes, num_operators)
     best = best_splits(table, networks)
+    best_coded = best_coded_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
     write_csv(table, csv_path)
@@ -83,7 +88,7 @@ def write_report(
     if networks:
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
         plots.append(best_split_vs_uplink_png(table, best_png, networks))
-    return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best)
+    return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best, best_coded or None)
 
 
 def find_holes(

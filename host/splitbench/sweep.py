@@ -67,6 +67,9 @@ class SweepPlan:
     # of landing on whichever split happened to run during them. ``settings`` is per bout.
     rounds: int = 1
     networks: tuple[NetworkConfig, ...] = ()  # used by profile-then-verify to pick splits
+    # Compression (splitbench.compress.split_codecs): code the cut / the delivered head.
+    cut_codec: str | None = None
+    delivery_codec: str | None = None
     # A failed measurement is evidence (kept with its error) but never counts as done: the next
     # run measures it again. False keeps failures as final (``--retry-failed no``).
     retry_failed: bool = True
@@ -153,6 +156,12 @@ class Sweep:
         self.db_path = plan.out_dir / DB_NAME
         self.db = ResultsDB(self.db_path)
         self.fresh = fresh  # cleared under the run lock, never while another sweep writes
+        self._codecs = None
+        if plan.cut_codec or plan.delivery_codec:
+            from splitbench.compress.split_codecs import CodecStore
+
+            self._codecs = CodecStore(self.db_path)
+        self._reference: list | None = None  # whole-model outputs on the check inputs
         self._db_lock = threading.Lock()
         self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
         # Parts that failed in this process: retried by the next run, not by the next bout.
@@ -168,6 +177,8 @@ class Sweep:
     def _run(self) -> SweepOutcome:
         if self.fresh:
             self.db.clear()
+            if self._codecs is not None:
+                self._codecs.clear()
             self.fresh = False
         started = time.perf_counter()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)
@@ -321,9 +332,60 @@ class Sweep:
                 parts_root.rmdir()
 
     def _split_complete(self, splitter: ModelSplitter, k: int, bout: int) -> bool:
-        return self.db.has_split(splitter.graph.sha256, k) and not self._pending_jobs(
-            splitter, k, {}, bout
+        return (
+            self.db.has_split(splitter.graph.sha256, k)
+            and not self._pending_jobs(splitter, k, {}, bout)
+            and not self._codecs_missing(splitter, k)
         )
+
+    def _codecs_missing(self, splitter: ModelSplitter, k: int) -> list[str]:
+        """Codec kinds still to compute for split k (none at split N for the cut, none at
+        split 0 for the delivery: nothing crosses, nothing is delivered)."""
+        if self._codecs is None:
+            return []
+        sha, n = splitter.graph.sha256, splitter.graph.num_operators
+        missing = []
+        cut, delivery = self.plan.cut_codec, self.plan.delivery_codec
+        if cut and k < n and not self._codecs.has(sha, k, "cut", cut.lower()):
+            missing.append("cut")
+        if delivery and splitter.head_io(k) is not None and not self._codecs.has(
+            sha, k, "delivery", delivery
+        ):
+            missing.append("delivery")
+        return missing
+
+    def _run_codecs(self, graph: ModelGraph, files, input_sets: list[dict], kinds) -> None:  # type: ignore[no-untyped-def]
+        from splitbench.compress.runner import run_model
+        from splitbench.compress.split_codecs import cut_codec_result, delivery_codec_result
+
+        assert self._codecs is not None
+        if self._reference is None:
+            self._reference = run_model(self.plan.model_path, input_sets)
+        k = files.split
+        if "cut" in kinds and self.plan.cut_codec:
+            result = cut_codec_result(
+                self.plan.cut_codec,
+                split=k,
+                whole=self.plan.model_path,
+                head=files.head_path,
+                tail=files.tail_path,
+                cut_names=list(files.cut.names),
+                input_sets=input_sets,
+                reference=self._reference,
+                split_dir=files.split_dir,
+            )
+            self._codecs.record(graph.sha256, result)
+        if "delivery" in kinds and self.plan.delivery_codec and files.head_path is not None:
+            result = delivery_codec_result(
+                self.plan.delivery_codec,
+                split=k,
+                head=files.head_path,
+                tail=files.tail_path,
+                input_sets=input_sets,
+                reference=self._reference,
+                work_dir=files.split_dir / "delivery",
+            )
+            self._codecs.record(graph.sha256, result)
 
     def _pending_jobs(
         self, splitter: ModelSplitter, k: int, paths: dict[str, Path | None], bout: int
@@ -355,7 +417,8 @@ class Sweep:
     ) -> None:
         k = cut.split
         split_done = self.db.has_split(graph.sha256, k)
-        if split_done and not self._pending_jobs(splitter, k, {}, bout):
+        codecs = self._codecs_missing(splitter, k)
+        if split_done and not codecs and not self._pending_jobs(splitter, k, {}, bout):
             return
         try:
             files = splitter.write_parts(k, parts_root)
@@ -379,6 +442,8 @@ class Sweep:
                     verify_passed=result.passed,
                     verify_error=result.error,
                 )
+            if codecs:
+                self._run_codecs(graph, files, input_sets, codecs)
             jobs = self._pending_jobs(
                 splitter, k, {"head": files.head_path, "tail": files.tail_path}, bout
             )

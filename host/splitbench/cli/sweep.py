@@ -118,6 +118,23 @@ def sweep(
     timeout: Annotated[
         float, typer.Option(help="Seconds before a part's run on a phone is killed.")
     ] = 600.0,
+    cut_codec: Annotated[
+        str | None,
+        typer.Option(
+            help="Code the intermediate data at each cut: fp16, int8 (per-tensor affine, "
+            "calibrated on the check inputs), int8+zstd, zstd (lossless) or nnc:QP. Adds "
+            "cut_coded_bytes, cut_encode_ms, cut_decode_ms, cut_coded_max_abs_diff and "
+            "e2e_coded_ms_<network> beside the uncoded columns."
+        ),
+    ] = None,
+    delivery_codec: Annotated[
+        str | None,
+        typer.Option(
+            help="Code each head's weights for delivery: nnc:QP, fp16, int8-weights, zstd or "
+            "raw. Adds head_coded_bytes, head_encode_ms, head_decode_ms (timed on this host), "
+            "head_coded_max_abs_diff and delivery_coded_ms_<network>."
+        ),
+    ] = None,
 ) -> None:
     """Split MODEL at every point, check each split is lossless, measure heads on the client and
     tails on the server, and write the split table with end-to-end latency per network."""
@@ -130,6 +147,14 @@ def sweep(
 
     if strategy not in STRATEGIES:
         raise SplitbenchError(f"unknown --strategy '{strategy}': use {' or '.join(STRATEGIES)}")
+    if cut_codec:  # bad codec names fail before anything is built or measured
+        from splitbench.compress.cut_codecs import parse_cut_codec
+
+        parse_cut_codec(cut_codec)
+    if delivery_codec:
+        from splitbench.compress.split_codecs import parse_delivery_codec
+
+        parse_delivery_codec(delivery_codec)
     networks = load_network_configs(network)
     out.mkdir(parents=True, exist_ok=True)
     resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape)
@@ -167,6 +192,8 @@ def sweep(
         strategy=strategy,
         networks=tuple(networks),
         rounds=rounds,
+        cut_codec=cut_codec.lower() if cut_codec else None,
+        delivery_codec=delivery_codec,
     )
     console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
     with SweepProgress(console) as progress:
@@ -232,6 +259,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
             settings_hash=outcome.settings_hash,
         )
         print_table(files.table, networks, spec, files.best)
+        _print_coded_best(files, networks)
         console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
     console.print(
         f"measured {outcome.measured} parts (bouts of up to {outcome.rounds} per part; "
@@ -240,3 +268,27 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
     )
     for line in outcome.failed_parts[:10]:
         err_console.print(f"[yellow]not measured:[/] {line}")
+
+
+def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]
+    """Best split per network with the cut codec, beside the uncoded best printed above."""
+    if not files.best_coded:
+        return
+    table = files.table
+    codec = table["cut_codec"].iloc[0]
+    for cfg in networks:
+        k = files.best_coded.get(cfg.name)
+        if k is None:
+            continue
+        row = table.loc[table["split"] == k].iloc[0]
+        diff = row["cut_coded_max_abs_diff"]
+        if k == int(table["split"].max()):
+            quality = "all on the phone: nothing to code"
+        elif row["cut_coded_lossless"] is True:
+            quality = "lossless"
+        else:
+            quality = f"lossy, max |diff| {diff:.3g}"
+        console.print(
+            f"best split for {cfg.name} with --cut-codec {codec}: {k}:{int(row['on_server'])}, "
+            f"{row[f'e2e_coded_ms_{cfg.name}']:.2f} ms end to end ({quality})"
+        )
