@@ -60,7 +60,8 @@ def weight_only_operators(graph: ModelGraph) -> frozenset[int]:
     An operator qualifies when it reads at least one tensor, every tensor it reads is a weight or
     the output of a weight-only operator, and none of its outputs is a model output (a model
     output is a result, so it is produced where the split puts it). Operators without inputs
-    (VAR_HANDLE, random generators) and anything touching a variable never qualify.
+    qualify only when their outputs are marked as weights (ONNX ``Constant`` nodes); others
+    (VAR_HANDLE, random generators) and anything touching a variable never do.
     """
     outputs = set(graph.outputs)
     derived: set[int] = set()
@@ -68,9 +69,14 @@ def weight_only_operators(graph: ModelGraph) -> frozenset[int]:
     for op in graph.operators:
         reads = [t for t in op.inputs if t >= 0]
         writes = [t for t in op.outputs if t >= 0]
-        if not reads or not writes or any(t in outputs for t in writes):
-            continue
         tensors = graph.tensors
+        if not writes or any(t in outputs for t in writes):
+            continue
+        if not reads:  # an ONNX Constant node: weight-only when its outputs are weights
+            if all(tensors[t].is_constant for t in writes):
+                found.add(op.index)
+                derived.update(writes)
+            continue
         if any(tensors[t].is_variable for t in (*reads, *writes)):
             continue
         if all(tensors[t].is_constant or t in derived for t in reads):

@@ -339,3 +339,10 @@ def _malloc_trim() -> None:
     """Give freed heap back to the OS (glibc only) so RSS deltas start from a clean baseline."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+# The timing loop and the memory monitor are the runtime-agnostic half of this runner: the
+# ONNX Runtime runner (splitbench.formats.onnx.runner) times its parts with the same two, so
+# both runtimes' numbers mean the same thing.
+timed_runs = _timed_runs
+MemoryMonitor = _MemoryMonitor

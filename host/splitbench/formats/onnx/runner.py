@@ -1,0 +1,324 @@
+"""ONNX Runtime on this host: load, run and time an ONNX part; per-node profile of a model.
+
+Timing follows the LiteRT runner step for step (:mod:`splitbench.measure.litert_runner`, whose
+timing loop and memory monitor it uses), so the KPIs mean the same for both runtimes: init =
+``InferenceSession`` construction (graph optimisation, kernel creation, weight prepacking);
+the first inference; warm-up and steady-state runs with raw samples, each around ``run()``
+alone; RSS growth at init, overall and peak.
+
+Execution provider: the CPU provider, or CUDA when ``onnxruntime-gpu`` and a GPU are present;
+the provider in use is part of ``runtime`` (recorded with every sample). Graph optimisations
+are ONNX Runtime's defaults (all levels), as a server would run them.
+
+Per-node profile (the predicted columns): after a whole model is timed, a *separate* session
+with ``enable_profiling`` runs it again (one unrecorded run, then ``PROFILE_RUNS`` runs); the
+trace is kept as evidence and read by :func:`node_times`. ONNX Runtime fuses nodes (Conv+Clip,
+layout conversions to NCHWc), and its kernels are named after the node they come from, after
+a tensor that node produced (``<tensor>_nchwc``), or after nothing of ours (``ReorderOutput``).
+:func:`node_times` maps a kernel to the node of that name, else to the producer of that tensor,
+else to the node of the kernel that ran just before it; the fused-away nodes get no time of
+their own, so their time is counted at the node the fused kernel is named after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from splitbench.errors import ModelError
+from splitbench.formats.base import InputSpec
+from splitbench.measure.inputs import random_value
+from splitbench.measure.litert_runner import MemoryMonitor, timed_runs
+from splitbench.measure.types import PartFailure, PartMeasurement, RunSettings
+
+METHOD = "onnxruntime"
+PROFILE_RUNS = 10
+PROFILE_SUFFIX = ".ortprofile.json"
+_SEED = 0
+
+
+def providers() -> list[str]:
+    """CUDA when onnxruntime-gpu sees a GPU, else the CPU provider."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def runtime_version() -> str:
+    import onnxruntime as ort
+
+    return f"onnxruntime {ort.__version__} {providers()[0]}"
+
+
+def _options(threads: int, profile_prefix: str | None = None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return options
+
+
+def load_session(path: Path, threads: int, profile_prefix: str | None = None) -> Any:
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(
+            str(path), _options(threads, profile_prefix), providers=providers()
+        )
+    except Exception as exc:  # onnxruntime raises its own exception classes
+        raise PartFailure("load", _ort_reason(str(exc))) from None
+
+
+def _ort_reason(message: str) -> str:
+    """One line naming what ONNX Runtime could not do, e.g. the operator it has no kernel for."""
+    kernel = re.search(
+        r"Could not find an implementation for (\S+)\((\d+)\) node with name '([^']*)'", message
+    )
+    if kernel:
+        op, opset, node = kernel.groups()
+        return f"no ONNX Runtime kernel for operator {op} (opset {opset}), node '{node}'"
+    schema = re.search(r"No Op registered for (\S+) with domain_version of (\d+)", message)
+    if schema:
+        return f"ONNX Runtime does not know operator {schema.group(1)} (opset {schema.group(2)})"
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = lines[0] if lines else "unknown ONNX Runtime error"
+    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+
+
+_NP_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(uint16)": "uint16",
+    "tensor(bool)": "bool",
+}
+
+
+class OrtSession:
+    """One ONNX Runtime session, run by tensor name (the lossless check's runner)."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self.path = Path(path)
+        self._session = load_session(self.path, threads)
+        self._inputs = self._session.get_inputs()
+        self._outputs = [o.name for o in self._session.get_outputs()]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = {}
+        for i in self._inputs:
+            if i.name not in feeds:
+                raise PartFailure(
+                    "invoke",
+                    f"input tensor {i.name} of {self.path.name} is neither a model input "
+                    "nor an output of the head",
+                )
+            values[i.name] = np.asarray(feeds[i.name], dtype=_NP_TYPES.get(i.type))
+        try:
+            got = self._session.run(self._outputs, values)
+        except Exception as exc:
+            raise PartFailure("invoke", _ort_reason(str(exc))) from None
+        return dict(zip(self._outputs, got, strict=True))
+
+
+def input_specs(path: Path) -> list[InputSpec]:
+    """The file's inputs from its protobuf (no session: works even if ONNX Runtime cannot run
+    it); image inputs are NCHW, as PyTorch and ONNX models take them."""
+    from splitbench.formats.onnx.graph import load_graph
+
+    graph = load_graph(path)
+    return [
+        InputSpec(
+            name=graph.tensors[i].name,
+            shape=graph.tensors[i].shape,
+            dtype=graph.tensors[i].dtype,
+            layout="NCHW",
+        )
+        for i in graph.inputs
+    ]
+
+
+def _random_feeds(session: Any) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(_SEED)
+    feeds = {}
+    for i in session.get_inputs():
+        if any(not isinstance(d, int) for d in i.shape):
+            raise PartFailure("load", f"input {i.name} has symbolic dimensions {i.shape}")
+        dtype = _NP_TYPES.get(i.type)
+        if dtype is None:
+            raise PartFailure("load", f"input {i.name} has type {i.type}, which cannot be fed")
+        feeds[i.name] = random_value(i.shape, dtype, rng)
+    return feeds
+
+
+_warmed: set[int] = set()
+
+
+def measure_file(
+    path: Path, settings: RunSettings, *, profile_dir: Path | None = None
+) -> PartMeasurement:
+    """Measure one ONNX file on this host; with ``profile_dir``, also keep a per-node profile
+    of it there (a separate session, after the timed runs) and list it in ``evidence``."""
+    if settings.threads < 1:
+        raise ValueError("RunSettings.threads must be at least 1")
+    m = PartMeasurement(method=METHOD, runtime=runtime_version(), settings=settings)
+    _warm_runtime(Path(path), settings.threads)
+    monitor = MemoryMonitor()
+    try:
+        start = time.perf_counter_ns()
+        session = load_session(Path(path), settings.threads)
+        m.init_ms = (time.perf_counter_ns() - start) / 1e6
+        m.mem_init_mb = monitor.delta_mb()
+        feeds = _random_feeds(session)
+
+        def invoke() -> None:
+            try:
+                session.run(None, feeds)
+            except Exception as exc:
+                raise PartFailure("invoke", _ort_reason(str(exc))) from None
+
+        max_secs = max(0.0, settings.max_secs)
+        warmup = timed_runs(
+            invoke, max(1, settings.warmup_runs), settings.warmup_min_secs, max_secs, monitor
+        )
+        m.first_ms = warmup[0] / 1e6
+        m.warmup_ms = [ns / 1e6 for ns in warmup[1:]]
+        steady = timed_runs(invoke, settings.num_runs, settings.min_secs, max_secs, monitor)
+        m.steady_ms = [ns / 1e6 for ns in steady]
+        m.mem_overall_mb = monitor.delta_mb()
+        trace = monitor.trace()
+        m.mem_peak_mb = trace.peak_mb - trace.baseline_mb
+    except PartFailure as failure:
+        return PartMeasurement(
+            method=METHOD, runtime=m.runtime, settings=settings, error=failure.reason
+        )
+    if profile_dir is not None:
+        m.evidence.append(str(profile(Path(path), settings.threads, Path(profile_dir))))
+    return m
+
+
+def _warm_runtime(path: Path, threads: int) -> None:
+    """One untimed session the first time a process measures: the runtime's one-time state
+    (thread pools, allocator arenas) is then not charged to the first part measured."""
+    if threads in _warmed:
+        return
+    try:
+        session = load_session(path, threads)
+        session.run(None, _random_feeds(session))
+    except Exception:  # this part cannot run; the next one will warm the runtime
+        return
+    _warmed.add(threads)
+
+
+def profile(path: Path, threads: int, out_dir: Path) -> Path:
+    """A per-node profile of ``path``: one unrecorded run, then ``PROFILE_RUNS`` profiled ones."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    session = load_session(path, threads, profile_prefix=str(out_dir / f"{path.stem}.ort"))
+    feeds = _random_feeds(session)
+    for _ in range(1 + PROFILE_RUNS):
+        session.run(None, feeds)
+    written = Path(session.end_profiling())
+    target = out_dir / f"{path.stem}{PROFILE_SUFFIX}"
+    os.replace(written, target)
+    return target
+
+
+# --- reading a profile -------------------------------------------------------------------------
+
+
+def node_times(
+    trace_path: Path, node_names: list[str], produced_by: Mapping[str, int]
+) -> tuple[list[float], str]:
+    """Mean ms per run for each node (by position), from an ONNX Runtime profile trace.
+
+    ``node_names``: the graph's node names in execution order; ``produced_by``: tensor name →
+    position of its producer. The first run of the trace is a warm-up and is left out. Returns
+    the times and a note on how kernels were mapped (see the module docstring).
+    """
+    try:
+        events = json.loads(trace_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read ONNX Runtime profile {trace_path}: {exc}") from None
+    runs = sorted(
+        (e["ts"], e["ts"] + e["dur"])
+        for e in events
+        if e.get("cat") == "Session" and e.get("name") == "model_run"
+    )
+    if len(runs) < 2:
+        raise ModelError(f"{trace_path.name} holds fewer than two runs")
+    counted = runs[1:]
+    by_name = {name: i for i, name in enumerate(node_names) if name}
+    times = [0.0] * len(node_names)
+    how = {"name": 0, "tensor": 0, "previous": 0}
+    kernels = sorted(
+        (
+            e
+            for e in events
+            if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
+        ),
+        key=lambda e: e["ts"],
+    )
+    last: int | None = None
+    for event in kernels:
+        ts = event["ts"]
+        if any(a <= ts <= b for a, b in runs[:1]):  # the warm-up run
+            continue
+        name = event["name"][: -len("_kernel_time")]
+        node, kind = _map_kernel(name, by_name, produced_by)
+        if node is None:
+            node, kind = last, "previous"
+        if node is None:
+            continue
+        how[kind] += 1
+        times[node] += event["dur"] / 1000.0
+        last = node
+    n = len(counted)
+    note = (
+        f"ONNX Runtime per-node profile over {n} runs; kernels mapped to nodes by name"
+        f" ({how['name']}), by the tensor a fused kernel is named after ({how['tensor']}),"
+        f" or to the node run just before them ({how['previous']}, e.g. layout reorders)"
+    )
+    return [t / n for t in times], note
+
+
+def _map_kernel(
+    name: str, by_name: Mapping[str, int], produced_by: Mapping[str, int]
+) -> tuple[int | None, str]:
+    candidates = [name]
+    stripped = re.sub(r"(_nchwc|_token_\d+|_fused\w*)+$", "", name)
+    if stripped != name:
+        candidates.append(stripped)
+    for c in candidates:
+        if c in by_name:
+            return by_name[c], "name"
+    for c in candidates:
+        if c in produced_by:
+            return produced_by[c], "tensor"
+    return None, "previous"
