@@ -63,5 +63,5 @@ def test_facenet_onet_through_litert_torch(tmp_path: Path) -> None:
     assert {t.dtype for t in graph.tensors if not t.is_constant} == {"float32"}
     sets = make_inputs(resolved.path, inputs_dir=None, count=2, seed=0)
     export = intake("facenet:onet", workdir=tmp_path)
-    diff = conversion_max_abs_diff(export, resolved.path, sets)
+    diff = conversion_max_abs_diff(export.path, resolved.path, sets)
     assert 0.0 <= diff < 1e-3

@@ -111,6 +111,10 @@ def _resolve_other(
         return _from_folder(path, spec, workdir, input_shapes)
     kind = _file_kind(path)
     name = path.stem
+    if kind == "onnx" and input_shapes:
+        from splitbench.formats.onnx.graph import with_static_inputs
+
+        return ResolvedModel(with_static_inputs(path, input_shapes, workdir), name, kind, spec)
     if kind in ("tflite", "onnx"):
         return ResolvedModel(path, name, kind, spec)
     if kind == "keras":

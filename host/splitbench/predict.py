@@ -53,6 +53,8 @@ def predict_from_measurement(
     for path in candidates:
         if not path.is_file():
             continue
+        if path.name.endswith(".ortprofile.json") and graph.format == "onnx":
+            return _from_ort_profile(graph, path)
         try:
             nodes = parse_run_order(path.read_text(errors="replace"))
         except ProfileFormatError:
@@ -73,7 +75,29 @@ def predict_from_measurement(
         )
     return NoPrediction(
         f"{whole.method} ({whole.runtime}) gave no per-operator profile: predicted times need "
-        "TensorFlow Lite's benchmark_model with op profiling (--benchmark-binary)"
+        "TensorFlow Lite's benchmark_model with op profiling (--benchmark-binary), or an ONNX "
+        "model on the host (ONNX Runtime's profiler)"
+    )
+
+
+def _from_ort_profile(graph: ModelGraph, path: Path) -> Prediction | NoPrediction:
+    """ONNX Runtime's per-node profile: head of split k = nodes < k, tail = nodes >= k."""
+    from splitbench.errors import ModelError
+    from splitbench.formats.onnx.runner import graph_node_times
+
+    try:
+        times, note = graph_node_times(graph, path)
+    except ModelError as exc:
+        return NoPrediction(str(exc))
+    head = [0.0]
+    for t in times:
+        head.append(head[-1] + t)
+    total = head[-1]
+    return Prediction(
+        head_ms=list(head),
+        tail_ms=[total - h for h in head],
+        source=str(path),
+        note=note,
     )
 
 

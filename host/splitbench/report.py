@@ -39,6 +39,7 @@ def write_report(
     graph: ModelGraph | None = None,
     suffix: str = "",
     settings_hash: str | None = None,
+    conversion_max_abs_diff: float | None = None,
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
@@ -74,6 +75,11 @@ def write_report(
     from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
 
     table = add_codec_columns(table, db_path, model_sha, networks, output_bytes, num_operators)
+    if conversion_max_abs_diff is not None:
+        # A PyTorch model's conversion error, the same for every row; max_abs_diff stays
+        # head→tail against the converted whole model.
+        at = list(table.columns).index("max_abs_diff") + 1
+        table.insert(at, "conversion_max_abs_diff", float(conversion_max_abs_diff))
     best = best_splits(table, networks)
     best_coded = best_coded_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"

@@ -32,6 +32,9 @@ class RunRecord:
     server: str
     output_bytes: int
     num_operators: int
+    # A PyTorch model's conversion error: eager PyTorch vs the converted file on the check
+    # inputs (None for models that were not converted from PyTorch).
+    conversion_max_abs_diff: float | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -59,7 +62,10 @@ class RunRecord:
                 "a run directory holds one model — use another --out"
             )
         clients = [*old.clients, *(c for c in self.clients if c not in old.clients)]
-        return replace(self, clients=clients)
+        conversion = self.conversion_max_abs_diff
+        if conversion is None:
+            conversion = old.conversion_max_abs_diff
+        return replace(self, clients=clients, conversion_max_abs_diff=conversion)
 
     @staticmethod
     def load(out_dir: Path) -> RunRecord:

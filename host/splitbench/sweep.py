@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,6 +70,10 @@ class SweepPlan:
     # Compression (splitbench.compress.split_codecs): code the cut / the delivered head.
     cut_codec: str | None = None
     delivery_codec: str | None = None
+    # The torch.export a PyTorch model was converted from: the conversion's own error against
+    # eager PyTorch is measured on the check inputs (column conversion_max_abs_diff).
+    torch_export: Path | None = None
+    input_scale: str = "-1..1"  # how --inputs images become float values (measure.inputs)
     # A failed measurement is evidence (kept with its error) but never counts as done: the next
     # run measures it again. False keeps failures as final (``--retry-failed no``).
     retry_failed: bool = True
@@ -101,6 +105,7 @@ class SweepOutcome:
     requested_splits: list[int] = field(default_factory=list)  # what this run had to measure
     rounds: int = 1
     settings_hash: str = ""  # the settings identity every measurement of this run carries
+    conversion_max_abs_diff: float | None = None  # PyTorch models: eager vs converted file
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -191,7 +196,7 @@ class Sweep:
             settings_hash=self.settings_hash,
         )
         # One run directory, one model: refused here, before anything is measured or recorded.
-        RunRecord(
+        record = RunRecord(
             model_name=self.plan.model_name,
             model_sha=graph.sha256,
             model_path=str(self.plan.model_path),
@@ -199,7 +204,9 @@ class Sweep:
             server=self.server_name,
             output_bytes=output_bytes(graph),
             num_operators=graph.num_operators,
-        ).save(self.plan.out_dir)
+        )
+        record.save(self.plan.out_dir)
+        self._refuse_phones_for(graph)
         self.db.record_model(
             sha256=graph.sha256,
             name=self.plan.model_name,
@@ -216,8 +223,15 @@ class Sweep:
             inputs_dir=self.plan.inputs_dir,
             count=self.plan.verify_inputs,
             seed=self.plan.seed,
+            scale=self.plan.input_scale,
         )
         outcome.requested_splits = list(splits)
+        if self.plan.torch_export is not None:
+            from splitbench.intake.convert_torch import conversion_max_abs_diff
+
+            diff = conversion_max_abs_diff(self.plan.torch_export, self.plan.model_path, input_sets)
+            outcome.conversion_max_abs_diff = diff
+            replace(record, conversion_max_abs_diff=diff).save(self.plan.out_dir)
         lanes: dict[str, ThreadPoolExecutor] = {}
         try:
             for bout in range(self.plan.rounds):
@@ -234,6 +248,17 @@ class Sweep:
                 pool.shutdown(wait=True, cancel_futures=True)
         outcome.wall_s = time.perf_counter() - started
         return outcome
+
+    def _refuse_phones_for(self, graph: ModelGraph) -> None:
+        """Phones run TFLite parts only (benchmark_model); say so before anything is measured."""
+        if graph.format == "tflite":
+            return
+        phones = [n for n, t in self._all_targets().items() if getattr(t, "kind", "") != "host"]
+        if phones:
+            raise SplitbenchError(
+                f"{phones[0]} cannot run {graph.format.upper()} parts (no ONNX Runtime binary for"
+                " Android can be had here): use --format tflite for phones, or host targets"
+            )
 
     def _all_targets(self) -> dict[str, Target]:
         return {**self.clients, self.server_name: self.server}
@@ -472,7 +497,14 @@ class Sweep:
 
     def _measure(self, graph: ModelGraph, job: Job, outcome: SweepOutcome) -> None:
         started = datetime.now(UTC)
-        measurement: PartMeasurement = job.target.measure(job.part, self.plan.settings)
+        if job.role == "whole" and getattr(job.target, "kind", "") == "host":
+            # The whole model on the host: also a per-operator profile where the runtime has
+            # one (ONNX Runtime), the source of the predicted columns.
+            measurement: PartMeasurement = job.target.measure(  # type: ignore[call-arg]
+                job.part, self.plan.settings, profile=True
+            )
+        else:
+            measurement = job.target.measure(job.part, self.plan.settings)
         with self._db_lock:
             self.db.record_measurement(
                 graph.sha256,

@@ -32,15 +32,34 @@ ModelArg = Annotated[
     str,
     typer.Argument(
         help="A .tflite file, a Keras .keras/.h5 file, a SavedModel folder, a TF1 frozen .pb "
-        "(with --input-names/--output-names), or a built-in name: posenet, mediapipe:NAME "
-        "(see `splitbench models`).",
+        "(with --input-names/--output-names), an .onnx file, a PyTorch file.py:factory or "
+        ".pt2 export, or a built-in name: posenet, mediapipe:NAME, torchvision:NAME, "
+        "facenet:NAME (see `splitbench models`).",
     ),
 ]
 InputShapeOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--input-shape",
-        help="Fix a dynamic input shape, NAME:1,224,224,3 (repeat for several inputs).",
+        help="Fix an input shape, NAME:1,224,224,3 (repeat for several inputs), or 1,3,224,224 "
+        "for a model with one input. PyTorch factories that return no example inputs need it.",
+    ),
+]
+InputScaleOpt = Annotated[
+    str,
+    typer.Option(
+        "--input-scale",
+        help="How --inputs images become float input values: -1..1 (pixel/127.5-1, PoseNet and "
+        "MobileNet), 0..1 (pixel/255), 0..255 (pixels as they are), imagenet ((pixel/255 - mean) "
+        "/ std per channel, torchvision's models).",
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="What a PyTorch model becomes: tflite (default; litert-torch, runs on phones) or "
+        "onnx (torch.onnx.export; ONNX Runtime on the host). Other models keep their format.",
     ),
 ]
 InputNamesOpt = Annotated[

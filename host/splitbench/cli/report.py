@@ -39,5 +39,6 @@ def report(
             num_operators=run.num_operators,
             graph=graph,
             suffix=suffix,
+            conversion_max_abs_diff=run.conversion_max_abs_diff,
         )
         print_table(files.table, networks, client, files.best)

@@ -1,4 +1,4 @@
-"""Turning the MODEL argument into a TFLite file, shared by the commands that take a model."""
+"""Turning the MODEL argument into a model file, shared by the commands that take a model."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ def resolve(
     input_names: str | None,
     output_names: str | None,
     input_shape: list[str] | None,
+    fmt: str | None = None,
 ) -> tuple[ResolvedModel, dict[str, tuple[int, ...]] | None]:
-    """The model's TFLite file (converted into ``workdir`` when needed) and its fixed shapes."""
+    """The model's file (converted into ``workdir`` when needed) and the input shapes the later
+    stages still have to apply (None once a conversion has fixed them in the file)."""
     from splitbench.cli_options import parse_input_shapes, parse_names
     from splitbench.model_source import resolve_model
 
@@ -27,7 +29,11 @@ def resolve(
         input_names=parse_names(input_names),
         output_names=parse_names(output_names),
         input_shapes=shapes,
+        fmt=fmt,
     )
+    if resolved.kind in ("pytorch", "onnx"):
+        # Exported, or copied with static input shapes: nothing is left to fix.
+        shapes = None
     if resolved.kind not in ("tflite", "builtin", "mediapipe"):
         # Check the converted file now, so that an error names what the user gave, not the
         # converted file's name in the run directory.

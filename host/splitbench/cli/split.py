@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from splitbench.cli.app import InputNamesOpt, InputShapeOpt, ModelArg, OutputNamesOpt, app, console
+from splitbench.cli.app import (
+    FormatOpt,
+    InputNamesOpt,
+    InputShapeOpt,
+    ModelArg,
+    OutputNamesOpt,
+    app,
+    console,
+)
 from splitbench.cli.resolve import resolve
 from splitbench.errors import SplitbenchError
 
@@ -21,8 +29,9 @@ def split(
     input_shape: InputShapeOpt = None,
     input_names: InputNamesOpt = None,
     output_names: OutputNamesOpt = None,
+    fmt: FormatOpt = None,
 ) -> None:
-    """Write head/tail .tflite files for one split (--at K) or every split (--all)."""
+    """Write head/tail files (.tflite or .onnx) for one split (--at K) or every split (--all)."""
     # Not splitbench.sweep's select_splits: the sweep module pulls in pandas and the database.
     from splitbench.cutplan import check_split
     from splitbench.graph import load_graph
@@ -30,7 +39,7 @@ def split(
 
     if (at is None) == (not all_splits):
         raise SplitbenchError("give exactly one of --at K or --all")
-    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape)
+    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape, fmt)
     graph = load_graph(resolved.path, shapes)
     if at is not None:
         check_split(graph, at)

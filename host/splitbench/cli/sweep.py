@@ -9,7 +9,9 @@ import typer
 
 from splitbench import __version__
 from splitbench.cli.app import (
+    FormatOpt,
     InputNamesOpt,
+    InputScaleOpt,
     InputShapeOpt,
     ModelArg,
     OutputNamesOpt,
@@ -135,6 +137,8 @@ def sweep(
             "head_coded_max_abs_diff and delivery_coded_ms_<network>."
         ),
     ] = None,
+    fmt: FormatOpt = None,
+    input_scale: InputScaleOpt = "-1..1",
 ) -> None:
     """Split MODEL at every point, check each split is lossless, measure heads on the client and
     tails on the server, and write the split table with end-to-end latency per network."""
@@ -157,7 +161,7 @@ def sweep(
         parse_delivery_codec(delivery_codec)
     networks = load_network_configs(network)
     out.mkdir(parents=True, exist_ok=True)
-    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape)
+    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape, fmt)
     settings = bout_settings(
         RunSettings(
             threads=threads,
@@ -194,6 +198,8 @@ def sweep(
         rounds=rounds,
         cut_codec=cut_codec.lower() if cut_codec else None,
         delivery_codec=delivery_codec,
+        torch_export=resolved.torch_export,
+        input_scale=input_scale,
     )
     console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
     with SweepProgress(console) as progress:
@@ -242,6 +248,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
         server=server_spec,
         output_bytes=output_bytes(outcome.graph),
         num_operators=outcome.graph.num_operators,
+        conversion_max_abs_diff=outcome.conversion_max_abs_diff,
     ).save(out)
     for spec in client_specs:
         suffix = "" if len(client_specs) == 1 else f"_{spec.replace(':', '_')}"
@@ -257,6 +264,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
             graph=outcome.graph,
             suffix=suffix,
             settings_hash=outcome.settings_hash,
+            conversion_max_abs_diff=outcome.conversion_max_abs_diff,
         )
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)

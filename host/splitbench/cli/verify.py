@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from splitbench.cli.app import InputNamesOpt, InputShapeOpt, ModelArg, OutputNamesOpt, app, console
+from splitbench.cli.app import (
+    FormatOpt,
+    InputNamesOpt,
+    InputScaleOpt,
+    InputShapeOpt,
+    ModelArg,
+    OutputNamesOpt,
+    app,
+    console,
+)
 from splitbench.cli.resolve import resolve
 from splitbench.errors import SplitbenchError
 
@@ -26,6 +35,8 @@ def verify(
     input_shape: InputShapeOpt = None,
     input_names: InputNamesOpt = None,
     output_names: OutputNamesOpt = None,
+    fmt: FormatOpt = None,
+    input_scale: InputScaleOpt = "-1..1",
 ) -> None:
     """Check that head→tail gives the whole model's outputs (max |diff| ≤ 1e-3) for each split."""
     import tempfile
@@ -39,11 +50,13 @@ def verify(
     from splitbench.verify import verify_parts
 
     resolved, shapes = resolve(
-        model, cache_dir("converted"), input_names, output_names, input_shape
+        model, cache_dir("converted"), input_names, output_names, input_shape, fmt
     )
     graph = load_graph(resolved.path, shapes)
     ks = select_splits(graph, parse_split_list(at) if at else None)
-    input_sets = make_inputs(resolved.path, inputs_dir=inputs, count=count, seed=0)
+    input_sets = make_inputs(
+        resolved.path, inputs_dir=inputs, count=count, seed=0, scale=input_scale
+    )
     splitter = ModelSplitter(graph)
     view = Table(title=f"lossless check of {resolved.name} ({len(input_sets)} inputs)")
     for col in ("split", "max |diff|", "result"):

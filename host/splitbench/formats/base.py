@@ -136,8 +136,12 @@ class Format(Protocol):
 
     def open_session(self, path: Path, threads: int = 1) -> Session: ...
 
-    def measure_on_host(self, path: Path, settings: RunSettings) -> PartMeasurement:
-        """Time one part file on this machine; failures of the part set ``error``."""
+    def measure_on_host(
+        self, path: Path, settings: RunSettings, *, profile_dir: Path | None = None
+    ) -> PartMeasurement:
+        """Time one part file on this machine; failures of the part set ``error``. With
+        ``profile_dir``, also write a per-operator profile there (where the runtime has one)
+        and list it in ``evidence``."""
         ...
 
     def host_runtime(self) -> str:

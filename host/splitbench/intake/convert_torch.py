@@ -28,6 +28,7 @@ from splitbench.errors import ModelError
 from splitbench.intake.pytorch import TorchExport, example_inputs, load_program
 
 TORCH_FORMATS = ("tflite", "onnx")
+_ONE_FILE_LIMIT = 1_800_000_000  # weights above this go to external data beside the .onnx
 
 
 def convert_export(export: TorchExport, fmt: str) -> Path:
@@ -98,9 +99,17 @@ def _to_onnx(export: TorchExport) -> Path:
         program = load_program(export.path)
         args = example_inputs(program)
         partial = out.with_name(out.stem + ".partial.onnx")
+        weights = sum(t.numel() * t.element_size() for t in program.state_dict.values())
         try:
             with _quiet():
-                torch.onnx.export(program, args, str(partial), dynamo=True, verbose=False)
+                torch.onnx.export(
+                    program,
+                    args,
+                    str(partial),
+                    dynamo=True,
+                    verbose=False,
+                    external_data=weights > _ONE_FILE_LIMIT,  # protobuf's 2 GB limit
+                )
         except Exception as exc:
             raise ModelError(f"torch.onnx.export of {export.name} failed: {_reason(exc)}") from None
         _finish_onnx(partial, out)
@@ -122,7 +131,7 @@ def _finish_onnx(partial: Path, out: Path) -> None:
 
 
 def conversion_max_abs_diff(
-    export: TorchExport, converted: Path, input_sets: Sequence[Mapping[str, np.ndarray]]
+    export: Path, converted: Path, input_sets: Sequence[Mapping[str, np.ndarray]]
 ) -> float:
     """Largest |eager PyTorch − converted model| over every output element and input set.
 
@@ -134,7 +143,7 @@ def conversion_max_abs_diff(
 
     from splitbench.verify import max_abs_diff, open_session
 
-    program = load_program(export.path)
+    program = load_program(export)
     module = program.module()
     session = open_session(converted)
     worst = 0.0
@@ -146,8 +155,7 @@ def conversion_max_abs_diff(
         outputs = [got[n] for n in session.output_names]
         if len(outputs) != len(eager):
             raise ModelError(
-                f"{converted.name} has {len(outputs)} outputs,"
-                f" {export.name} returns {len(eager)}"
+                f"{converted.name} has {len(outputs)} outputs, {export.name} returns {len(eager)}"
             )
         for want, have in zip(eager, outputs, strict=True):
             if want.shape != have.shape:

@@ -8,11 +8,15 @@ uniform in [-0.5, 0.5), int16/int32/int64 in [0, 99], uint8 in [0, 254], int8 in
 bool in {0, 1}; they are drawn from a seeded generator so two runs see the same numbers.
 
 Images (``--inputs DIR``) go to the model's image input (the first input shaped
-``[1, H, W, C]`` or ``[H, W, C]`` with C = 3 or 1), resized to H x W with bilinear filtering and
-no cropping, as the PoseNet reference does. Pixel values are converted per input dtype:
+``[1, H, W, C]`` or ``[H, W, C]`` with C = 3 or 1 — or, in the model's layout when its format
+says so or its shape leaves no doubt, ``[1, C, H, W]``: PyTorch and ONNX models, and TFLite
+files converted from them), resized to H x W with bilinear filtering and no cropping, as the
+PoseNet reference does. Pixel values are converted per input dtype:
 
-* float inputs: ``pixel / 127.5 - 1``, i.e. [-1, 1] — PoseNet/MobileNet preprocessing
-  (``2/255 * x - 1``);
+* float inputs, by ``--input-scale``: ``-1..1`` (default) ``pixel / 127.5 - 1`` — PoseNet and
+  MobileNet preprocessing (``2/255 * x - 1``); ``0..1`` ``pixel / 255``; ``0..255`` the pixels
+  as they are; ``imagenet`` ``(pixel / 255 - mean) / std`` with ImageNet's per-channel mean
+  (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225), as torchvision's models expect;
 * uint8 inputs: the pixels as they are (0..255), the usual input of quantized models;
 * int8 inputs: ``pixel - 128`` (-128..127), the usual zero-point shift of int8 models.
 
@@ -31,6 +35,9 @@ import numpy.random  # loaded now, not inside a measured part (it adds ~6 MB RSS
 from splitbench.errors import ModelError, SplitbenchError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+SCALES = ("-1..1", "0..1", "0..255", "imagenet")
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 # (low, high) inclusive ranges for integer inputs, as in benchmark_model.
 _INT_RANGES: dict[str, tuple[int, int]] = {
@@ -81,7 +88,7 @@ def input_details(model_path: Path) -> list[dict[str, Any]]:
 
 
 def make_inputs(
-    model_path: Path, *, inputs_dir: Path | None, count: int, seed: int
+    model_path: Path, *, inputs_dir: Path | None, count: int, seed: int, scale: str = "-1..1"
 ) -> list[dict[str, np.ndarray]]:
     """Input sets for ``model_path``, keyed by input tensor name.
 
@@ -96,23 +103,38 @@ def make_inputs(
     if inputs_dir is None:
         return [random_inputs(details, rng) for _ in range(count)]
 
-    target = _image_input(details, model_path)
+    if scale not in SCALES:
+        raise SplitbenchError(f"--input-scale {scale}: use one of {', '.join(SCALES)}")
+    target, layout = _image_input(details, model_path)
     images = _image_files(Path(inputs_dir))[:count]
     sets = []
     for image_path in images:
         values = random_inputs(details, rng)
-        values[target["name"]] = load_image(image_path, target["shape"], target["dtype"])
+        values[target["name"]] = load_image(
+            image_path, target["shape"], target["dtype"], layout=layout, scale=scale
+        )
         sets.append(values)
     return sets
 
 
-def load_image(path: Path, shape: Sequence[int], dtype: np.dtype[Any] | type) -> np.ndarray:
-    """One image file as an array of the input's ``shape`` and ``dtype`` (see module doc)."""
+def load_image(
+    path: Path,
+    shape: Sequence[int],
+    dtype: np.dtype[Any] | type,
+    *,
+    layout: str = "NHWC",
+    scale: str = "-1..1",
+) -> np.ndarray:
+    """One image file as an array of the input's ``shape``, ``layout`` and ``dtype`` (see module
+    doc); float values scaled as ``scale`` says."""
     from PIL import Image, UnidentifiedImageError
 
     dims = [int(d) for d in shape]
     batched = len(dims) == 4
-    height, width, channels = dims[-3:]
+    if layout == "NCHW":
+        channels, height, width = dims[-3:]
+    else:
+        height, width, channels = dims[-3:]
     try:
         with Image.open(path) as img:
             img = img.convert("RGB" if channels == 3 else "L")
@@ -123,25 +145,51 @@ def load_image(path: Path, shape: Sequence[int], dtype: np.dtype[Any] | type) ->
     pixels = pixels.reshape(height, width, channels)
     dt = np.dtype(dtype)
     if dt.kind == "f":
-        values = (pixels / 127.5 - 1.0).astype(dt)
+        values = _scaled(pixels, scale).astype(dt)
     elif dt == np.uint8:
         values = pixels.astype(np.uint8)
     elif dt == np.int8:
         values = (pixels - 128.0).astype(np.int8)
     else:
         raise ModelError(f"image input of dtype {dt.name} is not supported (float, uint8, int8)")
+    if layout == "NCHW":
+        values = np.transpose(values, (2, 0, 1))
     return values[np.newaxis] if batched else values
 
 
-def _image_input(details: Sequence[dict[str, Any]], model_path: Path) -> dict[str, Any]:
+def _scaled(pixels: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "0..1":
+        return pixels / 255.0
+    if scale == "0..255":
+        return pixels
+    if scale == "imagenet":
+        if pixels.shape[-1] != 3:
+            raise ModelError("--input-scale imagenet needs a 3-channel image input")
+        return (pixels / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return pixels / 127.5 - 1.0
+
+
+def _image_input(details: Sequence[dict[str, Any]], model_path: Path) -> tuple[dict[str, Any], str]:
+    """The first image input and its layout: channels last ([1,H,W,C]) or, for models whose
+    format or shape says so (PyTorch and ONNX), channels first ([1,C,H,W]); C is 1 or 3."""
     for d in details:
         shape = [int(x) for x in d["shape"]]
         rank_ok = (len(shape) == 4 and shape[0] == 1) or len(shape) == 3
-        if rank_ok and shape[-1] in (1, 3) and min(shape[-3:-1]) > 1:
-            return d
+        if not rank_ok:
+            continue
+        last_ok = shape[-1] in (1, 3) and min(shape[-3:-1]) > 1
+        first_ok = shape[-3] in (1, 3) and min(shape[-2:]) > 1
+        prefer = d.get("layout", "NHWC")
+        if prefer == "NCHW" and first_ok:
+            return d, "NCHW"
+        if last_ok:
+            return d, "NHWC"
+        if first_ok:
+            return d, "NCHW"
     shapes = ", ".join(f"{d['name']} {list(map(int, d['shape']))}" for d in details)
     raise ModelError(
-        f"{model_path.name} has no image input ([1,H,W,3] or [1,H,W,1]) for --inputs: {shapes}"
+        f"{model_path.name} has no image input ([1,H,W,3], [1,3,H,W] or 1-channel) for"
+        f" --inputs: {shapes}"
     )
 
 

@@ -44,7 +44,7 @@ def make_target(spec: str, *, run_dir: Path, adb: AdbOptions) -> Target:
     if spec == "host" or spec.startswith("host:"):
         from splitbench.targets.host import HostTarget
 
-        return HostTarget(name=spec)
+        return HostTarget(name=spec, run_dir=run_dir)
     from splitbench.targets.adb import AdbTarget
 
     return AdbTarget(

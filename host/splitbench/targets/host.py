@@ -53,8 +53,16 @@ class HostTarget:
 
     kind = "host"
 
-    def __init__(self, name: str = "host", *, isolate: bool = False, use_xnnpack: bool = True):
+    def __init__(
+        self,
+        name: str = "host",
+        *,
+        isolate: bool = False,
+        use_xnnpack: bool = True,
+        run_dir: Path | None = None,
+    ):
         self.name = name
+        self.run_dir = run_dir  # where per-operator profiles are kept as evidence
         self.isolate = isolate
         self.use_xnnpack = use_xnnpack
 
@@ -95,11 +103,19 @@ class HostTarget:
             extra=extra,
         )
 
-    def measure(self, part: Path, settings: RunSettings) -> PartMeasurement:
+    def measure(
+        self, part: Path, settings: RunSettings, *, profile: bool = False
+    ) -> PartMeasurement:
+        """Measure one file; ``profile`` also keeps a per-operator profile as evidence where the
+        part's runtime has one (ONNX Runtime), for the predicted columns."""
         before = machine_state()
         fmt = format_of_file(Path(part))
         if fmt.name != "tflite":  # the part's own format's host runtime (ONNX Runtime, ...)
-            m = fmt.measure_on_host(Path(part), settings)
+            profile_dir = None
+            if profile and self.run_dir is not None:
+                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
+                profile_dir = Path(self.run_dir).absolute() / "evidence" / safe
+            m = fmt.measure_on_host(Path(part), settings, profile_dir=profile_dir)
         elif self.isolate:
             m = self._measure_in_child(Path(part), settings)
         else:

@@ -337,3 +337,38 @@ def _build(
         format="onnx",
     )
     return graph, tuple(names)
+
+
+def with_static_inputs(
+    path: Path, input_shapes: Mapping[str, tuple[int, ...]], workdir: Path
+) -> Path:
+    """A copy of ``path`` whose symbolic input dimensions are fixed by ``--input-shape``, kept
+    in ``workdir`` named by content: the whole model, its parts and the inputs made for them
+    then agree on one static shape, whichever runtime reads them."""
+    import onnx
+
+    data = _read(path)
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:
+        raise ModelError(
+            f"{path} is truncated or corrupt ({len(data)} bytes): its ONNX protobuf cannot be read"
+        ) from None
+    _load_external(model, path)
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    _fix_input_shapes(path, model, inputs, input_shapes)
+    folder = Path(workdir) / "onnx"
+    folder.mkdir(parents=True, exist_ok=True)
+    blob = model.SerializeToString() if model.ByteSize() < _MAX_PROTO_BYTES else None
+    key = hashlib.sha256(data + repr(sorted(input_shapes.items())).encode()).hexdigest()[:16]
+    out = folder / f"{path.stem}-{key}.onnx"
+    if not out.is_file():
+        partial = folder / f".{out.stem}.partial.onnx"
+        if blob is not None:
+            partial.write_bytes(blob)
+        else:
+            onnx.save(model, str(partial), save_as_external_data=True, location=out.name + ".data")
+        partial.replace(out)
+    return out

@@ -322,3 +322,16 @@ def _map_kernel(
         if c in produced_by:
             return produced_by[c], "tensor"
     return None, "previous"
+
+
+def graph_node_times(graph: Any, trace_path: Path) -> tuple[list[float], str]:
+    """:func:`node_times` for a loaded ONNX :class:`~splitbench.graph.ModelGraph`."""
+    from splitbench.formats.onnx.graph import parsed_model
+
+    parsed = parsed_model(graph)
+    nodes = parsed.model.graph.node
+    names = [nodes[i].name for i in parsed.order]
+    produced_by = {
+        graph.tensors[t].name: op.index for op in graph.operators for t in op.outputs if t >= 0
+    }
+    return node_times(trace_path, names, produced_by)

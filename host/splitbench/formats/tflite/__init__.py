@@ -42,7 +42,11 @@ class TFLiteFormat:
 
         return InterpreterSession(path, threads)
 
-    def measure_on_host(self, path: Path, settings: RunSettings) -> PartMeasurement:
+    def measure_on_host(
+        self, path: Path, settings: RunSettings, *, profile_dir: Path | None = None
+    ) -> PartMeasurement:
+        """LiteRT's Python interpreter has no per-operator profile: ``profile_dir`` is unused
+        (phones profile with benchmark_model)."""
         from splitbench.measure.litert_runner import measure_file
 
         return measure_file(path, settings)
