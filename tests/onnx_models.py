@@ -1,0 +1,120 @@
+"""ONNX test models written with onnx.helper, and an independent cut computation.
+
+``side_input_model``: a branchy graph with every feature the ONNX path must handle — a
+``Constant`` node and a node computing from weights alone (both weight-only), a residual
+connection (2-tensor cuts), a side input read only at the end, and outputs of three dtypes
+(float32, int64 from ``Shape``, bool from ``Greater``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+
+
+def side_input_model(path: Path, *, symbolic_batch: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    batch: int | str = "N" if symbolic_batch else 1
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])
+    side = helper.make_tensor_value_info("side", TensorProto.FLOAT, [batch, 4])
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "W1"),
+        numpy_helper.from_array(rng.standard_normal((8, 8, 1, 1)).astype(np.float32), "W2"),
+        numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "W3"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+    ]
+    nodes = [
+        helper.make_node(
+            "Constant",
+            [],
+            ["c0"],
+            name="const_scale",
+            value=numpy_helper.from_array(np.array([0.5], np.float32)),
+        ),
+        helper.make_node("Conv", ["x", "W1"], ["a"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["b"], name="relu1"),
+        helper.make_node("Mul", ["W2", "c0"], ["w2s"], name="scale_weights"),
+        helper.make_node("Conv", ["b", "w2s"], ["d"], name="conv2"),
+        helper.make_node("Add", ["d", "b"], ["e"], name="residual"),
+        helper.make_node("Shape", ["e"], ["e_shape"], name="shape"),
+        helper.make_node("ReduceMean", ["e"], ["g"], name="pool", axes=[2, 3], keepdims=0),
+        helper.make_node("MatMul", ["g", "W3"], ["h"], name="fc"),
+        helper.make_node("Add", ["h", "side"], ["y"], name="add_side"),
+        helper.make_node("Greater", ["h", "zero"], ["positive"], name="positive"),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4]),
+        helper.make_tensor_value_info("e_shape", TensorProto.INT64, [4]),
+        helper.make_tensor_value_info("positive", TensorProto.BOOL, [batch, 4]),
+    ]
+    graph = helper.make_graph(nodes, "side_input", [x, side], outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def with_unknown_operator(path: Path) -> Path:
+    """A chain Relu → splitbench.test:Mystery → Relu → Sigmoid: ONNX Runtime has no kernel for
+    the middle node, so every part holding it fails, and the others run."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="first"),
+        helper.make_node("Mystery", ["a"], ["b"], name="mystery", domain="splitbench.test"),
+        helper.make_node("Relu", ["b"], ["c"], name="second"),
+        helper.make_node("Sigmoid", ["c"], ["y"], name="last"),
+    ]
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph(nodes, "unknown_op", [x], [y], value_info=[b])
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("splitbench.test", 1)],
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def independent_cuts(path: Path, feeds: dict[str, np.ndarray]) -> list[tuple[set[str], int]]:
+    """Per split k (file order): the crossing tensors by the definition, and their bytes as
+    ONNX Runtime produces them (every value exposed as an output) — no splitbench code."""
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    g = model.graph
+    weights = {t.name for t in g.initializer}
+    changed = True
+    while changed:  # constants and nodes computing from weights alone, transitively
+        changed = False
+        for node in g.node:
+            outs = [o for o in node.output if o]
+            if outs and all(i in weights for i in node.input if i) and not set(outs) <= weights:
+                if any(o in {v.name for v in g.output} for o in outs):
+                    continue
+                weights.update(outs)
+                changed = True
+    graph_inputs = [v.name for v in g.input if v.name not in weights]
+    graph_outputs = {v.name for v in g.output}
+    values = sorted({o for n in g.node for o in n.output if o and o not in weights})
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    del exposed.graph.output[:]
+    exposed.graph.output.extend([onnx.ValueInfoProto(name=v) for v in values])
+    session = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+    produced = dict(zip(values, session.run(values, feeds), strict=True))
+    produced.update(feeds)
+    cuts = []
+    n = len(g.node)
+    for k in range(n + 1):
+        before = set(graph_inputs) | {o for node in g.node[:k] for o in node.output if o}
+        after = {i for node in g.node[k:] for i in node.input if i}
+        crossing = {t for t in before if t not in weights and (t in after or t in graph_outputs)}
+        cuts.append((crossing, sum(int(produced[t].nbytes) for t in crossing)))
+    return cuts
