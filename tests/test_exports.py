@@ -10,7 +10,9 @@ import openpyxl
 import pandas as pd
 import pytest
 from split_table_data import NETWORKS, OUTPUT_BYTES, SETTINGS, SHA, SLOW, UNRESOLVED, N, fill
-from splitbench.measure.types import RunSettings
+from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.results import ResultsDB
+from splitbench.targets.base import TargetInfo
 from splitbench_collect.export import (
     REQUIRED_CSV_COLUMNS,
     metadata_from_db,
@@ -18,6 +20,8 @@ from splitbench_collect.export import (
     write_xlsx,
 )
 from splitbench_collect.split_table import build_split_table
+
+SERVER_INFO = TargetInfo("host", "host", "AMD EPYC", 2, "ai-edge-litert 2.3.0")
 
 
 @pytest.fixture()
@@ -122,11 +126,53 @@ def test_metadata_from_db_feeds_the_metadata_sheet(tmp_path: Path) -> None:
     assert meta["client"]["cpu_model"] == "Cortex-A53" and meta["server"]["cores"] == 2
     assert meta["measurements"]["count"] == 6 and meta["measurements"]["failed"] == 1
     assert meta["measurements"]["methods"] == ["litert-interpreter (2.3.0)"]
-    assert meta["run_settings"] == SETTINGS
+    assert meta["run_settings"]["runs"] == SETTINGS.num_runs
+    assert meta["run_settings"]["rounds"] == 1
     df = build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
     wb = openpyxl.load_workbook(write_xlsx(df, NETWORKS, tmp_path / "m.xlsx", meta))
     pairs = {r[0]: r[1] for r in wb["Metadata"].iter_rows(min_row=2, values_only=True) if r[0]}
     assert pairs["client.runtime"] == "benchmark_model 2.16"
     assert pairs["server.cpu_model"] == "Intel Xeon"
-    assert pairs["run_settings.num_runs"] == SETTINGS.num_runs
+    assert pairs["run_settings.runs"] == SETTINGS.num_runs
     assert pairs["measurements.failed"] == 1
+
+
+def test_metadata_shows_the_settings_as_asked_not_per_bout(tmp_path: Path) -> None:
+    """``--runs 54 --min-secs 1 --rounds 6`` gives each bout 9 runs and 1/6 s: the workbook
+    shows what the user typed."""
+    db = ResultsDB(tmp_path / "r.sqlite")
+    db.record_model(sha256=SHA, name="m", path="m.tflite", file_bytes=10, num_operators=N)
+    per_bout = RunSettings(
+        threads=2, num_runs=9, min_secs=1 / 6, warmup_runs=1, warmup_min_secs=0.5 / 6, max_secs=25.0
+    )
+    for bout in range(6):
+        db.record_measurement(
+            SHA,
+            None,
+            "whole",
+            SERVER_INFO,
+            PartMeasurement("litert-interpreter", "2.3.0", per_bout, steady_ms=[1.0]),
+            rounds=6,
+            bout=bout,
+        )
+    meta = metadata_from_db(db, SHA, "host", "host", output_bytes=130_000)
+    asked = meta["run_settings"]
+    assert (asked["runs"], asked["min_secs"], asked["rounds"]) == (54, 1.0, 6)
+    assert (asked["warmup_runs"], asked["warmup_secs"], asked["threads"]) == (6, 0.5, 2)
+    assert asked["max_secs_per_part"] == 150.0
+    assert "runs >= 9" in asked["per_bout"]
+    # The model's output size is filled from the run when the database has none.
+    assert meta["model"]["output_bytes"] == 130_000
+
+
+def test_workbook_states_a_repeated_note_once(table: pd.DataFrame, tmp_path: Path) -> None:
+    note = "client: no per-operator profile (the host runner cannot profile operators); " * 4
+    noted = table.assign(prediction_note=note)
+    wb = openpyxl.load_workbook(write_xlsx(noted, NETWORKS, tmp_path / "n.xlsx", {}))
+    kpi_headers = [c.value for c in wb["KPIs per split"][1]]
+    assert "prediction_note" not in kpi_headers
+    values = [v for row in wb["Metadata"].iter_rows(values_only=True) for v in row]
+    assert values.count(note) == 1
+    assert "notes.prediction_note" in values
+    # The CSV keeps every column (its layout is a public interface).
+    assert "prediction_note" in pd.read_csv(write_csv(noted, tmp_path / "n.csv")).columns

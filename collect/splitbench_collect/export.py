@@ -21,8 +21,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from splitbench import __version__ as KIT_VERSION
+from splitbench.measure.types import RunSettings
 from splitbench.network import NetworkConfig
-from splitbench.results import ResultsDB, TargetRecord, settings_key
+from splitbench.results import ResultsDB, SettingsRecord, TargetRecord
 
 from splitbench_collect.split_table import best_splits, e2e_column
 
@@ -80,35 +81,68 @@ def write_xlsx(
     assert table is not None
     table.title = SHEET_TABLE
     _write_table(table, df, networks)
-    _write_meta(wb.create_sheet(SHEET_META), networks, meta or {})
-    _write_kpis(wb.create_sheet(SHEET_KPIS), df)
+    per_split, notes = split_off_notes(df)
+    meta = dict(meta or {})
+    if notes:
+        meta["notes"] = {**dict(meta.get("notes", {})), **notes}
+    _write_meta(wb.create_sheet(SHEET_META), networks, meta)
+    _write_kpis(wb.create_sheet(SHEET_KPIS), per_split)
     wb.save(path)
     return path
 
 
+def split_off_notes(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Text columns that say the same thing on every row (e.g. ``prediction_note``: why no
+    per-operator prediction exists) belong in the metadata once, not repeated per split.
+    Returns the table without them and ``{column: text}``."""
+    notes: dict[str, str] = {}
+    if len(df) < 2:
+        return df, notes
+    for col in df.columns:
+        values = df[col]
+        if not pd.api.types.is_string_dtype(values) or values.isna().any():
+            continue
+        first = values.iloc[0]
+        if isinstance(first, str) and len(first) > 40 and (values == first).all():
+            notes[str(col)] = first
+    return df.drop(columns=list(notes)), notes
+
+
 def metadata_from_db(
-    db: ResultsDB, model_sha: str, client: str, server: str, settings_hash: str | None = None
+    db: ResultsDB,
+    model_sha: str,
+    client: str,
+    server: str,
+    settings_hash: str | None = None,
+    *,
+    output_bytes: int | None = None,
 ) -> dict[str, Any]:
     """What a reader needs to trust a table, gathered from the database for ``write_xlsx``:
     the model and its hash, both targets (CPU, cores, runtime, kit version, device details),
-    and the methods, runtimes and run settings the measurements were actually taken with
-    (only those of the settings identity ``settings_hash`` when given)."""
+    the settings as the user asked for them (totals over the bouts, not the per-bout share the
+    runner was given), and the methods and runtimes the measurements were taken with (only
+    those of the settings identity ``settings_hash`` when given, else the latest measured).
+
+    ``output_bytes`` fills the model's output size when the database has none recorded."""
     meta: dict[str, Any] = {}
     model = db.model(model_sha)
     meta["model"] = dataclasses.asdict(model) if model else {"sha256": model_sha}
+    if meta["model"].get("output_bytes") is None and output_bytes is not None:
+        meta["model"]["output_bytes"] = output_bytes
     for role, name in (("client", client), ("server", server)):
         record = db.target(name)
         meta[role] = _target_meta(record) if record else {"name": name}
+    sets = db.settings_sets(model_sha, targets=sorted({client, server}))
+    chosen = next((s for s in sets if s.hash == settings_hash), None)
+    if chosen is None and settings_hash is None and sets:
+        chosen = sets[-1]
+        settings_hash = chosen.hash
     used = [
         m
         for m in db.measurements(model_sha, settings_hash=settings_hash)
         if m.target in (client, server)
     ]
-    if settings_hash is not None:
-        meta["settings"] = next(
-            (s.describe() for s in db.settings_sets(model_sha) if s.hash == settings_hash),
-            settings_hash,
-        )
+    meta["run_settings"] = asked_settings(chosen) if chosen else {"hash": settings_hash}
     meta["measurements"] = {
         "count": len(used),
         "failed": sum(not m.part.ok for m in used),
@@ -116,12 +150,46 @@ def metadata_from_db(
         "first_finished": min((m.finished_at for m in used), default=None),
         "last_finished": max((m.finished_at for m in used), default=None),
     }
-    settings = {settings_key(m.part.settings): m.part.settings for m in used}
-    if len(settings) == 1:
-        meta["run_settings"] = next(iter(settings.values()))
-    else:
-        meta["run_settings"] = list(settings.values())
+    if len(sets) > 1:
+        meta["other_settings_in_db"] = [s.describe() for s in sets if s is not chosen]
     return meta
+
+
+def asked_settings(record: SettingsRecord) -> dict[str, Any]:
+    """The run settings as the user gave them on the command line: ``--runs``, ``--min-secs``
+    and the warm-up are totals over the ``--rounds`` bouts, so the per-bout settings the runner
+    received are multiplied back. With the bout count unknown (an old database) the per-bout
+    values are shown as such."""
+    s, rounds = record.settings, record.rounds
+    if rounds is None:
+        return {
+            "hash": record.hash,
+            "per_bout": _settings_text(s),
+            "rounds": "unknown (recorded before bouts were counted)",
+        }
+    return {
+        "hash": record.hash,
+        "threads": s.threads,
+        "runs": s.num_runs * rounds,
+        "min_secs": _round(s.min_secs * rounds),
+        "warmup_runs": s.warmup_runs * rounds,
+        "warmup_secs": _round(s.warmup_min_secs * rounds),
+        "rounds": rounds,
+        "max_secs_per_part": _round(s.max_secs * rounds),
+        "per_bout": _settings_text(s),
+    }
+
+
+def _settings_text(s: RunSettings) -> str:
+    return (
+        f"threads {s.threads}, runs >= {s.num_runs}, min {_round(s.min_secs)} s, warm-up >= "
+        f"{s.warmup_runs} runs / {_round(s.warmup_min_secs)} s, max {_round(s.max_secs)} s"
+    )
+
+
+def _round(value: float) -> float:
+    """Undo the float noise of dividing by the bout count (1/6 * 6 = 1.0000000000000002)."""
+    return float(f"{value:.6g}")
 
 
 def _target_meta(record: TargetRecord) -> dict[str, Any]:

@@ -85,7 +85,9 @@ def write_report(
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
     write_csv(table, csv_path)
-    meta = metadata_from_db(db, model_sha, client, server, settings_hash)
+    meta = metadata_from_db(
+        db, model_sha, client, server, settings_hash, output_bytes=output_bytes
+    )
     write_xlsx(table, networks, xlsx_path, meta)
     plots: list[Path] = []
     for cfg in networks:
