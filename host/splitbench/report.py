@@ -6,8 +6,9 @@ rebuild the files at any time, e.g. with another network configuration file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +25,7 @@ class ReportFiles:
     plots: tuple[Path, ...]
     best: dict[str, int]
     best_coded: dict[str, int] | None = None  # with the cut codec, when the run had one
+    meta: dict[str, Any] = field(default_factory=dict)  # what metadata_from_db gathered
 
 
 def write_report(
@@ -96,7 +98,7 @@ def write_report(
     if networks:
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
         plots.append(best_split_vs_uplink_png(table, best_png, networks))
-    return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best, best_coded or None)
+    return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best, best_coded or None, meta)
 
 
 def find_holes(

@@ -1,0 +1,92 @@
+"""``report.html`` for a whole run directory (every client of the run on one page), and the one
+sentence that says when client and server are the same machine.
+
+Why the sentence matters: on a host-only run both sides have the same CPU, so a split never
+saves compute; every network then makes "all on one side" look best, and a newcomer would read
+that as a property of the model. The page and the CLI summary say it in the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from splitbench import __version__
+from splitbench.network import NetworkConfig
+from splitbench.report import ReportFiles
+from splitbench.results import ResultsDB
+
+HTML_NAME = "report.html"
+
+
+def same_machine_note(
+    clients: Sequence[str], server: str, db: ResultsDB | None = None
+) -> str | None:
+    """The sentence for a run whose clients and server are all this host (None otherwise)."""
+    kinds = set()
+    for name in [*clients, server]:
+        record = db.target(name) if db is not None else None
+        kinds.add(record.info.kind if record else name.split(":", 1)[0])
+    if kinds != {"host"}:
+        return None
+    return (
+        "Client and server are the same machine (this host runs both the head and the tail), "
+        "so the best split reflects only the network, not a phone against a server. "
+        "To measure a real split, put a phone in: enable USB debugging, check it with "
+        "`splitbench devices`, and sweep with `--client adb:SERIAL` (README, Phones)."
+    )
+
+
+def write_run_html(
+    db_path: Path,
+    out_dir: Path,
+    *,
+    clients: Sequence[str],
+    server: str,
+    networks: Sequence[NetworkConfig],
+    files: Mapping[str, ReportFiles],
+    asked: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``out_dir/report.html`` from the per-client tables already built by
+    :func:`splitbench.report.write_report` (so the page shows exactly what the CSVs hold)."""
+    from splitbench_collect.export import split_off_notes
+    from splitbench_collect.html_report import write_html
+    from splitbench_collect.report_data import ClientSection, RunFacts, report_payload
+
+    with ResultsDB(db_path, create=False) as db:
+        note = same_machine_note(clients, server, db)
+    first = files[clients[0]]
+    meta = first.meta
+    targets: dict[str, Any] = {}
+    for client in clients:
+        m = files[client].meta
+        targets[client] = m.get("client", {"name": client})
+        targets[server] = m.get("server", {"name": server})
+    sections = []
+    notes: dict[str, str] = {}
+    for client in clients:
+        table, found = split_off_notes(files[client].table)
+        notes.update(found)
+        label = ""
+        settings = files[client].meta.get("run_settings", {})
+        if isinstance(settings, Mapping) and settings.get("label"):
+            label = str(settings["label"])
+        sections.append(ClientSection(client, table, files[client].best, label))
+    settings = dict(meta.get("run_settings", {}))
+    if asked:
+        settings = {**{f"asked {k}": v for k, v in asked.items()}, **settings}
+    facts = RunFacts(
+        model=dict(meta.get("model", {})),
+        targets=targets,
+        settings=settings,
+        measurements=dict(meta.get("measurements", {})),
+        kit_version=__version__,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        notes=notes,
+        extra=dict(extra or {}),
+    )
+    payload = report_payload(sections, networks, facts, same_machine=note)
+    return write_html(payload, out_dir / HTML_NAME)
