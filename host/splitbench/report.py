@@ -6,6 +6,7 @@ rebuild the files at any time, e.g. with another network configuration file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,17 @@ def write_report(
     suffix: str = "",
     settings_hash: str | None = None,
     conversion_max_abs_diff: float | None = None,
+    write_files: bool = True,
+    asked: Mapping[str, Any] | None = None,
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
     ``settings_hash`` picks the settings identity of the measurements (default: the latest
     measured). With ``graph`` given, the predicted timing method is added beside the direct one
-    (from the whole-model op profiles kept as evidence in ``out_dir``)."""
+    (from the whole-model op profiles kept as evidence in ``out_dir``). ``asked``: the run
+    settings as the user typed them (from ``run.json``), shown in place of the totals the
+    database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
+    table without writing anything (for ``report --html``)."""
     from splitbench_collect.export import metadata_from_db, write_csv, write_xlsx
     from splitbench_collect.plots import best_split_vs_uplink_png, stacked_latency_png
     from splitbench_collect.split_table import best_splits, build_split_table
@@ -86,12 +92,19 @@ def write_report(
     best_coded = best_coded_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
-    write_csv(table, csv_path)
-    meta = metadata_from_db(
-        db, model_sha, client, server, settings_hash, output_bytes=output_bytes
-    )
-    write_xlsx(table, networks, xlsx_path, meta)
+    meta = metadata_from_db(db, model_sha, client, server, settings_hash, output_bytes=output_bytes)
+    if asked:
+        derived = meta.get("run_settings", {})
+        meta["run_settings"] = {
+            "hash": derived.get("hash"),
+            **asked,
+            "measured_per_bout": derived.get("per_bout"),
+        }
     plots: list[Path] = []
+    if not write_files:  # the table for report.html only
+        return ReportFiles(table, csv_path, xlsx_path, (), best, best_coded or None, meta)
+    write_csv(table, csv_path)
+    write_xlsx(table, networks, xlsx_path, meta)
     for cfg in networks:
         stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
         plots.append(stacked_latency_png(table, cfg, stacked))

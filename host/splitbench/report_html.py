@@ -47,7 +47,6 @@ def write_run_html(
     server: str,
     networks: Sequence[NetworkConfig],
     files: Mapping[str, ReportFiles],
-    asked: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` from the per-client tables already built by
@@ -76,8 +75,6 @@ def write_run_html(
             label = str(settings["label"])
         sections.append(ClientSection(client, table, files[client].best, label))
     settings = dict(meta.get("run_settings", {}))
-    if asked:
-        settings = {**{f"asked {k}": v for k, v in asked.items()}, **settings}
     facts = RunFacts(
         model=dict(meta.get("model", {})),
         targets=targets,

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from splitbench.errors import SplitbenchError
 
@@ -35,6 +36,9 @@ class RunRecord:
     # A PyTorch model's conversion error: eager PyTorch vs the converted file on the check
     # inputs (None for models that were not converted from PyTorch).
     conversion_max_abs_diff: float | None = None
+    # The run settings as the user gave them (``--runs``, ``--min-secs``, ``--rounds``, ...),
+    # shown as such in the report; None in run directories written before it was recorded.
+    settings: dict[str, Any] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another

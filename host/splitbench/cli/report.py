@@ -1,4 +1,4 @@
-"""``splitbench report``: rebuild a run's CSV/XLSX/plots from its database."""
+"""``splitbench report``: rebuild a run's CSV/XLSX/plots/report.html from its database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from splitbench.cli.app import app
+from splitbench.cli.app import app, console
 from splitbench.cli.table_view import print_table
 
 
@@ -15,17 +15,27 @@ from splitbench.cli.table_view import print_table
 def report(
     out: Annotated[Path, typer.Argument(help="Run directory of an earlier sweep.")],
     network: Annotated[Path | None, typer.Option(help="TOML network configurations.")] = None,
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html",
+            help="Write only report.html (the self-contained page), not the CSV/XLSX/PNGs.",
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild splits.csv, splits.xlsx and plots from a run's database (e.g. for new networks)."""
+    """Rebuild splits.csv, splits.xlsx, the plots and report.html from a run's database (e.g.
+    for other networks)."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
     from splitbench.report import write_report
+    from splitbench.report_html import same_machine_note, write_run_html
     from splitbench.run_record import RunRecord
     from splitbench.sweep import DB_NAME
 
     run = RunRecord.load(out)
     networks = load_network_configs(network)
     graph = load_graph(Path(run.model_path)) if Path(run.model_path).is_file() else None
+    written = {}
     for client in run.clients:
         suffix = "" if len(run.clients) == 1 else f"_{client.replace(':', '_')}"
         files = write_report(
@@ -40,5 +50,21 @@ def report(
             graph=graph,
             suffix=suffix,
             conversion_max_abs_diff=run.conversion_max_abs_diff,
+            asked=run.settings,
+            write_files=not html,
         )
-        print_table(files.table, networks, client, files.best)
+        written[client] = files
+        if not html:
+            print_table(files.table, networks, client, files.best)
+    page = write_run_html(
+        out / DB_NAME,
+        out,
+        clients=run.clients,
+        server=run.server,
+        networks=networks,
+        files=written,
+    )
+    console.print(f"wrote {page} (open it in a browser; it needs no network)")
+    note = same_machine_note(run.clients, run.server)
+    if note:
+        console.print(f"[yellow]note:[/] {note}")

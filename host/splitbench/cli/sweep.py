@@ -222,7 +222,16 @@ def sweep(
             "profile-then-verify measured directly only splits "
             + ", ".join(str(k) for k in outcome.chosen_splits)
         )
-    _write_and_show(outcome, out, client_specs, server_spec, networks)
+    asked = {
+        "threads": threads,
+        "runs": runs,
+        "min_secs": min_secs,
+        "warmup_runs": warmup,
+        "warmup_secs": warmup_secs,
+        "rounds": rounds,
+        "strategy": strategy,
+    }
+    _write_and_show(outcome, out, client_specs, server_spec, networks, asked)
 
 
 def _report_target(target: object) -> None:
@@ -235,9 +244,10 @@ def _report_target(target: object) -> None:
         err_console.print(f"[yellow]warning:[/] {name}: {warning}")
 
 
-def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> None:  # type: ignore[no-untyped-def]
+def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked) -> None:  # type: ignore[no-untyped-def]
     from splitbench.cutplan import output_bytes
     from splitbench.report import write_report
+    from splitbench.report_html import same_machine_note, write_run_html
     from splitbench.run_record import RunRecord
 
     RunRecord(
@@ -249,7 +259,9 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
         output_bytes=output_bytes(outcome.graph),
         num_operators=outcome.graph.num_operators,
         conversion_max_abs_diff=outcome.conversion_max_abs_diff,
+        settings=asked,
     ).save(out)
+    written = {}
     for spec in client_specs:
         suffix = "" if len(client_specs) == 1 else f"_{spec.replace(':', '_')}"
         files = write_report(
@@ -265,10 +277,24 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks) -> 
             suffix=suffix,
             settings_hash=outcome.settings_hash,
             conversion_max_abs_diff=outcome.conversion_max_abs_diff,
+            asked=asked,
         )
+        written[spec] = files
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)
         console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
+    page = write_run_html(
+        outcome.db_path,
+        out,
+        clients=client_specs,
+        server=server_spec,
+        networks=networks,
+        files=written,
+    )
+    console.print(f"wrote {page} (open it in a browser; it needs no network)")
+    note = same_machine_note(client_specs, server_spec)
+    if note:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(
         f"measured {outcome.measured} parts (bouts of up to {outcome.rounds} per part; "
         f"{outcome.skipped} splits already done), "

@@ -1,0 +1,184 @@
+"""``report.html`` opened in a real headless Chromium (Debian's, through Selenium and Debian's
+chromedriver): it renders from disk with no console error and fetches nothing; switching the
+network changes the chart and the best split shown; the axis switches between log and linear;
+the per-split table sorts; several phones get a section each; codec columns show when present.
+
+Two pages: one from a database of known sample values (the best split differs per network, so
+switching must change it), one written by a real ``splitbench sweep`` on this host (client and
+server are the same machine: the page and the CLI summary must say so).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from browser import chromium, console_errors
+from cli_helpers import FAST, run_cli
+from split_table_data import NETWORKS, OUTPUT_BYTES, SHA, N, fill, part
+from splitbench.report import write_report
+from splitbench.report_html import HTML_NAME, write_run_html
+from splitbench.targets.base import TargetInfo
+
+PHONE2 = TargetInfo("adb:phone2", "adb", "Cortex-A76", 8, "benchmark_model 2.16")
+
+
+def _wait_ready(driver: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if driver.execute_script("return document.body.getAttribute('data-ready')"):  # type: ignore[attr-defined]
+            return
+        time.sleep(0.1)
+    raise AssertionError("report.html did not finish drawing")
+
+
+def _select(driver: object, element_id: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", element_id)).select_by_value(value)  # type: ignore[attr-defined]
+
+
+def _order(driver: object, table_id: str) -> list[str]:
+    return driver.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr'))"
+        ".map(tr => tr.getAttribute('data-split'))",
+        table_id,
+    )
+
+
+@pytest.fixture(scope="module")
+def known_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A page for two phones from known samples; the first phone's table gets codec columns
+    (as the compression stage adds them) to show they appear when present."""
+    tmp_path = tmp_path_factory.mktemp("known")
+    filled = fill(tmp_path / "results.sqlite")
+    filled.db.record_measurement(SHA, 1, "head", PHONE2, part([5.0, 5.0]))
+    filled.db.record_measurement(SHA, 2, "head", PHONE2, part([6.0, 6.0]))
+    filled.db.record_measurement(SHA, 3, "head", PHONE2, part([40.0, 40.0]))
+    clients = ["adb:phone", "adb:phone2"]
+    files = {}
+    for i, client in enumerate(clients):
+        files[client] = write_report(
+            filled.path,
+            tmp_path,
+            model_sha=SHA,
+            client=client,
+            server="host",
+            networks=NETWORKS,
+            output_bytes=OUTPUT_BYTES,
+            num_operators=N,
+            suffix=f"_{i}",
+            write_files=False,
+        )
+    coded = files["adb:phone"].table.assign(
+        cut_coded_bytes=[250, 1000, 125, 25], **{"e2e_coded_ms_slow": [56.4, 86.4, 43.4, 30.0]}
+    )
+    files["adb:phone"] = type(files["adb:phone"])(**{**files["adb:phone"].__dict__, "table": coded})
+    return write_run_html(
+        filled.path, tmp_path, clients=clients, server="host", networks=NETWORKS, files=files
+    )
+
+
+def test_page_is_one_file_that_needs_no_network(known_page: Path) -> None:
+    text = known_page.read_text()
+    assert known_page.name == HTML_NAME
+    # Every script and style is inline: nothing to fetch, no external reference.
+    assert "<script src" not in text and "<link" not in text
+    assert text.count("<script") == 3  # plotly.js, the data, the page's own script
+    start = text.index('<script id="report-data" type="application/json">') + len(
+        '<script id="report-data" type="application/json">'
+    )
+    data = json.loads(text[start : text.index("</script>", start)])
+    assert [s["client"] for s in data["sections"]] == ["adb:phone", "adb:phone2"]
+    assert data["sections"][0]["best"]["slow"]["best"] == 3
+    assert data["sections"][0]["best"]["fast-lan"]["best"] == 0
+    assert data["same_machine"] is None  # a phone is the client
+
+
+def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(known_page.as_uri())
+        _wait_ready(driver)
+        assert console_errors(driver) == []
+        # Loaded from the file alone: no resource fetched (no script, style, font or image).
+        assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
+        driver.save_screenshot(str(tmp_path / "report.png"))
+        assert (tmp_path / "report.png").stat().st_size > 10_000
+
+        best = driver.find_element("id", "best-split-0")
+        assert "For slow, cut at 3:0 (all on the phone): 30.0 ms" in best.text
+        assert "runner-up 0:3" in best.text and "Why:" in best.text
+        first_y = driver.execute_script("return document.getElementById('latency-0').data[1].y")
+        assert driver.execute_script(
+            "return document.getElementById('latency-0').getAttribute('data-network')"
+        ) == "slow"
+
+        _select(driver, "network", "fast-lan")
+        assert "For fast-lan, cut at 0:3 (all on the server): 21.0 ms" in best.text
+        assert driver.execute_script(
+            "return document.getElementById('latency-0').getAttribute('data-network')"
+        ) == "fast-lan"
+        # The uplink segment (trace 1) is redrawn with the new network's figures.
+        assert driver.execute_script(
+            "return document.getElementById('latency-0').data[1].y"
+        ) != first_y
+        highlighted = driver.execute_script(
+            "return document.querySelector('#table-0 tbody tr.best').getAttribute('data-split')"
+        )
+        assert highlighted == "0"
+
+        assert driver.execute_script(
+            "return document.getElementById('latency-0').layout.yaxis.type"
+        ) == "log"
+        _select(driver, "yscale", "linear")
+        assert driver.execute_script(
+            "return document.getElementById('latency-0').layout.yaxis.type"
+        ) == "linear"
+
+        # Sort by client time: unknown (split 2 failed) last; a second click reverses.
+        header = driver.find_element("css selector", "#table-0 th[data-col='client_ms']")
+        header.click()
+        assert _order(driver, "table-0") == ["0", "1", "3", "2"]
+        header.click()
+        assert _order(driver, "table-0") == ["3", "1", "0", "2"]
+        assert header.get_attribute("aria-sort") == "descending"
+
+        # A section per phone, each with its own table; codec columns where present.
+        assert _order(driver, "table-1") == ["0", "1", "2", "3"]
+        assert driver.find_elements("id", "coded-0") and not driver.find_elements("id", "coded-1")
+        cols = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#table-0 th')).map(t => t.dataset.col)"
+        )
+        assert "cut_coded_bytes" in cols and "e2e_coded_ms_slow" in cols
+        assert "client_error" in cols
+        error_cell = driver.execute_script(
+            "return document.querySelector('#table-0 tr[data-split=\"2\"] td.err').textContent"
+        )
+        assert "Convolution2DTransposeBias" in error_cell
+        assert driver.find_elements("id", "same-machine") == []
+        assert console_errors(driver) == []
+
+
+@pytest.mark.slow
+def test_host_sweep_page_says_same_machine(chain_tflite: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_cli("sweep", chain_tflite, "--out", out, *FAST).ok()
+    assert "same machine" in result.stdout
+    page = out / HTML_NAME
+    assert page.is_file()
+    before = page.stat().st_mtime_ns
+    again = run_cli("report", out, "--html").ok()
+    assert "same machine" in again.stdout and page.stat().st_mtime_ns > before
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(page.as_uri())
+        _wait_ready(driver)
+        assert console_errors(driver) == []
+        banner = driver.find_element("id", "same-machine").text
+        assert "same machine" in banner and "--client adb:SERIAL" in banner
+        # What was run: the model, the settings as asked (--runs 2, one bout), the targets.
+        settings = driver.find_element("id", "settings-facts").text
+        assert "runs 2" in settings and "rounds 1" in settings
+        assert "chain" in driver.find_element("id", "model-facts").text
+        driver.save_screenshot(str(tmp_path / "host.png"))
