@@ -12,6 +12,10 @@ command -v mksh >/dev/null 2>&1 || need+=(mksh)
 command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v g++ >/dev/null 2>&1 || need+=(g++)  # nncodec compiles its C++ coder
+# Debian's browser and its driver: the report.html and Model Explorer tests open the pages in a
+# real headless Chromium (no browser is downloaded by any Python package).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing Debian packages: ${need[*]}"
