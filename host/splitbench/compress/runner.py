@@ -31,4 +31,7 @@ def input_specs(path: Path) -> list[dict]:
     from splitbench.formats import format_of_file
 
     specs = format_of_file(Path(path)).input_specs(Path(path))
-    return [{"name": s.name, "shape": tuple(s.shape), "dtype": np.dtype(s.dtype)} for s in specs]
+    return [
+        {"name": s.name, "shape": tuple(s.shape), "dtype": np.dtype(s.dtype), "layout": s.layout}
+        for s in specs
+    ]

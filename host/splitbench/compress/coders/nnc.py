@@ -131,6 +131,9 @@ def encode_arrays(
     bad = [k for k, a in arrays.items() if a.dtype not in (np.float32, np.int32)]
     if bad:
         raise SplitbenchError(f"nnc codes float32 and int32 arrays only ({bad[0]} is not)")
+    # nnc_core's coder indexes shape[0]: a scalar travels as a 1-element array (the decoder
+    # reshapes every array to the model's shape)
+    arrays = {k: (a.reshape(1) if a.ndim == 0 else a) for k, a in arrays.items()}
     try:
         with _quiet():
             model = core.nnr_model.NNRModel(arrays)
@@ -167,6 +170,10 @@ def encode_arrays(
             core.approximator.rec(rec)
     except SystemExit as exc:  # nnc_core's way of reporting bad input
         raise SplitbenchError(f"nncodec refused the parameters: {exc}") from None
+    except (IndexError, ValueError, KeyError, AssertionError) as exc:
+        raise SplitbenchError(
+            f"nncodec failed on these parameters ({type(exc).__name__}: {exc})"
+        ) from None
     return bytes(bitstream), {k: np.asarray(v) for k, v in rec["parameters"].items()}
 
 

@@ -20,8 +20,23 @@ from splitbench.compress.scenarios.base import check_partition, photo_array, sam
 _SEED = 20240507
 
 
+def _channels_first(spec: dict) -> bool:
+    """NCHW: said by the format, or a [1,C,H,W] shape with C = 1 or 3 and no such last axis
+    (PyTorch models converted to TFLite keep their NCHW inputs)."""
+    shape = tuple(spec["shape"])
+    if len(shape) != 4:
+        return False
+    return spec.get("layout") == "NCHW" or (shape[1] in (1, 3) and shape[-1] not in (1, 3))
+
+
+def _nhwc(spec: dict) -> tuple[int, ...]:
+    """The input's shape in NHWC order."""
+    shape = tuple(spec["shape"])
+    return (shape[0], shape[2], shape[3], shape[1]) if _channels_first(spec) else shape
+
+
 def _is_image(spec: dict) -> bool:
-    shape = spec["shape"]
+    shape = _nhwc(spec)
     return (
         len(shape) == 4
         and shape[0] == 1
@@ -29,6 +44,13 @@ def _is_image(spec: dict) -> bool:
         and min(shape[1:3]) > 1
         and np.dtype(spec["dtype"]).kind == "f"
     )
+
+
+def image_value(photo: Path, spec: dict, value_range: tuple[float, float]) -> np.ndarray:
+    values = photo_array(photo, _nhwc(spec), value_range)
+    if _channels_first(spec):
+        values = np.ascontiguousarray(values.transpose(0, 3, 1, 2))
+    return values
 
 
 def photo_feeds(model: Path, partition: str, value_range=(-1.0, 1.0)) -> tuple[list[dict], bool]:
@@ -46,7 +68,7 @@ def photo_feeds(model: Path, partition: str, value_range=(-1.0, 1.0)) -> tuple[l
         feed = {}
         for s in specs:
             if _is_image(s):
-                feed[s["name"]] = photo_array(photo, s["shape"], value_range)
+                feed[s["name"]] = image_value(photo, s, value_range)
             else:
                 feed[s["name"]] = random_value(s["shape"], s["dtype"], rng)
         feeds.append(feed)
