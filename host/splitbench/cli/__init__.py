@@ -18,6 +18,7 @@ from splitbench.cli import (  # noqa: F401
     compress,
     devices,
     emulator,
+    explore,
     inspect,
     models,
     report,

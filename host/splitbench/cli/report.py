@@ -9,6 +9,7 @@ import typer
 
 from splitbench.cli.app import app, console
 from splitbench.cli.table_view import print_table
+from splitbench.errors import SplitbenchError
 
 
 @app.command()
@@ -20,6 +21,16 @@ def report(
         typer.Option(
             "--html",
             help="Write only report.html (the self-contained page), not the CSV/XLSX/PNGs.",
+        ),
+    ] = False,
+    model_explorer: Annotated[
+        bool,
+        typer.Option(
+            "--model-explorer",
+            help="Also write node-data files for Google's Model Explorer under "
+            "DIR/model_explorer/ (per node: client and server time, bytes crossing a cut after "
+            "it, end-to-end latency per network, best split); `splitbench explore DIR` opens "
+            "them.",
         ),
     ] = False,
 ) -> None:
@@ -65,6 +76,14 @@ def report(
         files=written,
     )
     console.print(f"wrote {page} (open it in a browser; it needs no network)")
+    if model_explorer:
+        from splitbench.explorer import write_explorer_data
+
+        if graph is None:
+            raise SplitbenchError(f"{run.model_path}: the run's model file is gone")
+        tables = {client: files.table for client, files in written.items()}
+        for client, paths in write_explorer_data(out, graph, networks, tables).items():
+            console.print(f"wrote Model Explorer node data for {client}: {paths[0].parent}")
     note = same_machine_note(run.clients, run.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")

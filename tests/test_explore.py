@@ -1,0 +1,131 @@
+"""Model Explorer with the costs on the graph: node data keyed the way Model Explorer's own
+TFLite adapter numbers the nodes, written by ``splitbench report --model-explorer``, and
+``splitbench explore`` serving the real Model Explorer on 127.0.0.1, opened in a real headless
+Chromium, stopped with Ctrl-C (SIGINT)."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from browser import chromium, console_errors
+from cli_helpers import FAST, SPLITBENCH, cli_env, run_cli
+from splitbench.explorer import EXPLORER_DIR, adapter_graph, node_ids_of_splits
+from splitbench.graph import load_graph
+
+# Model Explorer's page names Google's web fonts; with no network they fail to load and the
+# page falls back to local fonts. Any other console error fails the test.
+FONT_HOST = "fonts.gstatic.com"
+
+
+@pytest.fixture(scope="module")
+def swept(chain_tflite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("explore") / "run"
+    run_cli("sweep", chain_tflite, "--out", out, *FAST).ok()
+    return out
+
+
+def test_node_data_is_keyed_by_model_explorers_node_ids(swept: Path) -> None:
+    result = run_cli("report", swept, "--model-explorer").ok()
+    assert "Model Explorer node data" in result.stdout
+    run = json.loads((swept / "run.json").read_text())
+    graph = load_graph(Path(run["model_path"]))
+    table = pd.read_csv(swept / "splits.csv")
+    graph_id, by_tensor = adapter_graph(graph.path)
+    _, node_of_split = node_ids_of_splits(graph)
+    # Every split has a node: the graph's input node for split 0, operator k-1's node for k.
+    assert sorted(node_of_split) == list(range(graph.num_operators + 1))
+    assert set(node_of_split.values()) <= set(by_tensor.values())
+    folder = swept / EXPLORER_DIR
+    names = sorted(p.name for p in folder.glob("*.json"))
+    assert {"client_ms.json", "server_ms.json", "cut_bytes.json", "best_split.json"} <= set(names)
+    e2e_files = [n for n in names if n.startswith("e2e_ms_")]
+    assert len(e2e_files) == len([c for c in table.columns if c.startswith("e2e_ms_")])
+
+    client = json.loads((folder / "client_ms.json").read_text())[graph_id]["results"]
+    cut = json.loads((folder / "cut_bytes.json").read_text())[graph_id]["results"]
+    for k in range(graph.num_operators + 1):
+        node = node_of_split[k]
+        row = table[table["split"] == k].iloc[0]
+        assert client[node]["value"] == pytest.approx(float(row["client_ms"]))
+        assert cut[node]["value"] == int(row["intermediate_bytes"])
+    # The best cut for a network is the highlighted node of its end-to-end file.
+    name = e2e_files[0].removesuffix(".json")
+    e2e = json.loads((folder / e2e_files[0]).read_text())[graph_id]["results"]
+    best_k = int(table.loc[table[name].astype(float).idxmin(), "split"])
+    highlighted = [node for node, r in e2e.items() if "bgColor" in r]
+    assert highlighted == [node_of_split[best_k]]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.mark.slow
+def test_explore_serves_model_explorer_with_the_overlay(swept: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [str(SPLITBENCH), "explore", str(swept)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_env(),
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "explore exited early:\n" + "".join(lines)
+            lines.append(line)
+            found = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?data=\S+)", line)
+            url = found.group(1) if found else None
+        assert url is not None, "".join(lines)
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", url).group(1))  # type: ignore[union-attr]
+        assert any(f"http://127.0.0.1:{port}/" in line for line in lines)  # port printed
+        _wait_http(f"http://127.0.0.1:{port}/check_health", proc)
+        with chromium(tmp_path / "profile", width=1400, height=900) as driver:
+            driver.get(url)
+            deadline = time.monotonic() + 120
+            text = ""
+            while time.monotonic() < deadline and "best_split.json" not in text:
+                time.sleep(1)
+                text = driver.execute_script("return document.body.innerText")
+            # The overlay: every node-data file is loaded and its values are on the nodes.
+            for name in ("client_ms.json", "server_ms.json", "cut_bytes.json", "best_split.json"):
+                assert name in text, text[:2000]
+            assert "e2e_ms_" in text and "GraphInputs" in text
+            driver.save_screenshot(str(tmp_path / "model_explorer.png"))
+            assert console_errors(driver, ignore=(FONT_HOST,)) == []
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        rest, _ = proc.communicate(timeout=60)
+        lines.append(rest)
+        assert proc.returncode == 0, "".join(lines)
+        assert "stopped" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_explore_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    result = run_cli("explore", tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "not a sweep run directory" in result.stderr
