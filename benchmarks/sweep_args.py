@@ -13,6 +13,8 @@ PASS_THROUGH: tuple[tuple[str, str, type | None, str], ...] = (
     ("threads", "--threads", int, "inference threads (sweep default 1)"),
     ("rounds", "--rounds", int, "bouts per part (sweep default 6)"),
     ("splits", "--splits", None, "only these splits, e.g. 0,5,10-20 (default: all)"),
+    ("format", "--format", None, "what a PyTorch model becomes: tflite or onnx"),
+    ("input_shape", "--input-shape", None, "input shape, e.g. 1,3,224,224"),
 )
 
 

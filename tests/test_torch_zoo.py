@@ -65,3 +65,18 @@ def test_facenet_onet_through_litert_torch(tmp_path: Path) -> None:
     export = intake("facenet:onet", workdir=tmp_path)
     diff = conversion_max_abs_diff(export.path, resolved.path, sets)
     assert 0.0 <= diff < 1e-3
+
+
+def test_detectors_are_feature_extractor_plus_heads_without_nms() -> None:
+    """RetinaNet: 5 FPN levels (P3-P7) x 9 anchors per location; SSD300: its 8732 default
+    boxes. Both stop at the heads' outputs: no box decoding, no NMS (compiled operators)."""
+    retinanet, shape = build_zoo_model("torchvision:retinanet_resnet50_fpn")
+    assert shape == (1, 3, 512, 512)
+    with torch.no_grad():
+        cls, box = retinanet(torch.rand(1, 3, 128, 128))
+    anchors = 9 * sum((128 // s) ** 2 for s in (8, 16, 32, 64, 128))
+    assert cls.shape == (1, anchors, 91) and box.shape == (1, anchors, 4)
+    ssd, shape = build_zoo_model("torchvision:ssd300_vgg16")
+    with torch.no_grad():
+        cls, box = ssd(torch.rand(*shape))
+    assert cls.shape == (1, 8732, 91) and box.shape == (1, 8732, 4)
