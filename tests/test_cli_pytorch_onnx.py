@@ -129,8 +129,7 @@ def test_an_operator_onnx_runtime_cannot_run_leaves_its_rows_named(
     src: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    result = run_cli("sweep", src["mystery"], "--out", out, *FAST)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    run_cli("sweep", src["mystery"], "--out", out, *FAST).ok()  # the other parts measured
     rows = rows_by_split(out / "splits.csv")
     assert "Mystery" in rows[3]["client_error"]  # the head holds the node
     assert not math.isnan(num(rows[3]["server_ms"]))  # the tail does not: measured

@@ -92,12 +92,16 @@ def _ort_reason(message: str) -> str:
     if kernel:
         op, opset, node = kernel.groups()
         return f"no ONNX Runtime kernel for operator {op} (opset {opset}), node '{node}'"
+    unregistered = re.search(r"(\S+)\((-?\d+)\) is not a registered function/op", message)
+    if unregistered:
+        return f"ONNX Runtime has no operator {unregistered.group(1)}"
     schema = re.search(r"No Op registered for (\S+) with domain_version of (\d+)", message)
     if schema:
         return f"ONNX Runtime does not know operator {schema.group(1)} (opset {schema.group(2)})"
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     text = lines[0] if lines else "unknown ONNX Runtime error"
-    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    return re.sub(r"^Load model from \S+ failed:\s*", "", text)
 
 
 _NP_TYPES = {
