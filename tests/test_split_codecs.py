@@ -154,3 +154,33 @@ def test_bad_codecs_get_one_line(tmp_path: Path) -> None:
         run_cli("sweep", "posenet", "--out", tmp_path / "c", "--delivery-codec", "gzip"),
         "unknown coder",
     )
+
+
+def test_in_graph_cut_codec_is_measured_on_the_targets(chain_tflite: Path, tmp_path: Path) -> None:
+    """--cut-codec int8: the parts carry QUANTIZE / DEQUANTIZE, and the codec operators alone
+    are timed by the client and server targets' own runner (here the host's LiteRT)."""
+    out = tmp_path / "run"
+    run_cli(
+        "sweep",
+        chain_tflite,
+        "--out",
+        out,
+        *FAST,
+        "--cut-codec",
+        "int8",
+        "--keep-parts",
+    ).ok()
+    rows = {int(r["split"]): r for r in read_csv(out / "splits.csv")}
+    inner = [r for k, r in rows.items() if 0 < k < len(rows) - 1]
+    assert inner
+    for r in inner:
+        assert (
+            r["cut_codec_timed_on"] == "encode on host, decode on host (TFLite operators, measured)"
+        )
+        assert float(r["cut_encode_ms"]) > 0 and float(r["cut_decode_ms"]) > 0
+        # one byte per value: a quarter of the float32 cut
+        assert float(r["cut_coded_bytes"]) == int(r["intermediate_bytes"]) / 4
+        split_dir = out / "parts" / f"split_{int(r['split']):03d}"
+        for name in ("head_cut_int8", "tail_cut_int8", "cut_encoder_int8", "cut_decoder_int8"):
+            assert (split_dir / f"{name}.tflite").stat().st_size > 0
+    assert rows[0]["cut_codec_timed_on"].startswith("host")  # split 0 has no head to carry ops

@@ -399,6 +399,16 @@ class Sweep:
                 reference=self._reference,
                 split_dir=files.split_dir,
             )
+            if result.detail.get("parts"):  # fp16/int8 as TFLite ops: time them on the targets
+                from splitbench.compress.split_codecs import measure_codec_ops
+
+                result = measure_codec_ops(
+                    result,
+                    files.split_dir,
+                    self.clients,
+                    (self.server_name, self.server),
+                    self.plan.settings,
+                )
             self._codecs.record(graph.sha256, result)
         if "delivery" in kinds and self.plan.delivery_codec and files.head_path is not None:
             result = delivery_codec_result(

@@ -230,7 +230,11 @@ def cut_codec_result(
 
 
 def _write_coded_parts(codec: CutCodec, head: Path, tail: Path, split_dir: Path) -> list[str]:
+    """The parts with the codec as operators, and the codec operators alone (``encoder`` = the
+    ops appended to the head, ``decoder`` = the ops prepended to the tail, cut out of the coded
+    parts by the splitter) for measuring the codec on the client and server targets."""
     from splitbench.compress.tflite_cut_ops import add_head_encoder, add_tail_decoder
+    from splitbench.splitter import ModelSplitter
 
     if head.suffix != ".tflite":
         return []
@@ -239,7 +243,52 @@ def _write_coded_parts(codec: CutCodec, head: Path, tail: Path, split_dir: Path)
     coded_tail = split_dir / f"tail_cut_{tag}.tflite"
     names = add_head_encoder(head, codec, coded_head)
     add_tail_decoder(tail, codec, names, coded_tail)
-    return [coded_head.name, coded_tail.name]
+    files = [coded_head.name, coded_tail.name]
+    if names:
+        enc_split = ModelSplitter(coded_head)
+        enc = enc_split.write_parts(enc_split.graph.num_operators - len(names), split_dir / "enc")
+        dec = ModelSplitter(coded_tail).write_parts(len(names), split_dir / "dec")
+        if enc.tail_path is not None and dec.head_path is not None:
+            encoder = enc.tail_path.replace(split_dir / f"cut_encoder_{tag}.tflite")
+            decoder = dec.head_path.replace(split_dir / f"cut_decoder_{tag}.tflite")
+            files += [encoder.name, decoder.name]
+        import shutil
+
+        shutil.rmtree(split_dir / "enc", ignore_errors=True)
+        shutil.rmtree(split_dir / "dec", ignore_errors=True)
+    return files
+
+
+def measure_codec_ops(
+    result: CodecResult,
+    split_dir: Path,
+    clients: Mapping[str, object],
+    server: tuple[str, object],
+    settings: object,
+) -> CodecResult:
+    """Time the codec operators alone on each client (encode) and on the server (decode), with
+    the sweep's targets and settings: on a phone, the phone's runtime measures the encode."""
+    parts = result.detail.get("parts", [])
+    if len(parts) < 4:
+        return result
+    encoder, decoder = split_dir / parts[2], split_dir / parts[3]
+    detail = dict(result.detail)
+    encode_by_target: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for name, target in clients.items():
+        m = target.measure(encoder, settings)  # type: ignore[attr-defined]
+        encode_by_target[name] = m.steady_median_ms
+        if m.error:
+            errors[name] = m.error
+    server_name, server_target = server
+    m = server_target.measure(decoder, settings)  # type: ignore[attr-defined]
+    detail["encode_ms_by_target"] = encode_by_target
+    detail["decode_ms_by_target"] = {server_name: m.steady_median_ms}
+    if m.error:
+        errors[server_name] = m.error
+    if errors:
+        detail["codec_op_errors"] = errors
+    return CodecResult(**{**asdict(result), "detail": detail})
 
 
 def parse_delivery_codec(spec: str):  # type: ignore[no-untyped-def]

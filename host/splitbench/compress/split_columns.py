@@ -50,10 +50,16 @@ def add_codec_columns(
     networks: Sequence[NetworkConfig],
     output_bytes: int,
     num_operators: int,
+    *,
+    client: str | None = None,
+    server: str | None = None,
 ) -> pd.DataFrame:
-    """``table`` with the codec columns of whatever codecs the run recorded (none: unchanged)."""
+    """``table`` with the codec columns of whatever codecs the run recorded (none: unchanged).
+
+    For codecs that ran as TFLite operators on the targets (fp16, int8), encode and decode are
+    the times measured on ``client`` and ``server``; otherwise the host's in-process times."""
     store = CodecStore(db_path, create=False)
-    cut = store.results(model_sha, "cut")
+    cut = {k: _on_targets(r, client, server) for k, r in store.results(model_sha, "cut").items()}
     delivery = store.results(model_sha, "delivery")
     n = num_operators
     if cut:
@@ -112,6 +118,17 @@ def add_codec_columns(
                 for k, r in zip(table["split"], rows, strict=True)
             ]
     return table
+
+
+def _on_targets(result, client: str | None, server: str | None):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    enc = result.detail.get("encode_ms_by_target", {}).get(client)
+    dec = result.detail.get("decode_ms_by_target", {}).get(server)
+    if enc is None or dec is None:
+        return result
+    where = f"encode on {client}, decode on {server} (TFLite operators, measured)"
+    return replace(result, encode_ms=enc, decode_ms=dec, timed_on=where)
 
 
 def best_coded_splits(table: pd.DataFrame, networks: Sequence[NetworkConfig]) -> dict[str, int]:
