@@ -72,11 +72,23 @@ function factsTable(obj, id) {
   for (const [k, v] of Object.entries(obj)) {
     if (v == null || v === "") continue;
     t.append(el("tr", {}, el("td", {text: k}),
-                el("td", {text: typeof v === "object" ? JSON.stringify(v) : String(v)})));
+                el("td", {text: Array.isArray(v) ? v.join(", ") :
+                               typeof v === "object" ? JSON.stringify(v) : String(v)})));
   }
   return t;
 }
 const f = data.facts;
+const how = el("section", {id: "how-to-read"});
+how.append(el("h2", {text: "What the numbers are"}));
+how.append(el("p", {text: "Split k:(N-k) runs the model's first k operators on the client (the head) and " +
+  "the other N-k on the server (the tail). Client and server times are measured directly on each " +
+  "part file (the mean of the steady-state samples, every sample kept in results.sqlite); the " +
+  "intermediate data is every tensor crossing the cut, with its dtype; the head and tail sizes " +
+  "are the real part files. End to end = client + RTT + intermediate / uplink + server + " +
+  "output / downlink, per network; at N:0 (all on the phone) nothing crosses the network. " +
+  "Lossless: head then tail gives the whole model's outputs within 1e-3. Nothing is estimated: " +
+  "an unknown stays empty."}));
+app.append(how);
 const ran = el("section", {id: "what-was-run"});
 ran.append(el("h2", {text: "What was run"}));
 const m = f.model;
@@ -87,7 +99,9 @@ ran.append(el("p", {class: "lead", text:
   "; report written " + when(f.generated_at) + " by splitbench " + f.kit_version + "."}));
 const grid = el("div", {class: "grid"});
 const mdiv = el("div", {}, el("h3", {text: "Model"}), factsTable(m, "model-facts"));
-const sdiv = el("div", {}, el("h3", {text: "Settings asked for"}), factsTable(f.settings, "settings-facts"),
+const asked = !("per_bout" in f.settings);
+const sdiv = el("div", {}, el("h3", {text: asked ? "Settings asked for" :
+                  "Run settings (totals of the per-bout settings; this run did not record what was typed)"}), factsTable(f.settings, "settings-facts"),
                 el("h3", {text: "Measurements"}), factsTable(f.measurements, "measurement-facts"));
 grid.append(mdiv, sdiv);
 for (const [name, info] of Object.entries(f.targets)) {
