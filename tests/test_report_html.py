@@ -76,6 +76,13 @@ def known_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cut_coded_bytes=[250, 1000, 125, 25], **{"e2e_coded_ms_slow": [56.4, 86.4, 43.4, 30.0]}
     )
     files["adb:phone"] = type(files["adb:phone"])(**{**files["adb:phone"].__dict__, "table": coded})
+    # The second phone has per-operator predictions (as from benchmark_model's op profile).
+    predicted = files["adb:phone2"].table.assign(
+        client_ms_predicted=[0.0, 4.5, 5.5, 38.0], server_ms_predicted=[19.0, 8.5, 3.9, 0.0]
+    )
+    files["adb:phone2"] = type(files["adb:phone2"])(
+        **{**files["adb:phone2"].__dict__, "table": predicted}
+    )
     return write_run_html(
         filled.path, tmp_path, clients=clients, server="host", networks=NETWORKS, files=files
     )
@@ -157,6 +164,11 @@ def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
             "return document.querySelector('#table-0 tr[data-split=\"2\"] td.err').textContent"
         )
         assert "Convolution2DTransposeBias" in error_cell
+        # Predicted against direct: a chart where both exist, a sentence where they do not.
+        assert driver.execute_script(
+            "return document.getElementById('predicted-1').data.map(t => t.name)"
+        ) == ["client direct", "client predicted", "server direct", "server predicted"]
+        assert "No predicted times" in driver.find_element("id", "predicted-0").text
         assert driver.find_elements("id", "same-machine") == []
         assert console_errors(driver) == []
 
