@@ -148,13 +148,17 @@ def stacked_latency_figure(
         fontsize=12,
     )
     marker = None if many else "o"
-    for name in COLORS:
-        values = np.where(parts[name] > 0, parts[name], np.nan)  # 0 has no place on a log axis
-        top.plot(splits, values, color=COLORS[name], lw=1.4, marker=marker, ms=3.5, label=name)
+    # The total goes underneath, wide, and the components on top of it: where one component is
+    # nearly the whole latency (a slow uplink) its line still shows over the total's.
     total = np.where(known, parts["total"], np.nan)
     top.plot(
-        splits, total, color=TOTAL_COLOR, lw=2.4, marker=marker, ms=4, label="end to end", zorder=4
+        splits, total, color=TOTAL_COLOR, lw=3.4, marker=marker, ms=6, label="end to end", zorder=2
     )
+    for name in COLORS:
+        values = np.where(parts[name] > 0, parts[name], np.nan)  # 0 has no place on a log axis
+        top.plot(
+            splits, values, color=COLORS[name], lw=1.4, marker=marker, ms=3.5, label=name, zorder=3
+        )
     # Same rule as split_table.best_splits (lowest end to end, ties to the lowest split), on the
     # same sum, so a table without e2e columns can be drawn too.
     best = int(splits[np.nanargmin(parts["total"])]) if known.any() else None
