@@ -32,8 +32,9 @@ def compress(
     model: Annotated[
         str,
         typer.Argument(
-            help="A .tflite file or a built-in name (posenet, mediapipe:NAME; see `splitbench "
-            "models`). Its float32/float16 weights are coded."
+            help="A .tflite file, a built-in name (posenet, mediapipe:NAME; see `splitbench "
+            "models`) or a PyTorch model (file.py:factory, torchvision:NAME, facenet:NAME: "
+            "its TFLite conversion). Its float32/float16 weights are coded."
         ),
     ],
     out: Annotated[
