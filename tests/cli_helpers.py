@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +28,8 @@ SPLITBENCH = Path(sys.executable).parent / "splitbench"
 # One bout per part: these tests count measurements per part (bouts: tests/test_sweep_rounds.py).
 FAST = ("--runs", "2", "--min-secs", "0", "--warmup", "0", "--warmup-secs", "0", "--rounds", "1")
 RUNS = 2
+
+PROGRESS_PREFIX = "progress: "  # splitbench.progress.PLAIN_PREFIX
 
 # Wide enough that rich never wraps a table cell or an error line.
 COLUMNS = "400"
@@ -48,7 +51,12 @@ class CliResult:
 
     @property
     def stderr_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.strip()]
+        """Non-empty stderr lines, without plain progress lines (stderr is not a terminal)."""
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if line.strip() and not line.startswith(PROGRESS_PREFIX)
+        ]
 
     def describe(self) -> str:
         return (
@@ -84,14 +92,22 @@ def run_many(commands: Sequence[Sequence[str | Path]], timeout: float = 300) -> 
         return [f.result() for f in futures]
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C as a user's terminal delivers it. A pytest started as a
+    background job of a non-interactive shell ignores SIGINT, and an ignored signal is inherited
+    across exec (Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str | Path, stdout_path: Path, stderr_path: Path) -> subprocess.Popen:
-    """Start a command without waiting (for the interruption test); output goes to files."""
+    """Start a command without waiting (for the interruption tests); output goes to files."""
     return subprocess.Popen(
         [str(SPLITBENCH), *(str(a) for a in args)],
         stdout=stdout_path.open("w"),
         stderr=stderr_path.open("w"),
         env=cli_env(),
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 

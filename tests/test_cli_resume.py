@@ -11,6 +11,7 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from cli_helpers import (
     FAST,
     measured_count,
@@ -84,10 +85,9 @@ POSENET_OPS = 31
 INTERRUPTED_SPLITS = range(16)
 
 
-def test_interrupted_sweep_keeps_finished_measurements_and_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    db = out / "results.sqlite"
-    args = ("sweep", "posenet", "--out", out, "--splits", "0-15", *FAST)
+def _interrupt(tmp_path: Path, sig: signal.Signals, args: tuple) -> tuple[int, str, int]:
+    """Start the sweep, send ``sig`` once a measurement is in the database; (exit, stderr, seen)."""
+    db = tmp_path / "run" / "results.sqlite"
     proc = start_cli(*args, stdout_path=tmp_path / "out.txt", stderr_path=tmp_path / "err.txt")
     try:
 
@@ -100,25 +100,45 @@ def test_interrupted_sweep_keeps_finished_measurements_and_resumes(tmp_path: Pat
         assert wait_for(parts_in_db, timeout=120, interval=0.02), "no measurement arrived"
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         seen = len(part_measurements(db))
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         code = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    stderr = (tmp_path / "err.txt").read_text()
-    assert code != 0, stderr
+    return code, (tmp_path / "err.txt").read_text(), seen
+
+
+def _check_interrupted(out: Path, code: int, stderr: str, sig: signal.Signals, seen: int) -> list:
+    assert code == 128 + sig, stderr  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
     assert "Traceback" not in stderr, stderr
-    lines = [ln for ln in stderr.splitlines() if ln.strip() and ln.strip() != RUNTIME_NOTICE]
+    lines = [
+        ln
+        for ln in stderr.splitlines()
+        if ln.strip() and ln.strip() != RUNTIME_NOTICE and not ln.startswith("progress:")
+    ]
     assert len(lines) == 1, stderr
     assert lines[0].startswith("splitbench: error:") and "interrupt" in lines[0].lower(), stderr
-
+    assert "resume" in lines[0], lines[0]
+    # Scratch removed: no part file of the interrupted split is left behind.
+    assert not (out / ".scratch").exists() and not (out / "parts").exists()
+    db = out / "results.sqlite"
     kept = part_measurements(db)
     full = all_parts(POSENET_OPS, INTERRUPTED_SPLITS)
     assert seen <= len(kept) < len(full), (seen, kept)
     for (mid,) in query(db, "SELECT id FROM measurements"):
         (n,) = query(db, "SELECT count(*) FROM samples WHERE measurement_id = ?", (mid,))[0]
         assert n >= 2, mid  # only complete measurements were kept
+    return kept
+
+
+def test_interrupted_sweep_keeps_finished_measurements_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    db = out / "results.sqlite"
+    args = ("sweep", "posenet", "--out", out, "--splits", "0-15", *FAST)
+    code, stderr, seen = _interrupt(tmp_path, signal.SIGINT, args)
+    kept = _check_interrupted(out, code, stderr, signal.SIGINT, seen)
+    full = all_parts(POSENET_OPS, INTERRUPTED_SPLITS)
 
     resumed = run_cli(*args).ok()
     assert 0 < measured_count(resumed.stdout) <= len(full) - len(kept)
@@ -128,3 +148,24 @@ def test_interrupted_sweep_keeps_finished_measurements_and_resumes(tmp_path: Pat
     rows = rows_by_split(out / "splits.csv")
     for k in INTERRUPTED_SPLITS:
         assert rows[k]["client_ms"] != "" and rows[k]["server_ms"] != "", f"split {k} missing"
+
+
+@pytest.mark.parametrize(
+    ("sig", "parent_ignores_sigint"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGHUP, False)],
+    ids=["SIGINT-with-pytest-ignoring-SIGINT", "SIGTERM", "SIGHUP"],
+)
+def test_other_signals_and_other_parents_stop_a_sweep_like_ctrl_c(
+    tmp_path: Path, sig: signal.Signals, parent_ignores_sigint: bool
+) -> None:
+    """SIGTERM and SIGHUP behave like Ctrl-C (once: no message, 13 MB of parts left). And the
+    Ctrl-C test holds however pytest was started: a pytest that inherited an ignored SIGINT
+    (a background job of a non-interactive shell) passes it on to its children."""
+    args = ("sweep", "posenet", "--out", tmp_path / "run", "--splits", "0-15", *FAST)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if parent_ignores_sigint else None
+    try:
+        code, stderr, seen = _interrupt(tmp_path, sig, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    _check_interrupted(tmp_path / "run", code, stderr, sig, seen)

@@ -38,3 +38,10 @@ class Interrupted(SplitbenchError):
     """Ctrl-C during a long run: what finished is saved, the rerun resumes."""
 
     exit_code = 130
+
+
+class IncompleteRun(SplitbenchError):
+    """The command wrote its table, but some requested part was not measured (it failed, or
+    the run stopped): never an exit 0 over a hole."""
+
+    exit_code = 1

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from splitbench.errors import IncompleteRun
 from splitbench.graph import ModelGraph
 from splitbench.network import NetworkConfig
 from splitbench.results import ResultsDB
@@ -119,21 +120,63 @@ def write_report(
 
 def find_holes(
     table: pd.DataFrame, splits: list[int] | None, *, client: str, server: str
-) -> list[str]:
-    """What the table lacks among ``splits`` (None: every split): one text per head or tail
-    that has no time, with its error when it failed. Empty parts (split 0's head, split N's
-    tail, weight-only parts) cost 0 and are never holes."""
+) -> tuple[list[str], int]:
+    """What the table lacks among ``splits`` (None: every split), and how many parts were
+    asked for: one text per head or tail that has no time, with its error when it failed.
+    Empty parts (split 0's head, split N's tail, weight-only parts) cost 0 and are never holes;
+    splits that profile-then-verify deliberately did not measure are not in ``splits``."""
     wanted = None if splits is None else set(splits)
     holes: list[str] = []
+    total = 0
     for _, row in table.iterrows():
         k = int(row["split"])
         if wanted is not None and k not in wanted:
             continue
         for side, target, role in (("client", client, "head"), ("server", server, "tail")):
             ms = row[f"{side}_ms"]
-            if ms == ms:  # not NaN: measured (or an empty part, 0)
+            if ms == 0 and not row[f"{side}_error"]:
+                continue  # an empty part: nothing to measure
+            total += 1
+            if ms == ms:  # not NaN: measured
                 continue
             error = row[f"{side}_error"]
             what = f"split {k} {role} on {target}"
             holes.append(f"{what}: {error}" if error else f"{what}: not measured")
-    return holes
+    return holes, total
+
+
+def whole_model_holes(
+    db_path: Path, model_sha: str, targets: list[str], settings_hash: str | None
+) -> list[str]:
+    """Targets on which the whole model (the anchors) has no successful measurement."""
+    out: list[str] = []
+    with ResultsDB(db_path, create=False) as db:
+        for target in dict.fromkeys(targets):
+            found = db.measurements(
+                model_sha,
+                target=target,
+                role="whole",
+                strategy="direct",
+                settings_hash=settings_hash,
+            )
+            if not any(m.part.ok for m in found):
+                error = found[-1].part.error if found else "not measured"
+                out.append(f"whole model on {target}: {error}")
+    return out
+
+
+def incomplete(holes: list[str], total: int, whole: list[str], *, retry: bool) -> IncompleteRun:
+    """The last line of a command whose table has holes: how many, the first reason, and what
+    to do."""
+    parts = []
+    if holes:
+        parts.append(f"{len(holes)} of {total} parts not measured")
+    if whole:
+        parts.append(f"the whole model not measured on {len(whole)} target(s)")
+    first = (holes or whole)[0]
+    todo = (
+        "rerun the same command to retry them"
+        if retry
+        else "rerun with --retry-failed yes to retry them"
+    )
+    return IncompleteRun(f"{' and '.join(parts)} (first: {first}); {todo}")

@@ -4,7 +4,8 @@ One run directory holds one model: ``results.sqlite``, ``splits.csv`` and the ot
 at the top level of ``--out``. A sweep of another model into the same directory is refused with
 one line before anything is measured, and ``run.json`` is never overwritten by another model.
 The same model swept again with other phones adds them to ``clients`` (the tables of the earlier
-phones stay reproducible with ``splitbench report``); the server is the latest one used.
+phones stay reproducible with ``splitbench report``); the server and the split selection are the
+latest sweep's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class RunRecord:
     # The run settings as the user gave them (``--runs``, ``--min-secs``, ``--rounds``, ...),
     # shown as such in the report; None in run directories written before it was recorded.
     settings: dict[str, Any] | None = None
+    # The splits the latest sweep had to measure (None: every split): what `report` checks.
+    splits: list[int] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -69,7 +72,8 @@ class RunRecord:
         conversion = self.conversion_max_abs_diff
         if conversion is None:
             conversion = old.conversion_max_abs_diff
-        return replace(self, clients=clients, conversion_max_abs_diff=conversion)
+        asked = self.settings if self.settings is not None else old.settings
+        return replace(self, clients=clients, conversion_max_abs_diff=conversion, settings=asked)
 
     @staticmethod
     def load(out_dir: Path) -> RunRecord:

@@ -204,6 +204,7 @@ class Sweep:
             server=self.server_name,
             output_bytes=output_bytes(graph),
             num_operators=graph.num_operators,
+            splits=None if self.plan.splits is None else sorted(set(self.plan.splits)),
         )
         record.save(self.plan.out_dir)
         self._refuse_phones_for(graph)

@@ -17,6 +17,7 @@ from splitbench.cli import (  # noqa: F401
     collate,
     compress,
     devices,
+    doctor,
     emulator,
     explore,
     inspect,
@@ -33,9 +34,25 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and an exit code."""
+    """Entry point: run the app, turning user errors, environment faults and signals into one
+    line and an exit code. SIGTERM and SIGHUP stop a command the way Ctrl-C does."""
+    from splitbench.signals import exit_code, signal_name, signals_interrupt
+
     try:
-        app()
+        with signals_interrupt():
+            app()
     except SplitbenchError as exc:
-        err_console.print(f"splitbench: error: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt as exc:
+        _fail(f"interrupted ({signal_name(exc)})", exit_code(exc))
+    except OSError as exc:  # a file-system fault no stage anticipated: still one line
+        from pathlib import Path
+
+        from splitbench.rundir import os_error_line
+
+        _fail(os_error_line(Path(exc.filename or "?"), exc), 1)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"splitbench: error: {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)

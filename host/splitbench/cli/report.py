@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from splitbench.cli.app import app, console
+from splitbench.cli.app import app, console, err_console
 from splitbench.cli.table_view import print_table
 from splitbench.errors import SplitbenchError
 
@@ -33,57 +33,109 @@ def report(
             "them.",
         ),
     ] = False,
+    settings: Annotated[
+        str,
+        typer.Option(
+            help="Which run settings the tables use: latest (the most recently measured), all "
+            "(one set of files per settings, suffixed _settings-HASH), or a HASH (or its "
+            "first characters) as listed by this command."
+        ),
+    ] = "latest",
 ) -> None:
     """Rebuild splits.csv, splits.xlsx, the plots and report.html from a run's database (e.g.
-    for other networks)."""
+    for other networks).
+
+    Run settings (--runs, --rounds, ...) are part of what identifies a measurement, so a run
+    directory can hold several sets; the command says which one each table uses. The exit
+    status is non-zero when a table has a part that is not measured."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
-    from splitbench.report import write_report
+    from splitbench.report import find_holes, incomplete, whole_model_holes, write_report
     from splitbench.report_html import same_machine_note, write_run_html
+    from splitbench.results import ResultsDB
     from splitbench.run_record import RunRecord
     from splitbench.sweep import DB_NAME
 
     run = RunRecord.load(out)
     networks = load_network_configs(network)
+    with ResultsDB(out / DB_NAME, create=False) as db:  # checked; never modified when damaged
+        sets = db.settings_sets(run.model_sha, [*run.clients, run.server])
+    if not sets:
+        raise SplitbenchError(f"{out / DB_NAME} holds no measurement of {run.model_name} yet")
+    chosen = _choose(sets, settings, out)
     graph = load_graph(Path(run.model_path)) if Path(run.model_path).is_file() else None
-    written = {}
-    for client in run.clients:
-        suffix = "" if len(run.clients) == 1 else f"_{client.replace(':', '_')}"
-        files = write_report(
-            out / DB_NAME,
-            out,
-            model_sha=run.model_sha,
-            client=client,
-            server=run.server,
-            networks=networks,
-            output_bytes=run.output_bytes,
-            num_operators=run.num_operators,
-            graph=graph,
-            suffix=suffix,
-            conversion_max_abs_diff=run.conversion_max_abs_diff,
-            asked=run.settings,
-            write_files=not html,
+    holes: list[str] = []
+    whole: list[str] = []
+    total = 0
+    for picked in chosen:
+        tag = "" if settings != "all" or len(sets) == 1 else f"_settings-{picked.hash}"
+        others = f"; {len(sets) - 1} other set(s): --settings all or HASH" if len(sets) > 1 else ""
+        console.print(f"settings {picked.describe()}{others if settings == 'latest' else ''}")
+        written = {}
+        for client in run.clients:
+            suffix = ("" if len(run.clients) == 1 else f"_{client.replace(':', '_')}") + tag
+            files = write_report(
+                out / DB_NAME,
+                out,
+                model_sha=run.model_sha,
+                client=client,
+                server=run.server,
+                networks=networks,
+                output_bytes=run.output_bytes,
+                num_operators=run.num_operators,
+                graph=graph,
+                suffix=suffix,
+                settings_hash=picked.hash,
+                conversion_max_abs_diff=run.conversion_max_abs_diff,
+                # run.json has the settings as typed for the last sweep: the latest set
+                asked=run.settings if picked is sets[-1] else None,
+                write_files=not html,
+            )
+            written[client] = files
+            if not html:
+                print_table(files.table, networks, client, files.best)
+                console.print(f"wrote {files.csv}, {files.xlsx}")
+            missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
+            holes += missing
+            total += parts
+        whole += whole_model_holes(
+            out / DB_NAME, run.model_sha, [*run.clients, run.server], picked.hash
         )
-        written[client] = files
-        if not html:
-            print_table(files.table, networks, client, files.best)
-    page = write_run_html(
-        out / DB_NAME,
-        out,
-        clients=run.clients,
-        server=run.server,
-        networks=networks,
-        files=written,
-    )
-    console.print(f"wrote {page} (open it in a browser; it needs no network)")
-    if model_explorer:
-        from splitbench.explorer import write_explorer_data
+        if picked is chosen[-1]:  # one page: the settings asked for (the latest of 'all')
+            page = write_run_html(
+                out / DB_NAME,
+                out,
+                clients=run.clients,
+                server=run.server,
+                networks=networks,
+                files=written,
+            )
+            console.print(f"wrote {page} (open it in a browser; it needs no network)")
+            if model_explorer:
+                from splitbench.explorer import write_explorer_data
 
-        if graph is None:
-            raise SplitbenchError(f"{run.model_path}: the run's model file is gone")
-        tables = {client: files.table for client, files in written.items()}
-        for client, paths in write_explorer_data(out, graph, networks, tables).items():
-            console.print(f"wrote Model Explorer node data for {client}: {paths[0].parent}")
+                if graph is None:
+                    raise SplitbenchError(f"{run.model_path}: the run's model file is gone")
+                tables = {client: files.table for client, files in written.items()}
+                for client, paths in write_explorer_data(out, graph, networks, tables).items():
+                    console.print(f"wrote Model Explorer node data for {client}: {paths[0].parent}")
     note = same_machine_note(run.clients, run.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")
+    for line in [*holes, *whole][:10]:
+        err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
+    if holes or whole:
+        raise incomplete(holes, total, whole, retry=True)
+
+
+def _choose(sets, wanted: str, out: Path):  # type: ignore[no-untyped-def]
+    if wanted == "latest":
+        return [sets[-1]]
+    if wanted == "all":
+        return list(sets)
+    found = [s for s in sets if s.hash.startswith(wanted.lower())]
+    if len(found) == 1:
+        return found
+    listing = ", ".join(s.describe() for s in sets)
+    what = "matches several settings" if found else "is not a settings hash"
+    raise SplitbenchError(f"--settings {wanted} {what} in {out}; there are: {listing}")

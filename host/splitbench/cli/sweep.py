@@ -118,8 +118,16 @@ def sweep(
         ),
     ] = "direct",
     timeout: Annotated[
-        float, typer.Option(help="Seconds before a part's run on a phone is killed.")
+        float,
+        typer.Option(help="Seconds before a part's run on a phone is killed (greater than 0)."),
     ] = 600.0,
+    retry_failed: Annotated[
+        str,
+        typer.Option(
+            help="yes: parts that failed in an earlier run are measured again (a failure is "
+            "kept as evidence but never counts as done). no: an earlier failure is final."
+        ),
+    ] = "yes",
     cut_codec: Annotated[
         str | None,
         typer.Option(
@@ -146,11 +154,23 @@ def sweep(
     from splitbench.measure.types import RunSettings
     from splitbench.network import load_network_configs
     from splitbench.progress import SweepProgress
-    from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings, require_ok
+    from splitbench.rundir import RunLock
+    from splitbench.rundir import prepare as prepare_run_dir
+    from splitbench.signals import exit_code, signal_name
+    from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings
     from splitbench.targets.factory import AdbOptions, expand_specs, make_target
 
+    # Everything that can be wrong with the options is said before any work.
     if strategy not in STRATEGIES:
         raise SplitbenchError(f"unknown --strategy '{strategy}': use {' or '.join(STRATEGIES)}")
+    if not timeout > 0:
+        raise SplitbenchError(
+            f"--timeout must be greater than 0 seconds (got {timeout:g}): it is how long one "
+            "part may run on a phone before it is killed"
+        )
+    if retry_failed not in ("yes", "no"):
+        raise SplitbenchError(f"--retry-failed must be yes or no, got '{retry_failed}'")
+    selected = tuple(parse_split_list(splits)) if splits is not None else None
     if cut_codec:  # bad codec names fail before anything is built or measured
         from splitbench.compress.cut_codecs import parse_cut_codec
 
@@ -160,78 +180,108 @@ def sweep(
 
         parse_delivery_codec(delivery_codec)
     networks = load_network_configs(network)
-    out.mkdir(parents=True, exist_ok=True)
-    resolved, shapes = resolve(model, out / "model", input_names, output_names, input_shape, fmt)
-    settings = bout_settings(
-        RunSettings(
-            threads=threads,
-            warmup_runs=warmup,
-            warmup_min_secs=warmup_secs,
-            num_runs=runs,
-            min_secs=min_secs,
-        ),
-        rounds,
-    )
-    adb = AdbOptions(
-        adb_port=adb_port,
-        benchmark_binary=benchmark_binary,
-        timeout_s=timeout,
-        cooldown_temp_c=cooldown_temp,
-        cooldown_max_wait_s=cooldown_max_wait,
-        affinity_mask=affinity,
-    )
-    client_specs = expand_specs(["all"] if clients == "all" else (client or ["host"]), adb)
-    server_spec = expand_specs([server], adb)[0]
-    targets = {spec: make_target(spec, run_dir=out, adb=adb) for spec in client_specs}
-    server_target = targets.get(server_spec) or make_target(server_spec, run_dir=out, adb=adb)
-    plan = SweepPlan(
-        model_path=resolved.path,
-        model_name=resolved.name,
-        out_dir=out,
-        settings=settings,
-        splits=tuple(parse_split_list(splits)) if splits else None,
-        inputs_dir=inputs,
-        keep_parts=keep_parts,
-        input_shapes=shapes,
-        strategy=strategy,
-        networks=tuple(networks),
-        rounds=rounds,
-        cut_codec=cut_codec.lower() if cut_codec else None,
-        delivery_codec=delivery_codec,
-        torch_export=resolved.torch_export,
-        input_scale=input_scale,
-    )
-    console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
-    with SweepProgress(console) as progress:
-        runner = Sweep(
-            plan, targets, (server_spec, server_target), fresh=fresh, on_progress=progress.update
+    prepare_run_dir(out)
+    lock = RunLock(out)  # held until the tables are written: one sweep per run directory
+    lock.acquire()
+    try:
+        check_database(out)
+        resolved, shapes = resolve(
+            model, out / "model", input_names, output_names, input_shape, fmt
         )
-        try:
-            outcome = runner.run()
-        except KeyboardInterrupt:
-            raise Interrupted(
-                "interrupted; finished measurements are saved — rerun the same command to resume"
-            ) from None
-        finally:
-            for target in {id(t): t for t in [*targets.values(), server_target]}.values():
-                _report_target(target)
-                target.close()
-    require_ok(outcome)
-    if outcome.chosen_splits:
-        console.print(
-            "profile-then-verify measured directly only splits "
-            + ", ".join(str(k) for k in outcome.chosen_splits)
+        settings = bout_settings(
+            RunSettings(
+                threads=threads,
+                warmup_runs=warmup,
+                warmup_min_secs=warmup_secs,
+                num_runs=runs,
+                min_secs=min_secs,
+            ),
+            rounds,
         )
-    asked = {
-        "threads": threads,
-        "runs": runs,
-        "min_secs": min_secs,
-        "warmup_runs": warmup,
-        "warmup_secs": warmup_secs,
-        "rounds": rounds,
-        "strategy": strategy,
-    }
-    _write_and_show(outcome, out, client_specs, server_spec, networks, asked)
+        adb = AdbOptions(
+            adb_port=adb_port,
+            benchmark_binary=benchmark_binary,
+            timeout_s=timeout,
+            cooldown_temp_c=cooldown_temp,
+            cooldown_max_wait_s=cooldown_max_wait,
+            affinity_mask=affinity,
+        )
+        client_specs = expand_specs(["all"] if clients == "all" else (client or ["host"]), adb)
+        server_spec = expand_specs([server], adb)[0]
+        targets = {spec: make_target(spec, run_dir=out, adb=adb) for spec in client_specs}
+        server_target = targets.get(server_spec) or make_target(server_spec, run_dir=out, adb=adb)
+        plan = SweepPlan(
+            model_path=resolved.path,
+            model_name=resolved.name,
+            out_dir=out,
+            settings=settings,
+            splits=selected,
+            inputs_dir=inputs,
+            keep_parts=keep_parts,
+            input_shapes=shapes,
+            strategy=strategy,
+            networks=tuple(networks),
+            rounds=rounds,
+            cut_codec=cut_codec.lower() if cut_codec else None,
+            delivery_codec=delivery_codec,
+            torch_export=resolved.torch_export,
+            input_scale=input_scale,
+            retry_failed=retry_failed == "yes",
+        )
+        console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
+        with SweepProgress(err_console) as progress:
+            runner = Sweep(
+                plan,
+                targets,
+                (server_spec, server_target),
+                fresh=fresh,
+                on_progress=progress.update,
+            )
+            try:
+                outcome = runner.run()
+            except KeyboardInterrupt as exc:
+                stopped = Interrupted(
+                    f"interrupted ({signal_name(exc)}); finished measurements are saved — "
+                    "rerun the same command to resume"
+                )
+                stopped.exit_code = exit_code(exc)
+                raise stopped from None
+            finally:
+                for target in {id(t): t for t in [*targets.values(), server_target]}.values():
+                    _report_target(target)
+                    target.close()
+        if outcome.chosen_splits:
+            console.print(
+                "profile-then-verify measured directly only splits "
+                + ", ".join(str(k) for k in outcome.chosen_splits)
+            )
+        asked = {
+            "threads": threads,
+            "runs": runs,
+            "min_secs": min_secs,
+            "warmup_runs": warmup,
+            "warmup_secs": warmup_secs,
+            "rounds": rounds,
+            "strategy": strategy,
+        }
+        _write_and_show(
+            outcome, out, client_specs, server_spec, networks, asked, retry_failed == "yes"
+        )
+    finally:
+        lock.release()
+
+
+def check_database(out: Path) -> None:
+    """A damaged results database is reported before any work, and never touched."""
+    from splitbench.errors import ResultsError
+    from splitbench.results.store import damaged_message, health_problem
+    from splitbench.sweep import DB_NAME
+
+    db = out / DB_NAME
+    if db.is_file() and db.stat().st_size:
+        problem = health_problem(db)
+        if problem is not None:
+            raise ResultsError(damaged_message(db, problem))
 
 
 def _report_target(target: object) -> None:
@@ -244,9 +294,9 @@ def _report_target(target: object) -> None:
         err_console.print(f"[yellow]warning:[/] {name}: {warning}")
 
 
-def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked) -> None:  # type: ignore[no-untyped-def]
+def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked, retry) -> None:  # type: ignore[no-untyped-def]
     from splitbench.cutplan import output_bytes
-    from splitbench.report import write_report
+    from splitbench.report import find_holes, incomplete, whole_model_holes, write_report
     from splitbench.report_html import same_machine_note, write_run_html
     from splitbench.run_record import RunRecord
 
@@ -260,8 +310,11 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         num_operators=outcome.graph.num_operators,
         conversion_max_abs_diff=outcome.conversion_max_abs_diff,
         settings=asked,
+        splits=outcome.requested_splits if outcome.requested_splits is not None else None,
     ).save(out)
     written = {}
+    holes: list[str] = []
+    total = 0
     for spec in client_specs:
         suffix = "" if len(client_specs) == 1 else f"_{spec.replace(':', '_')}"
         files = write_report(
@@ -283,6 +336,11 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)
         console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
+        missing, parts = find_holes(
+            files.table, outcome.requested_splits, client=spec, server=server_spec
+        )
+        holes += [h for h in missing if h not in holes]
+        total += parts
     page = write_run_html(
         outcome.db_path,
         out,
@@ -300,8 +358,13 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         f"{outcome.skipped} splits already done), "
         f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
     )
-    for line in outcome.failed_parts[:10]:
-        err_console.print(f"[yellow]not measured:[/] {line}")
+    whole = whole_model_holes(
+        outcome.db_path, outcome.graph.sha256, [*client_specs, server_spec], outcome.settings_hash
+    )
+    for line in [*holes, *whole][:10]:
+        err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
+    if holes or whole:
+        raise incomplete(holes, total, whole, retry=retry)
 
 
 def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]

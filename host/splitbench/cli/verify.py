@@ -18,6 +18,7 @@ from splitbench.cli.app import (
     OutputNamesOpt,
     app,
     console,
+    err_console,
 )
 from splitbench.cli.resolve import resolve
 from splitbench.errors import SplitbenchError
@@ -64,7 +65,7 @@ def verify(
     failures = 0
     from splitbench.progress import SweepProgress
 
-    with tempfile.TemporaryDirectory() as tmp, SweepProgress(console) as progress:
+    with tempfile.TemporaryDirectory() as tmp, SweepProgress(err_console) as progress:
         for done, k in enumerate(ks):
             progress.update("checked", done, len(ks))
             files = splitter.write_parts(k, Path(tmp))
