@@ -118,31 +118,40 @@ def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
         assert "For slow, cut at 3:0 (all on the phone): 30.0 ms" in best.text
         assert "runner-up 0:3" in best.text and "Why:" in best.text
         first_y = driver.execute_script("return document.getElementById('latency-0').data[1].y")
-        assert driver.execute_script(
-            "return document.getElementById('latency-0').getAttribute('data-network')"
-        ) == "slow"
+        assert (
+            driver.execute_script(
+                "return document.getElementById('latency-0').getAttribute('data-network')"
+            )
+            == "slow"
+        )
 
         _select(driver, "network", "fast-lan")
         assert "For fast-lan, cut at 0:3 (all on the server): 21.0 ms" in best.text
-        assert driver.execute_script(
-            "return document.getElementById('latency-0').getAttribute('data-network')"
-        ) == "fast-lan"
+        assert (
+            driver.execute_script(
+                "return document.getElementById('latency-0').getAttribute('data-network')"
+            )
+            == "fast-lan"
+        )
         # The uplink segment (trace 1) is redrawn with the new network's figures.
-        assert driver.execute_script(
-            "return document.getElementById('latency-0').data[1].y"
-        ) != first_y
+        assert (
+            driver.execute_script("return document.getElementById('latency-0').data[1].y")
+            != first_y
+        )
         highlighted = driver.execute_script(
             "return document.querySelector('#table-0 tbody tr.best').getAttribute('data-split')"
         )
         assert highlighted == "0"
 
-        assert driver.execute_script(
-            "return document.getElementById('latency-0').layout.yaxis.type"
-        ) == "log"
+        assert (
+            driver.execute_script("return document.getElementById('latency-0').layout.yaxis.type")
+            == "log"
+        )
         _select(driver, "yscale", "linear")
-        assert driver.execute_script(
-            "return document.getElementById('latency-0').layout.yaxis.type"
-        ) == "linear"
+        assert (
+            driver.execute_script("return document.getElementById('latency-0').layout.yaxis.type")
+            == "linear"
+        )
 
         # Sort by client time: unknown (split 2 failed) last; a second click reverses.
         header = driver.find_element("css selector", "#table-0 th[data-col='client_ms']")
@@ -194,3 +203,36 @@ def test_host_sweep_page_says_same_machine(chain_tflite: Path, tmp_path: Path) -
         assert "runs 2" in settings and "rounds 1" in settings
         assert "chain" in driver.find_element("id", "model-facts").text
         driver.save_screenshot(str(tmp_path / "host.png"))
+
+
+def test_no_prediction_chart_when_only_empty_parts_are_predicted(tmp_path: Path) -> None:
+    """A host run has predicted columns that are 0 for the empty parts and empty elsewhere:
+    that is no prediction, and the page must not draw one."""
+    from splitbench_collect.plots import uplink_axis
+    from splitbench_collect.report_data import ClientSection, _section
+
+    filled = fill(tmp_path / "results.sqlite")
+    files = write_report(
+        filled.path,
+        tmp_path,
+        model_sha=SHA,
+        client="adb:phone",
+        server="host",
+        networks=NETWORKS,
+        output_bytes=OUTPUT_BYTES,
+        num_operators=N,
+        write_files=False,
+    )
+    nan = float("nan")
+    table = files.table.assign(
+        client_ms_predicted=[0.0, nan, nan, nan], server_ms_predicted=[nan, nan, nan, 0.0]
+    )
+    section = _section(
+        ClientSection("adb:phone", table, files.best), NETWORKS, uplink_axis(NETWORKS)
+    )
+    assert section["has_predicted"] is False
+    table.loc[1, "client_ms_predicted"] = 12.5
+    section = _section(
+        ClientSection("adb:phone", table, files.best), NETWORKS, uplink_axis(NETWORKS)
+    )
+    assert section["has_predicted"] is True

@@ -165,8 +165,9 @@ def _section(
     main += [c for c in ERROR_COLUMNS if c in columns]
     more = [c for c in columns if c not in main and c not in ("on_client", "on_server")]
     rows = [{str(k): _clean(v) for k, v in rec.items()} for rec in table.to_dict("records")]
+    # Empty parts are 0 by either method; a prediction exists where some other split has one.
     predicted = any(
-        c in columns and table[c].notna().any() and (table[c].astype(float) != 0).any()
+        c in columns and (pd.to_numeric(table[c], errors="coerce").fillna(0) != 0).any()
         for c in ("client_ms_predicted", "server_ms_predicted")
     )
     return {

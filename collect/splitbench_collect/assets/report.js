@@ -350,8 +350,9 @@ function drawSizes(sec, net) {
     line: {color: "black", dash: "dot"}});
   Plotly.react(sec.sizes, traces, {margin: {t: 20, r: 70, b: 80, l: 70},
     xaxis: {type: "category", tickangle: -60, title: {text: "split"}},
-    yaxis: {type: "log", title: {text: "KB (log)"}},
-    yaxis2: {overlaying: "y", side: "right", type: "log", title: {text: "delivery ms (log)"}},
+    yaxis: {type: "log", dtick: 1, tickformat: "~s", title: {text: "KB (log)"}},
+    yaxis2: {overlaying: "y", side: "right", type: "log", dtick: 1, tickformat: "~s",
+             showgrid: false, title: {text: "delivery ms (log)"}},
     legend: {orientation: "h", y: 1.12}}, PLOTCFG);
 }
 
