@@ -127,11 +127,25 @@ def best_summary(
         "all_on_phone_margin": margin(phone),
         "all_on_server_ms": server,
         "all_on_server_margin": margin(server),
+        "coded": _coded_best(table, cfg),
         "composition": {
             "best": composition(int(best_k)),
             "runner_up": None if runner is None else composition(int(runner[1])),
         },
     }
+
+
+def _coded_best(table: pd.DataFrame, cfg: NetworkConfig) -> dict[str, Any] | None:
+    """The best split when the cut is coded (``e2e_coded_ms_<network>``, added by a sweep with
+    ``--cut-codec``); None without that column."""
+    col = f"e2e_coded_ms_{cfg.name}"
+    if col not in table.columns:
+        return None
+    e2e = pd.to_numeric(table[col], errors="coerce").astype(float)
+    if not e2e.notna().any():
+        return None
+    i = e2e.idxmin()
+    return {"best": int(table.loc[i, "split"]), "best_ms": float(e2e.loc[i])}
 
 
 def _section(

@@ -138,7 +138,10 @@ function bestSentence(s, net) {
   if (b.best !== 0 && b.all_on_server_ms != null)
     anchors.push("all on the server " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
   if (anchors.length) t += "; " + anchors.join(", ");
-  return t + "." + whySentence(s, net, b);
+  t += ".";
+  if (b.coded) t += " With the cut coded (codec columns): cut at " + label(n, b.coded.best) + ", " +
+    ms(b.coded.best_ms) + " end to end.";
+  return t + whySentence(s, net, b);
 }
 
 function whySentence(s, net, b) {
