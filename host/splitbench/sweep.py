@@ -7,7 +7,8 @@ already done and measures only what is missing.
 
 Measurements of different physical targets run in parallel (one lane per phone); targets that
 share a machine (``host`` as client and as server) share one lane so they never compete for
-the same cores.
+the same cores. A target that fails itself (a phone unplugged, its adb server gone) stops only
+its own lane: the others finish, and the outcome says which targets stopped and why.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
-from splitbench.errors import SplitbenchError
+from splitbench.errors import DeviceError, SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
 from splitbench.measure.inputs import make_inputs
 from splitbench.measure.types import PartMeasurement, RunSettings
@@ -106,6 +107,9 @@ class SweepOutcome:
     rounds: int = 1
     settings_hash: str = ""  # the settings identity every measurement of this run carries
     conversion_max_abs_diff: float | None = None  # PyTorch models: eager vs converted file
+    # targets that failed themselves (phone or adb server gone): name → the one-line reason;
+    # their remaining measurements were not made (a rerun resumes them)
+    stopped: dict[str, str] = field(default_factory=dict)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -152,8 +156,10 @@ class Sweep:
         *,
         fresh: bool = False,
         on_progress: ProgressHook | None = None,
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.plan = plan
+        self.on_event = on_event or (lambda line: None)
         self.clients = clients
         self.server_name, self.server = server
         self.on_progress = on_progress or (lambda stage, done, total: None)
@@ -215,8 +221,13 @@ class Sweep:
             file_bytes=graph.file_bytes,
             num_operators=graph.num_operators,
         )
-        for target in self._all_targets().values():
-            self.db.record_target(target.describe())
+        for name, target in self._all_targets().items():
+            try:
+                self.db.record_target(target.describe())
+            except DeviceError as exc:
+                if name == self.server_name:
+                    raise
+                self._stop(name, exc, outcome)
         splits = select_splits(graph, self.plan.splits)
         # Inputs first: a bad --inputs folder must fail before anything is measured.
         input_sets = make_inputs(
@@ -495,16 +506,29 @@ class Sweep:
         lanes: dict[str, ThreadPoolExecutor],
         outcome: SweepOutcome,
     ) -> None:
-        """Run jobs, one lane per physical target, and wait for all; the first failure of a
-        target (not of a part) is raised after every other lane has finished its job."""
+        """Run jobs, one lane per physical target, and wait for all. A target that fails itself
+        (:class:`DeviceError`: unplugged, its adb server gone) is stopped — its later jobs are
+        skipped, the other lanes go on; any other failure is raised after every other lane has
+        finished its job."""
         futures = []
+        jobs = [job for job in jobs if job.target_name not in outcome.stopped]
         for job in jobs:
             pool = lanes.setdefault(lane_key(job.target_name), ThreadPoolExecutor(max_workers=1))
             futures.append(pool.submit(self._measure, graph, job, outcome))
         errors = [f.exception() for f in futures]
+        for job, err in zip(jobs, errors, strict=True):
+            if isinstance(err, DeviceError):
+                self._stop(job.target_name, err, outcome)
         for err in errors:
-            if err is not None:
+            if err is not None and not isinstance(err, DeviceError):
                 raise err
+        if set(self._all_targets()) <= set(outcome.stopped):
+            raise DeviceError("every target stopped: " + "; ".join(outcome.stopped.values()))
+
+    def _stop(self, name: str, exc: DeviceError, outcome: SweepOutcome) -> None:
+        if name not in outcome.stopped:
+            outcome.stopped[name] = str(exc)
+            self.on_event(f"{name} stopped: {exc}")
 
     def _measure(self, graph: ModelGraph, job: Job, outcome: SweepOutcome) -> None:
         started = datetime.now(UTC)

@@ -10,7 +10,9 @@ import shlex
 import socket
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import adbutils
@@ -18,12 +20,16 @@ from adbutils import AdbConnection, AdbError
 
 from splitbench.errors import DeviceError
 from splitbench.targets.adb.devicedir import DEFAULT_DEVICE_DIR
+from splitbench.targets.adb.pool import PhoneRef, show_serial, survey
 from splitbench.targets.adb.server import (
+    LOCAL_HOST,
+    SERVER_TIMEOUT,
     SHORT,
+    AdbServer,
     ServerGone,
-    list_entries,
-    make_client,
-    no_server,
+    adb_server_port,
+    server_client,
+    server_error,
     state_error,
 )
 from splitbench.targets.adb.wire import (
@@ -41,6 +47,18 @@ from splitbench.targets.adb.wire import (
 from splitbench.targets.device_info import DeviceFacts, collect_facts, parse_df_free
 
 
+class PhoneFull(DeviceError):
+    """A push failed because the phone's storage is full."""
+
+    def __init__(self, who: str, remote: str, size: int, free: int | None) -> None:
+        self.remote, self.size, self.free = remote, size, free
+        shown = "unknown" if free is None else f"{free} bytes"
+        super().__init__(
+            f"no space left on phone {who}: pushing {posixpath.basename(remote)} ({size} bytes) "
+            f"failed with {shown} free in {posixpath.dirname(remote)} — free some space and rerun"
+        )
+
+
 class Phone:
     """One device behind an adb server (thin, adbutils-style): ``shell``, ``push``, ``pull``.
 
@@ -53,12 +71,19 @@ class Phone:
         serial: str,
         *,
         adb_port: int | None = None,
-        host: str = "127.0.0.1",
+        host: str = LOCAL_HOST,
+        server: AdbServer | None = None,
+        qualified: bool = False,
         shell_v2: bool | None = None,
     ):
         self.serial = serial
-        self.host = host
-        self.client = make_client(adb_port, host)
+        if server is None:
+            server = AdbServer(host, adb_server_port(adb_port), local=host == LOCAL_HOST)
+        self.server = server
+        self.host = server.host
+        self.client = server_client(server)
+        # how lines name the phone: with its server when its serial alone is ambiguous
+        self.who = f"{serial} on {server.label}" if qualified else serial
         self.in_sweep = False
         self._device = adbutils.AdbDevice(self.client, serial=serial)
         # None: use shell protocol v2 (exit status, separate stderr) when the phone lists it
@@ -73,32 +98,42 @@ class Phone:
             for info in self.client.list():
                 if info.serial == self.serial:
                     return info.state
-        except (ServerGone, AdbError, OSError):
-            raise no_server(self.host, self.client.port) from None
+        except (ServerGone, AdbError, OSError, EOFError, ValueError) as exc:
+            raise self._server_lost(exc) from None
         return None
+
+    def _server_lost(self, exc: BaseException) -> DeviceError:
+        """The adb server itself failed: before the sweep, why; during it, the resume hint."""
+        if self.in_sweep:
+            return DeviceError(
+                f"adb server {self.server.label} stopped answering during the sweep, phone "
+                f"{self.serial} stopped; finished measurements are saved — rerun the same "
+                "command to resume"
+            )
+        return server_error(self.server, exc, self.client.timeout)
 
     def translate(self, exc: BaseException, doing: str) -> DeviceError:
         """One line for any failure of adb, the connection or the phone."""
         if isinstance(exc, DeviceError):
             return exc
         if isinstance(exc, ServerGone):
-            return no_server(self.host, self.client.port)
+            return self._server_lost(exc)
         state = self._state()
         if state is not None and state != "device":
-            return state_error(self.serial, state)
+            return state_error(self.who, state)
         if state is None:
             if self.in_sweep:
                 return DeviceError(
-                    f"phone {self.serial} disconnected during the sweep; finished measurements "
+                    f"phone {self.who} disconnected during the sweep; finished measurements "
                     "are saved — rerun the same command to resume"
                 )
-            return DeviceError(f"no phone {self.serial} is connected ({doing})")
+            return DeviceError(f"no phone {show_serial(self.who)} is connected ({doing})")
         if isinstance(exc, Lost | EOFError | ConnectionError):
             return DeviceError(
-                f"the connection to phone {self.serial} broke while {doing} (the phone is still "
+                f"the connection to phone {self.who} broke while {doing} (the phone is still "
                 "listed); finished measurements are saved — rerun the same command to resume"
             )
-        return DeviceError(f"phone {self.serial}: {doing} failed: {one_line(exc)}")
+        return DeviceError(f"phone {self.who}: {doing} failed: {one_line(exc)}")
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -164,11 +199,11 @@ class Phone:
             result = self.shell(command, timeout=timeout)
         except RemoteTimeout:
             raise DeviceError(
-                f"phone {self.serial} did not answer within {timeout:g} s while {doing}"
+                f"phone {self.who} did not answer within {timeout:g} s while {doing}"
             ) from None
         if result.returncode != 0:
             detail = result.error_text.splitlines()[-1:] or [f"exit status {result.returncode}"]
-            raise DeviceError(f"phone {self.serial}: {doing} failed: {detail[0]}")
+            raise DeviceError(f"phone {self.who}: {doing} failed: {detail[0]}")
         return result.text
 
     # sync -------------------------------------------------------------------------------------
@@ -186,7 +221,7 @@ class Phone:
                 session.quit()
             except RemoteTimeout:
                 raise DeviceError(
-                    f"phone {self.serial} stopped answering while {doing} ({timeout:g} s)"
+                    f"phone {self.who} stopped answering while {doing} ({timeout:g} s)"
                 ) from None
             finally:
                 conn.close()
@@ -208,19 +243,19 @@ class Phone:
             message = str(exc)
             if "No space left" in message or "ENOSPC" in message:
                 raise self._no_space(remote, size) from None
-            raise DeviceError(f"phone {self.serial} refused {remote}: {one_line(exc)}") from None
+            raise DeviceError(f"phone {self.who} refused {remote}: {one_line(exc)}") from None
 
-    def _no_space(self, remote: str, size: int) -> DeviceError:
+    def _no_space(self, remote: str, size: int) -> PhoneFull:
         parent = posixpath.dirname(remote)
-        free = "unknown"
+        free: int | None = None
         with contextlib.suppress(DeviceError, RemoteTimeout):
-            out = self.shell(f"df -k {shlex.quote(parent)}").text
-            value = parse_df_free(out)
-            free = f"{value} bytes" if value is not None else free
-        return DeviceError(
-            f"no space left on phone {self.serial}: pushing {posixpath.basename(remote)} "
-            f"({size} bytes) failed with {free} free in {parent} — free some space and rerun"
-        )
+            free = parse_df_free(self.shell(f"df -k {shlex.quote(parent)}").text)
+        return PhoneFull(self.who, remote, size, free)
+
+    def list_dir(self, remote_dir: str) -> list[tuple[str, int, int, int]]:
+        """(name, mode, size, mtime) of every entry of ``remote_dir`` (empty when absent)."""
+        with self.sync(SHORT, f"listing {remote_dir}") as s:
+            return s.list_stat(remote_dir)
 
     def pull_dir(self, remote_dir: str, timeout: float = 120.0) -> dict[str, bytes]:
         """Every regular file directly in ``remote_dir`` (empty when the directory is absent)."""
@@ -234,19 +269,66 @@ class Phone:
 
 def list_devices(
     adb_port: int | None = None,
-    host: str = "127.0.0.1",
+    host: str = LOCAL_HOST,
     device_dir: str = DEFAULT_DEVICE_DIR,
 ) -> list[DeviceFacts]:
-    """Facts about every phone the adb server lists (``splitbench devices``). A phone that is
-    unauthorised or offline is listed with its state and nothing else."""
-    facts: list[DeviceFacts] = []
-    for entry in list_entries(adb_port, host):
-        if entry.state != "device":
-            facts.append(DeviceFacts(serial=entry.serial, state=entry.state, device_dir=device_dir))
-            continue
-        phone = Phone(entry.serial, adb_port=adb_port, host=host)
-        facts.append(read_facts(phone, device_dir))
-    return facts
+    """Facts about every phone one adb server lists. A phone that is unauthorised or offline is
+    listed with its state and nothing else; a server that does not answer is an error."""
+    server = AdbServer(host, adb_server_port(adb_port), local=host == LOCAL_HOST)
+    listing = list_pool([server], device_dir)
+    if listing.server_errors:
+        raise DeviceError(listing.server_errors[0][1])
+    for _ref, error in listing.phone_errors:
+        raise DeviceError(error)
+    return [facts for _ref, facts in listing.phones]
+
+
+@dataclass
+class PoolListing:
+    """``splitbench devices`` over several servers: each phone with the server it hangs off,
+    one line per server that could not be asked, one per phone whose facts could not be read."""
+
+    phones: list[tuple[PhoneRef, DeviceFacts]] = field(default_factory=list)
+    server_errors: list[tuple[AdbServer, str]] = field(default_factory=list)
+    phone_errors: list[tuple[PhoneRef, str]] = field(default_factory=list)
+    servers_answered: int = 0
+
+
+def list_pool(
+    servers: Sequence[AdbServer],
+    device_dir: str = DEFAULT_DEVICE_DIR,
+    timeout: float = SERVER_TIMEOUT,
+) -> PoolListing:
+    """Facts about every phone on every server, read in parallel (a slow remote phone host
+    does not hold up the others)."""
+    found = survey(servers, timeout)
+    listing = PoolListing(
+        server_errors=list(found.errors.items()), servers_answered=len(found.entries)
+    )
+    refs = [
+        (found.ref(server, e.serial), e.state)
+        for server, entries in found.entries.items()
+        for e in entries
+    ]
+
+    def read(item: tuple[PhoneRef, str]) -> DeviceFacts | DeviceError:
+        ref, state = item
+        if state != "device":
+            return DeviceFacts(serial=ref.serial, state=state, device_dir=device_dir)
+        try:
+            phone = Phone(ref.serial, server=ref.server, qualified=ref.qualified)
+            return read_facts(phone, device_dir)
+        except DeviceError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(refs)))) as pool:
+        answers = list(pool.map(read, refs))
+    for (ref, _state), answer in zip(refs, answers, strict=True):
+        if isinstance(answer, DeviceError):
+            listing.phone_errors.append((ref, str(answer)))
+        else:
+            listing.phones.append((ref, answer))
+    return listing
 
 
 def read_facts(phone: Phone, device_dir: str) -> DeviceFacts:
@@ -255,7 +337,7 @@ def read_facts(phone: Phone, device_dir: str) -> DeviceFacts:
             return phone.shell(script, timeout=SHORT).text
         except RemoteTimeout:
             raise DeviceError(
-                f"phone {phone.serial} did not answer within {SHORT:g} s while reading its facts"
+                f"phone {phone.who} did not answer within {SHORT:g} s while reading its facts"
             ) from None
 
     return collect_facts(run, phone.serial, device_dir)

@@ -1,12 +1,15 @@
-"""The adb server side: which server, which phones it lists, and the client that talks to it.
+"""The adb server side: which servers, which phones they list, and the client that talks to them.
 
-adbutils' own client starts a real ``adb`` server when it cannot connect; the one here never
-does, so a wrong port is a clear error instead of a surprise server on 5037.
+An adb server is reachable over TCP (``adb -H HOST -P PORT``, ``ADB_SERVER_SOCKET=tcp:HOST:PORT``,
+an SSH tunnel), so a phone is a (server, serial) pair. adbutils' own client starts a real ``adb``
+server when it cannot connect; the one here never does (not locally, and never on a remote host),
+so a wrong address is a clear error instead of a surprise server on 5037.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,10 +18,12 @@ import adbutils
 from adbutils import AdbConnection, AdbError
 from adbutils.errors import AdbConnectionError, AdbTimeout
 
-from splitbench.errors import DeviceError
+from splitbench.errors import DeviceError, SplitbenchError
 
 DEFAULT_PORT = 5037
+LOCAL_HOST = "127.0.0.1"
 SHORT = 30.0  # seconds allowed to quick commands (getprop, mkdir, df, kill)
+SERVER_TIMEOUT = 10.0  # seconds an adb server may take to answer a host request (host:devices)
 
 
 def adb_server_port(adb_port: int | None = None) -> int:
@@ -34,6 +39,89 @@ def adb_server_port(adb_port: int | None = None) -> int:
     return DEFAULT_PORT
 
 
+@dataclass(frozen=True)
+class AdbServer:
+    """One adb server, reached over TCP. ``local`` marks the one found the standard way."""
+
+    host: str
+    port: int
+    local: bool = False
+
+    @property
+    def label(self) -> str:
+        """``HOST:PORT`` (``[v6]:PORT`` for an IPv6 address) — how the kit names the server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$"
+)
+
+
+def local_server(adb_port: int | None = None) -> AdbServer:
+    """The local server found the way adb finds it: ``--adb-port``, else ``ADB_SERVER_SOCKET``
+    (``tcp:HOST:PORT`` or ``tcp:PORT``), else ``ANDROID_ADB_SERVER_PORT``, else 5037."""
+    if adb_port:
+        return AdbServer(LOCAL_HOST, adb_port, local=True)
+    socket_spec = os.environ.get("ADB_SERVER_SOCKET", "").strip()
+    if socket_spec:
+        rest = socket_spec[4:] if socket_spec.startswith("tcp:") else None
+        if rest is not None and rest.isdigit():
+            return AdbServer(LOCAL_HOST, _port(rest, "ADB_SERVER_SOCKET"), local=True)
+        found = _HOST_PORT.match(rest or "")
+        if not found:
+            raise DeviceError(f"ADB_SERVER_SOCKET={socket_spec!r} is not tcp:HOST:PORT or tcp:PORT")
+        host = found["v6"] or found["host"]
+        return AdbServer(host, _port(found["port"], "ADB_SERVER_SOCKET"), local=True)
+    return AdbServer(LOCAL_HOST, adb_server_port(), local=True)
+
+
+def _port(text: str, where: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise SplitbenchError(f"{where}: port {port} is not between 1 and 65535")
+    return port
+
+
+def parse_server(text: str, adb_port: int | None = None) -> AdbServer:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``local`` (the server found the standard way)."""
+    value = text.strip()
+    if value == "local":
+        return local_server(adb_port)
+    found = _HOST_PORT.match(value)
+    if not found:
+        raise SplitbenchError(
+            f"adb server {text!r} is not HOST:PORT (e.g. 127.0.0.1:5037, phones.lab:15037, "
+            "[::1]:5037) or 'local'"
+        )
+    return AdbServer(found["v6"] or found["host"], _port(found["port"], f"adb server {text!r}"))
+
+
+SERVERS_ENV = "SPLITBENCH_ADB_SERVERS"
+
+
+def servers_from(options: Sequence[str] | None, adb_port: int | None = None) -> list[AdbServer]:
+    """The servers a command asks: ``--adb-server`` values, else ``$SPLITBENCH_ADB_SERVERS``
+    (comma-separated), else only the local server. Duplicates are asked once."""
+    values = [v for v in (options or []) if v.strip()]
+    if not values:
+        env = os.environ.get(SERVERS_ENV, "")
+        values = [v for v in env.split(",") if v.strip()]
+        if env.strip() and not values:
+            raise SplitbenchError(f"{SERVERS_ENV}={env!r} names no server")
+    if not values:
+        return [local_server(adb_port)]
+    servers: dict[tuple[str, int], AdbServer] = {}
+    for value in values:
+        server = parse_server(value, adb_port)
+        servers.setdefault((server.host, server.port), server)
+    return list(servers.values())
+
+
 # -- adb server connection -----------------------------------------------------------------------
 
 
@@ -45,12 +133,18 @@ class Connection(AdbConnection):
 
 
 class Client(adbutils.AdbClient):
+    """adbutils' client with a default socket timeout and no server start."""
+
+    def __init__(self, host: str, port: int, timeout: float = SHORT) -> None:
+        super().__init__(host=host, port=port)
+        self.timeout = timeout
+
     def make_connection(self, timeout: float | None = None) -> AdbConnection:
         try:
             conn = Connection(self.host, self.port)
         except (AdbTimeout, AdbConnectionError, OSError) as exc:
             raise ServerGone(str(exc)) from exc
-        conn.conn.settimeout(timeout or SHORT)  # a server that accepts but never answers
+        conn.conn.settimeout(timeout or self.timeout)  # a server that accepts but never answers
         return conn
 
 
@@ -66,8 +160,38 @@ def no_server(host: str, port: int) -> DeviceError:
     )
 
 
+def server_error(server: AdbServer, exc: BaseException, timeout: float) -> DeviceError:
+    """One line for an adb server that cannot be used: absent, silent, or another protocol."""
+    if isinstance(exc, ServerGone):
+        if server.local:
+            return no_server(server.host, server.port)
+        return DeviceError(
+            f"adb server {server.label} does not answer (is the machine on, `adb -a nodaemon "
+            'server` running there, and the SSH tunnel up? see README "Phone pool")'
+        )
+    if isinstance(exc, AdbTimeout | TimeoutError):
+        return DeviceError(f"adb server {server.label} did not answer within {timeout:g} s")
+    text = str(exc)
+    if isinstance(exc, ValueError) or "Unknown data" in text:
+        return DeviceError(
+            f"{server.label} does not speak the adb protocol ({_one_line(text)}); is that the "
+            "adb server's port?"
+        )
+    if isinstance(exc, EOFError | ConnectionError) or "connection closed" in text:
+        return DeviceError(f"adb server {server.label} closed the connection without an answer")
+    return DeviceError(f"the adb server on {server.label} failed: {_one_line(text)}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:120]
+
+
 def make_client(port: int | None, host: str) -> Client:
     return Client(host=host, port=adb_server_port(port))
+
+
+def server_client(server: AdbServer, timeout: float = SHORT) -> Client:
+    return Client(host=server.host, port=server.port, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -78,50 +202,22 @@ class DeviceEntry:
     state: str
 
 
-def list_entries(adb_port: int | None = None, host: str = "127.0.0.1") -> list[DeviceEntry]:
-    """Every device the adb server knows, whatever its state."""
-    client = make_client(adb_port, host)
+def list_entries(
+    adb_port: int | None = None,
+    host: str = LOCAL_HOST,
+    *,
+    server: AdbServer | None = None,
+    timeout: float = SERVER_TIMEOUT,
+) -> list[DeviceEntry]:
+    """Every device an adb server knows, whatever its state (``server``, else the one on
+    ``host``:``adb_port`` found the standard way)."""
+    if server is None:
+        server = AdbServer(host, adb_server_port(adb_port), local=host == LOCAL_HOST)
+    client = server_client(server, timeout)
     try:
         return [DeviceEntry(d.serial, d.state) for d in client.list()]
-    except ServerGone:
-        raise no_server(host, client.port) from None
-    except (AdbError, OSError) as exc:
-        raise DeviceError(f"the adb server on {host}:{client.port} failed: {exc}") from None
-
-
-def resolve_serials(
-    spec: Sequence[str], adb_port: int | None = None, host: str = "127.0.0.1"
-) -> list[str]:
-    """Turn ``adb:SERIAL`` (repeatable), ``adb`` (the one connected phone) and ``all`` (every
-    connected phone) into serials. ``adb`` with zero or several phones is an error listing them;
-    so is a named phone that is unauthorised or offline."""
-    entries = list_entries(adb_port, host)
-    ready = [e.serial for e in entries if e.state == "device"]
-    listing = ", ".join(f"{e.serial} ({e.state})" for e in entries) or "none"
-    out: list[str] = []
-    for item in spec:
-        if item in ("all", "adb:all"):
-            if not ready:
-                raise DeviceError(f"--clients all: no phone is ready (adb sees: {listing})")
-            out += ready
-        elif item == "adb":
-            if len(ready) != 1:
-                raise DeviceError(
-                    f"--client adb needs exactly one connected phone, found {len(ready)} "
-                    f"(adb sees: {listing}); name one with --client adb:SERIAL"
-                )
-            out += ready
-        elif item.startswith("adb:") and item[4:]:
-            serial = item[4:]
-            entry = next((e for e in entries if e.serial == serial), None)
-            if entry is None:
-                raise DeviceError(f"no phone {serial} is connected (adb sees: {listing})")
-            if entry.state != "device":
-                raise state_error(serial, entry.state)
-            out.append(serial)
-        else:
-            raise DeviceError(f"unknown phone spec '{item}': use adb, adb:SERIAL or all")
-    return list(dict.fromkeys(out))
+    except (ServerGone, AdbError, OSError, EOFError, ValueError) as exc:
+        raise server_error(server, exc, timeout) from None
 
 
 def state_error(serial: str, state: str) -> DeviceError:

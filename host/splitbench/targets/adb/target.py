@@ -24,10 +24,11 @@ from typing import Literal
 
 from splitbench.errors import DeviceError, SplitbenchError
 from splitbench.measure.types import PartMeasurement, RunSettings
-from splitbench.targets.adb.cache import UploadCache
+from splitbench.targets.adb.cache import DEFAULT_CACHE_MB, MB, UploadCache
 from splitbench.targets.adb.devicedir import DEFAULT_DEVICE_DIR, DeviceDir
 from splitbench.targets.adb.phone import Phone, read_facts
-from splitbench.targets.adb.server import SHORT, resolve_serials
+from splitbench.targets.adb.pool import PhoneRef, file_label, resolve_phones
+from splitbench.targets.adb.server import LOCAL_HOST, SHORT, AdbServer, adb_server_port
 from splitbench.targets.adb.wire import RemoteTimeout
 from splitbench.targets.base import TargetInfo
 from splitbench.targets.binaries import (
@@ -63,6 +64,17 @@ class _Runner:
     profile_csv: bool  # the runner writes --profiling_output_csv_file
 
 
+@dataclass
+class BatchStats:
+    """Where a target's time went: whole batches (push, run, pull, parse) and the runner's
+    own adb call among them; the difference is the host side's cost."""
+
+    batches: int = 0
+    parts: int = 0
+    total_s: float = 0.0
+    runner_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class _Part:
     local: Path
@@ -73,10 +85,6 @@ class _Part:
 
 def _runner_script() -> bytes:
     return resources.files("splitbench_device").joinpath("runner.sh").read_bytes()
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
 class AdbTarget:
@@ -97,7 +105,9 @@ class AdbTarget:
         serial: str | None,
         *,
         adb_port: int | None = None,
-        host: str = "127.0.0.1",
+        host: str = LOCAL_HOST,
+        server: AdbServer | None = None,
+        qualified: bool = False,
         device_dir: str = DEFAULT_DEVICE_DIR,
         benchmark_binary: Path | None = None,
         runner: RunnerChoice = "auto",
@@ -106,6 +116,7 @@ class AdbTarget:
         cooldown_temp_c: float | None = None,
         cooldown_max_wait_s: float = 120.0,
         affinity_mask: str | None = None,
+        device_cache_mb: float | None = DEFAULT_CACHE_MB,
     ) -> None:
         if runner not in ("auto", "benchmark_model", "kit", "app"):
             raise SplitbenchError(f"unknown runner {runner!r}: auto, benchmark_model, kit, app")
@@ -113,10 +124,14 @@ class AdbTarget:
             raise SplitbenchError(f"CPU affinity mask {affinity_mask!r} is not a hex mask")
         if benchmark_binary is not None:
             read_elf_arch(Path(benchmark_binary))  # missing or not ELF: fail before any adb
+        if server is None:
+            server = AdbServer(host, adb_server_port(adb_port), local=host == LOCAL_HOST)
         if serial is None:
-            serial = resolve_serials(["adb"], adb_port, host)[0]
+            ref = resolve_phones(["adb"], [server])[0]
+            serial, server = ref.serial, ref.server
         self.serial = serial
-        self.name = f"adb:{serial}"
+        self.server = server
+        self.name = PhoneRef(server, serial, qualified).name
         self.dirs = DeviceDir(device_dir)
         self.binary = Path(benchmark_binary) if benchmark_binary is not None else None
         self.runner_choice: RunnerChoice = runner
@@ -125,8 +140,15 @@ class AdbTarget:
         self.cooldown_temp_c = cooldown_temp_c
         self.cooldown_max_wait_s = cooldown_max_wait_s
         self.affinity_mask = affinity_mask
-        self.phone = Phone(serial, adb_port=adb_port, host=host)
-        self.uploads = UploadCache(self.phone, self.dirs)
+        self.phone = Phone(serial, server=server, qualified=qualified)
+        clean = f"splitbench clean {self.name}"
+        if not server.local and not qualified:
+            clean += f" --adb-server {server.label}"
+        limit = None if device_cache_mb is None else int(device_cache_mb * MB)
+        self.uploads = UploadCache(self.phone, self.dirs, limit, clean_hint=clean)
+        # host-side cost accounting (benchmarks/bench_pool.py): wall time of every batch and
+        # of the runner's own adb call inside it
+        self.stats = BatchStats()
         self.warnings: list[str] = []
         self._facts: DeviceFacts | None = None
         self._runner: _Runner | None = None
@@ -145,6 +167,7 @@ class AdbTarget:
         facts = self.facts()
         extra = facts.as_extra()
         extra["runner"] = self._runner.kind if self._runner else self._planned_runner(facts)
+        extra["adb_server"] = self.server.label
         if self.warnings:
             extra["warnings"] = " | ".join(self.warnings)
         if self.affinity_mask:
@@ -169,15 +192,18 @@ class AdbTarget:
 
     def measure_batch(self, parts: Sequence[Path], settings: RunSettings) -> list[PartMeasurement]:
         """Measure several parts with one runner call (one adb round trip for the runs)."""
+        started = time.perf_counter()
         runner = self._prepare()
         if runner.kind == "app":
             return [self._measure_app(self._upload(p, settings), settings) for p in parts]
-        staged = [self._upload(p, settings) for p in parts]
+        staged: list[_Part] = []
+        for p in parts:
+            staged.append(self._upload(p, settings, keep={s.remote for s in staged}))
         batch = self.dirs.path("runs", uuid.uuid4().hex[:12])
         out_dir = posixpath.join(batch, "out")
         listing = "".join(f"{p.name} {p.remote}\n" for p in staged).encode()
         self.uploads.push(listing, posixpath.join(batch, "parts.list"))
-        command = self._runner_command(
+        command = self.uploads.touch_command([p.remote for p in staged]) + self._runner_command(
             runner, out_dir, posixpath.join(batch, "parts.list"), settings
         )
         per_part = self.timeout_s + (
@@ -186,17 +212,22 @@ class AdbTarget:
         budget = len(staged) * (per_part + 3.0) + 5.0  # + the runner's own bookkeeping
         timed_out = False
         status: int | None = None
+        run_started = time.perf_counter()
         try:
             status = self.phone.shell(
                 command, timeout=budget, kill=self._kill_command(out_dir)
             ).returncode
         except RemoteTimeout:
             timed_out = True
+        self.stats.runner_s += time.perf_counter() - run_started
         files = self.phone.pull_dir(out_dir)
         outcome = BatchOutcome(status=status, timed_out_after=budget if timed_out else None)
         results = [self._result(p, files, settings, runner, outcome) for p in staged]
         with contextlib.suppress(DeviceError, RemoteTimeout):
             self.phone.shell(self.dirs.remove_command(batch))
+        self.stats.batches += 1
+        self.stats.parts += len(staged)
+        self.stats.total_s += time.perf_counter() - started
         return results
 
     # preparation ------------------------------------------------------------------------------
@@ -234,7 +265,7 @@ class AdbTarget:
                 kind = "app"
             else:
                 raise DeviceError(
-                    f"phone {self.serial} needs TensorFlow Lite's benchmark_model: download "
+                    f"phone {self.phone.who} needs TensorFlow Lite's benchmark_model: download "
                     f"{official_binary_hint(facts.abi)} and pass --benchmark-binary PATH (or "
                     f"install the benchmark app {APP_PACKAGE})"
                 )
@@ -278,7 +309,7 @@ class AdbTarget:
     def _prepare_kit(self, facts: DeviceFacts) -> _Runner:
         if not facts.emulated:
             raise DeviceError(
-                f"phone {self.serial} is a real phone: the kit runner only runs on the emulated "
+                f"phone {self.phone.who} is a real phone: the kit runner only runs on the emulated "
                 f"phone; use {official_binary_hint(facts.abi)} with --benchmark-binary"
             )
         script = kit_launcher_script(sys.executable).encode()
@@ -302,7 +333,7 @@ class AdbTarget:
         if not self._app_installed():
             raise DeviceError(
                 f"the TensorFlow Lite benchmark app ({APP_PACKAGE}) is not installed on phone "
-                f"{self.serial}: install it with `adb install -r -d -g "
+                f"{self.phone.who}: install it with `adb install -r -d -g "
                 "android_aarch64_benchmark_model.apk` (TensorFlow's nightly prebuilt APK) or "
                 "pass --benchmark-binary"
             )
@@ -320,14 +351,14 @@ class AdbTarget:
         _sha, remote, sent = self._stage(part)
         return remote, sent
 
-    def _stage(self, part: Path) -> tuple[str, str, int]:
+    def _stage(self, part: Path, keep: set[str] | None = None) -> tuple[str, str, int]:
         if not part.is_file():
             raise SplitbenchError(f"part file {part} does not exist")
         self._ensure_dirs()
-        return self.uploads.stage_part(part)
+        return self.uploads.stage_part(part, keep)
 
-    def _upload(self, part: Path, settings: RunSettings) -> _Part:
-        sha, remote, _sent = self._stage(part)
+    def _upload(self, part: Path, settings: RunSettings, keep: set[str] | None = None) -> _Part:
+        sha, remote, _sent = self._stage(part, keep)
         return _Part(part, sha, remote, f"{sha[:16]}-{settings_hash(settings)}")
 
     # running ----------------------------------------------------------------------------------
@@ -374,7 +405,7 @@ class AdbTarget:
         )
 
     def _evidence_dir(self) -> Path:
-        path = self.run_dir / "evidence" / _safe_name(self.name)
+        path = self.run_dir / "evidence" / file_label(self.name)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -401,6 +432,7 @@ class AdbTarget:
                 "runner": runner.kind,
                 "part_sha256": part.sha,
                 "serial": self.serial,
+                "adb_server": self.server.label,
                 "runner_exit_status": outcome.describe(),
             }
         )
@@ -413,7 +445,12 @@ class AdbTarget:
 
     def _measure_app(self, part: _Part, settings: RunSettings) -> PartMeasurement:
         runner = self._prepare()
-        meta = {"runner": "app", "part_sha256": part.sha, "serial": self.serial}
+        meta = {
+            "runner": "app",
+            "part_sha256": part.sha,
+            "serial": self.serial,
+            "adb_server": self.server.label,
+        }
         meta.update(self._state("before"))
         since = self.phone.check_shell("date '+%m-%d %H:%M:%S.000'", "reading the clock").strip()
         self.phone.check_shell(

@@ -141,18 +141,22 @@ class SyncSession:
         return None if mode == 0 else (mode, size)
 
     def list(self, path: str) -> list[tuple[str, int]]:
+        return [(name, mode) for name, mode, _size, _mtime in self.list_stat(path)]
+
+    def list_stat(self, path: str) -> list[tuple[str, int, int, int]]:
+        """(name, mode, size, mtime) of every entry of a directory (empty when absent)."""
         self._request(b"LIST", path)
-        entries: list[tuple[str, int]] = []
+        entries: list[tuple[str, int, int, int]] = []
         while True:
             head = self.io.exact(20)
             if head[:4] == b"DONE":
                 return entries
             if head[:4] != b"DENT":
                 raise Lost(f"unexpected sync reply {head[:4]!r}")
-            mode, _size, _mtime, namelen = struct.unpack("<IIII", head[4:])
+            mode, size, mtime, namelen = struct.unpack("<IIII", head[4:])
             name = self.io.exact(namelen).decode("utf-8", errors="surrogateescape")
             if name not in (".", ".."):
-                entries.append((name, mode))
+                entries.append((name, mode, size, mtime))
 
     def send(self, data: bytes | Path, remote: str, mode: int) -> int:
         self._request(b"SEND", f"{remote},{stat.S_IFREG | mode}")
