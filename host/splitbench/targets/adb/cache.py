@@ -200,6 +200,7 @@ class UploadCache:
             # `clean` may have removed it) — one sync request, no shell
             there = self.phone.stat(remote)
             if there is not None and there[1] == size:
+                found.used = time.time()
                 return 0
             del self.index()[remote]
         self._make_room(remote, size)
