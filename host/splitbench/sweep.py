@@ -528,7 +528,7 @@ class Sweep:
     def _stop(self, name: str, exc: DeviceError, outcome: SweepOutcome) -> None:
         if name not in outcome.stopped:
             outcome.stopped[name] = str(exc)
-            self.on_event(f"{name} stopped: {exc}")
+            self.on_event(f"{name}: {exc}")
 
     def _measure(self, graph: ModelGraph, job: Job, outcome: SweepOutcome) -> None:
         started = datetime.now(UTC)

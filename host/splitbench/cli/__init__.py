@@ -14,6 +14,7 @@ import sys
 
 # Importing a command module registers its command; the order is the order in --help.
 from splitbench.cli import (  # noqa: F401
+    clean,
     collate,
     compress,
     devices,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import app
+from splitbench.errors import SplitbenchError
 
 emulator_app = typer.Typer(
     help="The emulated phone: an adb server on 127.0.0.1 for CI and for users without a phone.",
@@ -51,6 +52,15 @@ def emulator_start(
     systems, never on this computer's."""
     from splitbench.emulator import run_emulator
 
+    for name in serial or []:
+        if (
+            not name
+            or name in (".", "..")
+            or any(c.isspace() or c == "/" or not c.isprintable() for c in name)
+        ):
+            raise SplitbenchError(
+                f"serial {name!r} cannot be an adb serial: no spaces, '/' or control characters"
+            )
     run_emulator(
         port=port,
         serials=serial or ["sbemu-0001"],

@@ -55,6 +55,7 @@ def report(
     from splitbench.results import ResultsDB
     from splitbench.run_record import RunRecord
     from splitbench.sweep import DB_NAME
+    from splitbench.targets.base import file_label
 
     run = RunRecord.load(out)
     networks = load_network_configs(network)
@@ -73,7 +74,7 @@ def report(
         console.print(f"settings {picked.describe()}{others if settings == 'latest' else ''}")
         written = {}
         for client in run.clients:
-            suffix = ("" if len(run.clients) == 1 else f"_{client.replace(':', '_')}") + tag
+            suffix = ("" if len(run.clients) == 1 else f"_{file_label(client)}") + tag
             files = write_report(
                 out / DB_NAME,
                 out,

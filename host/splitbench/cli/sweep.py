@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from splitbench import __version__
+from splitbench.cli.adb_options import AdbPortOpt, AdbServerOpt, AdbTimeoutOpt, DeviceCacheOpt
 from splitbench.cli.app import (
     FormatOpt,
     InputNamesOpt,
@@ -21,7 +22,7 @@ from splitbench.cli.app import (
 )
 from splitbench.cli.resolve import resolve
 from splitbench.cli.table_view import print_table
-from splitbench.errors import Interrupted, SplitbenchError
+from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 
 
 @app.command()
@@ -38,14 +39,20 @@ def sweep(
     client: Annotated[
         list[str] | None,
         typer.Option(
-            help="Where heads run: host, adb (the one connected phone), adb:SERIAL. "
-            "Repeat for several phones."
+            help="Where heads run: host, adb (the one connected phone), adb:SERIAL, "
+            "adb:HOST:PORT/SERIAL. Repeat for several phones."
         ),
     ] = None,
     clients: Annotated[
-        str | None, typer.Option(help="'all': every connected phone is a client, in parallel.")
+        str | None,
+        typer.Option(
+            help="'all': every phone of every adb server asked is a client, one worker each, "
+            "in parallel."
+        ),
     ] = None,
-    server: Annotated[str, typer.Option(help="Where tails run: host or adb:SERIAL.")] = "host",
+    server: Annotated[
+        str, typer.Option(help="Where tails run: host, adb:SERIAL or adb:HOST:PORT/SERIAL.")
+    ] = "host",
     threads: Annotated[int, typer.Option(min=1, help="Inference threads on each target.")] = 1,
     runs: Annotated[int, typer.Option(min=1, help="Minimum steady-state runs per part.")] = 50,
     min_secs: Annotated[
@@ -87,9 +94,10 @@ def sweep(
     input_shape: InputShapeOpt = None,
     input_names: InputNamesOpt = None,
     output_names: OutputNamesOpt = None,
-    adb_port: Annotated[
-        int | None, typer.Option(help="adb server port (default $ANDROID_ADB_SERVER_PORT or 5037).")
-    ] = None,
+    adb_server: AdbServerOpt = None,
+    adb_port: AdbPortOpt = None,
+    adb_timeout: AdbTimeoutOpt = 10.0,
+    device_cache_mb: DeviceCacheOpt = 512.0,
     benchmark_binary: Annotated[
         Path | None, typer.Option(help="TensorFlow Lite benchmark_model binary for the phones.")
     ] = None,
@@ -158,7 +166,7 @@ def sweep(
     from splitbench.rundir import prepare as prepare_run_dir
     from splitbench.signals import exit_code, signal_name
     from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings
-    from splitbench.targets.factory import AdbOptions, expand_specs, make_target
+    from splitbench.targets.factory import AdbOptions, make_target, resolve_targets
 
     # Everything that can be wrong with the options is said before any work.
     if strategy not in STRATEGIES:
@@ -200,16 +208,26 @@ def sweep(
         )
         adb = AdbOptions(
             adb_port=adb_port,
+            adb_servers=tuple(adb_server or ()),
+            server_timeout_s=adb_timeout,
+            device_cache_mb=device_cache_mb,
             benchmark_binary=benchmark_binary,
             timeout_s=timeout,
             cooldown_temp_c=cooldown_temp,
             cooldown_max_wait_s=cooldown_max_wait,
             affinity_mask=affinity,
         )
-        client_specs = expand_specs(["all"] if clients == "all" else (client or ["host"]), adb)
-        server_spec = expand_specs([server], adb)[0]
-        targets = {spec: make_target(spec, run_dir=out, adb=adb) for spec in client_specs}
-        server_target = targets.get(server_spec) or make_target(server_spec, run_dir=out, adb=adb)
+        chosen = resolve_targets(["all"] if clients == "all" else (client or ["host"]), server, adb)
+        client_specs, server_spec = chosen.clients, chosen.server
+        for line in chosen.unreachable.values():
+            err_console.print(f"[yellow]unreachable:[/] {line}", highlight=False, soft_wrap=True)
+        targets = {
+            spec: make_target(spec, run_dir=out, adb=adb, phone=chosen.phones.get(spec))
+            for spec in client_specs
+        }
+        server_target = targets.get(server_spec) or make_target(
+            server_spec, run_dir=out, adb=adb, phone=chosen.phones.get(server_spec)
+        )
         plan = SweepPlan(
             model_path=resolved.path,
             model_name=resolved.name,
@@ -236,6 +254,9 @@ def sweep(
                 (server_spec, server_target),
                 fresh=fresh,
                 on_progress=progress.update,
+                on_event=lambda line: err_console.print(
+                    f"[yellow]stopped:[/] {line}", highlight=False, soft_wrap=True
+                ),
             )
             try:
                 outcome = runner.run()
@@ -264,11 +285,36 @@ def sweep(
             "rounds": rounds,
             "strategy": strategy,
         }
-        _write_and_show(
-            outcome, out, client_specs, server_spec, networks, asked, retry_failed == "yes"
-        )
+        # a server down from the start is a hole only where its phones were asked for
+        unreachable = chosen.unreachable if clients == "all" else {}
+        try:
+            _write_and_show(
+                outcome, out, client_specs, server_spec, networks, asked, retry_failed == "yes"
+            )
+        except SplitbenchError:
+            _require_every_phone(outcome.stopped, unreachable)  # the holes are those phones'
+            raise
+        _require_every_phone(outcome.stopped, unreachable)
     finally:
         lock.release()
+
+
+def _require_every_phone(stopped: dict[str, str], unreachable: dict[str, str]) -> None:
+    """A phone that stopped (or a server that never answered) is a hole: say which, exit non-zero;
+    the rerun of the same command measures only what is missing."""
+    if not stopped and not unreachable:
+        return
+    parts = []
+    if stopped:
+        phones = "phone" if len(stopped) == 1 else "phones"
+        parts.append(f"{len(stopped)} {phones} did not finish: {', '.join(stopped)}")
+    if unreachable:
+        parts.append(
+            f"adb server {', '.join(unreachable)} did not answer, its phones were not measured"
+        )
+    raise DeviceError(
+        "; ".join(parts) + " — finished measurements are saved; rerun the same command to resume"
+    )
 
 
 def check_database(out: Path) -> None:
@@ -299,6 +345,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
     from splitbench.report import find_holes, incomplete, whole_model_holes, write_report
     from splitbench.report_html import same_machine_note, write_run_html
     from splitbench.run_record import RunRecord
+    from splitbench.targets.base import file_label
 
     RunRecord(
         model_name=outcome.model_name,
@@ -316,7 +363,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
     holes: list[str] = []
     total = 0
     for spec in client_specs:
-        suffix = "" if len(client_specs) == 1 else f"_{spec.replace(':', '_')}"
+        suffix = "" if len(client_specs) == 1 else f"_{file_label(spec)}"
         files = write_report(
             outcome.db_path,
             out,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -13,7 +14,7 @@ from splitbench.measure.types import PartMeasurement, RunSettings
 class TargetInfo:
     """What is recorded with every sample: which machine, which runtime."""
 
-    name: str  # "host", "adb:SERIAL"
+    name: str  # "host", "adb:SERIAL", "adb:HOST:PORT/SERIAL"
     kind: str  # "host", "adb"
     cpu_model: str
     cores: int
@@ -30,3 +31,10 @@ class Target(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def file_label(target_name: str) -> str:
+    """A target name as a portable file-name part: every character other than letters, digits,
+    ``.``, ``_`` and ``-`` (so ``:`` and ``/``) becomes ``_``:
+    ``adb:10.0.0.2:5037/R58M`` → ``adb_10.0.0.2_5037_R58M``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", target_name)

@@ -26,6 +26,7 @@ from splitbench.targets.adb.server import (
     parse_server,
     state_error,
 )
+from splitbench.targets.base import file_label  # noqa: F401  (re-exported)
 
 _QUALIFIED = re.compile(
     r"^(?P<server>(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5})/(?P<serial>.+)$"
@@ -51,13 +52,6 @@ class PhoneRef:
     @property
     def full_name(self) -> str:
         return f"adb:{self.server.label}/{self.serial}"
-
-
-def file_label(target_name: str) -> str:
-    """A target name as a portable file-name part: every character other than letters, digits,
-    ``.``, ``_`` and ``-`` (so ``:`` and ``/``) becomes ``_``:
-    ``adb:10.0.0.2:5037/R58M`` → ``adb_10.0.0.2_5037_R58M``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", target_name)
 
 
 def parse_phone(spec: str) -> tuple[AdbServer | None, str]:

@@ -163,6 +163,8 @@ def no_server(host: str, port: int) -> DeviceError:
 def server_error(server: AdbServer, exc: BaseException, timeout: float) -> DeviceError:
     """One line for an adb server that cannot be used: absent, silent, or another protocol."""
     if isinstance(exc, ServerGone):
+        if any(t in str(exc) for t in ("Name or service not known", "name resolution", "nodename")):
+            return DeviceError(f"adb server {server.label}: host name {server.host!r} not found")
         if server.local:
             return no_server(server.host, server.port)
         return DeviceError(
