@@ -110,6 +110,7 @@ class SweepOutcome:
     # targets that failed themselves (phone or adb server gone): name → the one-line reason;
     # their remaining measurements were not made (a rerun resumes them)
     stopped: dict[str, str] = field(default_factory=dict)
+    db_s: float = 0.0  # seconds the measurements spent being written (lock wait included)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -385,8 +386,10 @@ class Sweep:
         cut, delivery = self.plan.cut_codec, self.plan.delivery_codec
         if cut and k < n and not self._codecs.has(sha, k, "cut", cut.lower()):
             missing.append("cut")
-        if delivery and splitter.head_io(k) is not None and not self._codecs.has(
-            sha, k, "delivery", delivery
+        if (
+            delivery
+            and splitter.head_io(k) is not None
+            and not self._codecs.has(sha, k, "delivery", delivery)
         ):
             missing.append("delivery")
         return missing
@@ -540,6 +543,7 @@ class Sweep:
             )
         else:
             measurement = job.target.measure(job.part, self.plan.settings)
+        writing = time.perf_counter()
         with self._db_lock:
             self.db.record_measurement(
                 graph.sha256,
@@ -561,6 +565,7 @@ class Sweep:
                 outcome.failed_parts.append(
                     f"{_where(job)} on {job.target_name}: {measurement.error}"
                 )
+            outcome.db_s += time.perf_counter() - writing
 
 
 def best_predicted_splits(

@@ -78,11 +78,6 @@ def resolve_targets(client_specs: list[str], server_spec: str, adb: AdbOptions) 
     return ResolvedTargets(clients, server_names[0], phones, unreachable)
 
 
-def expand_specs(specs: list[str], adb: AdbOptions) -> list[str]:
-    """Expand ``adb`` (the one connected phone) and ``all`` (every phone) into target names."""
-    return resolve_targets(specs, "host", adb).clients
-
-
 def make_target(
     spec: str, *, run_dir: Path, adb: AdbOptions, phone: PhoneRef | None = None
 ) -> Target:

@@ -73,6 +73,7 @@ class BatchStats:
     parts: int = 0
     total_s: float = 0.0
     runner_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of this process's thread over the batches (host-side work)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ class AdbTarget:
 
     def measure_batch(self, parts: Sequence[Path], settings: RunSettings) -> list[PartMeasurement]:
         """Measure several parts with one runner call (one adb round trip for the runs)."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         runner = self._prepare()
         if runner.kind == "app":
             return [self._measure_app(self._upload(p, settings), settings) for p in parts]
@@ -228,6 +229,7 @@ class AdbTarget:
         self.stats.batches += 1
         self.stats.parts += len(staged)
         self.stats.total_s += time.perf_counter() - started
+        self.stats.cpu_s += time.thread_time() - cpu_started
         return results
 
     # preparation ------------------------------------------------------------------------------
