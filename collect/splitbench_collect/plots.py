@@ -116,14 +116,14 @@ def latency_components(df: pd.DataFrame, cfg: NetworkConfig) -> dict[str, np.nda
 
 
 def stacked_latency_png(
-    df: pd.DataFrame, cfg: NetworkConfig, path: Path, *, title: str | None = None
+    df: pd.DataFrame, cfg: NetworkConfig, path: Path, *, title: str | None = None, note: str = ""
 ) -> Path:
     """``latency_stacked_<network>.png``: see :func:`stacked_latency_figure`."""
-    return _save(stacked_latency_figure(df, cfg, title=title), path)
+    return _save(stacked_latency_figure(df, cfg, title=title, note=note), path)
 
 
 def stacked_latency_figure(
-    df: pd.DataFrame, cfg: NetworkConfig, *, title: str | None = None
+    df: pd.DataFrame, cfg: NetworkConfig, *, title: str | None = None, note: str = ""
 ) -> Figure:
     """Where the time goes, per split, for one network (see the module docstring for why the
     top panel is lines on a log axis and the bottom one shares).
@@ -142,9 +142,12 @@ def stacked_latency_figure(
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     fig.suptitle(
-        title
-        or f"Latency per split — {cfg.name}: uplink {cfg.uplink_mbps:g} Mbit/s, "
-        f"downlink {cfg.downlink_mbps:g} Mbit/s, RTT {cfg.rtt_ms:g} ms",
+        (
+            title
+            or f"Latency per split — {cfg.name}: uplink {cfg.uplink_mbps:g} Mbit/s, "
+            f"downlink {cfg.downlink_mbps:g} Mbit/s, RTT {cfg.rtt_ms:g} ms"
+        )
+        + (f"\n{note}" if note else ""),
         fontsize=12,
     )
     marker = None if many else "o"
@@ -196,11 +199,21 @@ def stacked_latency_figure(
     denom = np.where(known & (parts["total"] > 0), parts["total"], 1.0)
     bottom_acc = np.zeros(len(splits))
     width = 1.0 if many else 0.8
+    # Many touching bars: one filled step outline per component draws the same picture with one
+    # patch instead of one per split (hundreds of bars made a report take tens of seconds).
+    steps = many and bool(np.all(np.diff(splits) == 1))
+    edges = np.append(splits - 0.5, splits[-1] + 0.5)
     for name in COLORS:
         pct = 100.0 * shares[name] / denom
-        bottom.bar(
-            splits, pct, bottom=bottom_acc, width=width, color=COLORS[name], lw=0, label=name
-        )
+        if steps:
+            bottom.stairs(
+                bottom_acc + pct, edges, baseline=bottom_acc.copy(), fill=True,
+                color=COLORS[name], lw=0, label=name,
+            )  # fmt: skip
+        else:
+            bottom.bar(
+                splits, pct, bottom=bottom_acc, width=width, color=COLORS[name], lw=0, label=name
+            )
         bottom_acc += pct
     if (~known).any():
         bottom.plot(splits[~known], np.full((~known).sum(), 50.0), "x", color="grey", ms=7)
@@ -266,9 +279,12 @@ def best_split_vs_uplink_png(
     *,
     uplink_range: tuple[float, float] | None = None,
     points: int = 400,
+    note: str = "",
 ) -> Path:
     """``best_split_vs_uplink.png``: see :func:`best_split_vs_uplink_figure`."""
-    fig = best_split_vs_uplink_figure(df, networks, uplink_range=uplink_range, points=points)
+    fig = best_split_vs_uplink_figure(
+        df, networks, uplink_range=uplink_range, points=points, note=note
+    )
     return _save(fig, path)
 
 
@@ -278,6 +294,7 @@ def best_split_vs_uplink_figure(
     *,
     uplink_range: tuple[float, float] | None = None,
     points: int = 400,
+    note: str = "",
 ) -> Figure:
     """Best split (top) and its end-to-end latency (bottom) against uplink bandwidth (log x),
     one curve per network computed with that network's own downlink and RTT, each network
@@ -295,7 +312,8 @@ def best_split_vs_uplink_figure(
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1))
     fig.suptitle(
-        "Best split against uplink bandwidth (each network with its own downlink and RTT)",
+        "Best split against uplink bandwidth (each network with its own downlink and RTT)"
+        + (f"\n{note}" if note else ""),
         fontsize=12,
     )
     handles: list[Line2D] = []

@@ -16,7 +16,10 @@ import pandas as pd
 from splitbench.errors import IncompleteRun
 from splitbench.graph import ModelGraph
 from splitbench.network import NetworkConfig
-from splitbench.results import ResultsDB
+from splitbench.presets import QUICK, preset_name
+from splitbench.results import ResultsDB, SettingsRecord
+
+QUICK_NOTE = "QUICK first look: less time behind each number, see the spread (std) columns"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ def write_report(
     from splitbench_collect.split_table import best_splits, build_split_table
 
     db = ResultsDB(db_path)
+    used = _settings_used(db, model_sha, client, server, settings_hash)
+    chosen = used.hash if used else settings_hash
     table = build_split_table(
         db,
         model_sha,
@@ -68,7 +73,7 @@ def write_report(
         networks=networks,
         output_bytes=output_bytes,
         num_operators=num_operators,
-        settings=settings_hash,
+        settings=chosen,
     )
     if graph is not None:
         from splitbench_collect.predicted_columns import add_predicted_columns
@@ -77,8 +82,8 @@ def write_report(
 
         table = add_predicted_columns(
             table,
-            prediction_for_target(db, graph, client, out_dir, settings_hash=settings_hash),
-            prediction_for_target(db, graph, server, out_dir, settings_hash=settings_hash),
+            prediction_for_target(db, graph, client, out_dir, settings_hash=chosen),
+            prediction_for_target(db, graph, server, out_dir, settings_hash=chosen),
             num_operators,
         )
     from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
@@ -92,11 +97,14 @@ def write_report(
         # head→tail against the converted whole model.
         at = list(table.columns).index("max_abs_diff") + 1
         table.insert(at, "conversion_max_abs_diff", float(conversion_max_abs_diff))
+    table["preset"] = preset_name(used.settings, used.rounds) if used else ""
+    table["settings"] = chosen or ""
+    note = QUICK_NOTE if used and table["preset"].iloc[0] == "quick" else ""
     best = best_splits(table, networks)
     best_coded = best_coded_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
-    meta = metadata_from_db(db, model_sha, client, server, settings_hash, output_bytes=output_bytes)
+    meta = metadata_from_db(db, model_sha, client, server, chosen, output_bytes=output_bytes)
     if asked:
         derived = meta.get("run_settings", {})
         meta["run_settings"] = {
@@ -104,6 +112,12 @@ def write_report(
             **asked,
             "measured_per_bout": derived.get("per_bout"),
         }
+    if isinstance(meta.get("run_settings"), dict):
+        meta["run_settings"] = {"preset": str(table["preset"].iloc[0]), **meta["run_settings"]}
+    if note:  # first on the metadata sheet; report.html puts the label beside each section
+        meta = {"preset": f"{note} ({QUICK.flags()})", **meta}
+        if isinstance(meta.get("run_settings"), dict):
+            meta["run_settings"]["label"] = note
     plots: list[Path] = []
     if not write_files:  # the table for report.html only
         return ReportFiles(table, csv_path, xlsx_path, (), best, best_coded or None, meta)
@@ -111,11 +125,22 @@ def write_report(
     write_xlsx(table, networks, xlsx_path, meta)
     for cfg in networks:
         stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
-        plots.append(stacked_latency_png(table, cfg, stacked))
+        plots.append(stacked_latency_png(table, cfg, stacked, note=note))
     if networks:
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
-        plots.append(best_split_vs_uplink_png(table, best_png, networks))
+        plots.append(best_split_vs_uplink_png(table, best_png, networks, note=note))
     return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best, best_coded or None, meta)
+
+
+def _settings_used(
+    db: ResultsDB, model_sha: str, client: str, server: str, settings_hash: str | None
+) -> SettingsRecord | None:
+    """The settings identity the table shows: the one asked for, else the latest measured on
+    these targets (the split table's own rule)."""
+    known = db.settings_sets(model_sha, [client, server])
+    if settings_hash is None:
+        return known[-1] if known else None
+    return next((r for r in known if r.hash == settings_hash), None)
 
 
 def find_holes(

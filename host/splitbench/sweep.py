@@ -13,7 +13,6 @@ its own lane: the others finish, and the outcome says which targets stopped and 
 
 from __future__ import annotations
 
-import math
 import shutil
 import threading
 import time
@@ -30,6 +29,7 @@ from splitbench.measure.inputs import make_inputs
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
+from splitbench.presets import per_bout
 from splitbench.results import ResultsDB
 from splitbench.run_record import RunRecord
 from splitbench.rundir import (
@@ -121,14 +121,7 @@ def bout_settings(total: RunSettings, rounds: int) -> RunSettings:
     ``num_runs`` steady runs and ``min_secs`` seconds (and the warm-up) over all bouts."""
     if rounds < 1:
         raise SplitbenchError(f"--rounds must be at least 1, got {rounds}")
-    return RunSettings(
-        threads=total.threads,
-        warmup_runs=max(1, math.ceil(total.warmup_runs / rounds)) if total.warmup_runs else 0,
-        warmup_min_secs=total.warmup_min_secs / rounds,
-        num_runs=max(1, math.ceil(total.num_runs / rounds)),
-        min_secs=total.min_secs / rounds,
-        max_secs=total.max_secs / rounds,
-    )
+    return per_bout(total, rounds)
 
 
 def lane_key(target_name: str) -> str:

@@ -23,10 +23,12 @@ from splitbench.cli.app import (
 from splitbench.cli.resolve import resolve
 from splitbench.cli.table_view import print_table
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
+from splitbench.presets import QUICK, preset_name
 
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     model: ModelArg = "posenet",
     out: Annotated[
         Path,
@@ -69,6 +71,16 @@ def sweep(
             "of the machine average out instead of landing on one split.",
         ),
     ] = 6,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A first look in about a minute: the quick preset "
+            f"({QUICK.flags()}) for the options you do not give. The summary, splits.csv, "
+            "the workbook and the plots say 'quick' and show the spread; a later run without "
+            "--quick into the same --out adds the careful measurements beside these.",
+        ),
+    ] = False,
     network: Annotated[
         Path | None,
         typer.Option(
@@ -196,6 +208,18 @@ def sweep(
         resolved, shapes = resolve(
             model, out / "model", input_names, output_names, input_shape, fmt
         )
+        if quick:  # the preset fills in what the user did not type
+            given = {
+                name
+                for name in ("runs", "min_secs", "warmup", "warmup_secs", "rounds")
+                if (source := ctx.get_parameter_source(name)) is not None
+                and source.name in ("COMMANDLINE", "ENVIRONMENT")
+            }
+            runs = runs if "runs" in given else QUICK.runs
+            min_secs = min_secs if "min_secs" in given else QUICK.min_secs
+            warmup = warmup if "warmup" in given else QUICK.warmup
+            warmup_secs = warmup_secs if "warmup_secs" in given else QUICK.warmup_secs
+            rounds = rounds if "rounds" in given else QUICK.rounds
         settings = bout_settings(
             RunSettings(
                 threads=threads,
@@ -247,6 +271,12 @@ def sweep(
             retry_failed=retry_failed == "yes",
         )
         console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
+        if preset_name(settings, rounds) == "quick":
+            console.print(
+                f"[bold yellow]quick[/] preset ({QUICK.flags()}): a first look with less time "
+                "behind each number; rerun without --quick into the same --out for the careful "
+                "measurements (these are kept beside them)"
+            )
         with SweepProgress(err_console) as progress:
             runner = Sweep(
                 plan,

@@ -17,7 +17,11 @@ def fmt(value: object, digits: int = 2) -> str:
 
 def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
     """A compact view of the split table; the CSV/XLSX hold every column."""
-    view = Table(title=f"splits (client {client}); times in ms, sizes in KB", box=None)
+    quick = _preset(table) == "quick"
+    title = f"splits (client {client}); times in ms, sizes in KB"
+    if quick:
+        title = f"QUICK first look — splits (client {client}); times in ms ± std, sizes in KB"
+    view = Table(title=title, box=None)
     for col in ("k:N-k", "client", "server", "cut", "head", "lossless"):
         view.add_column(col, justify="right", no_wrap=True)
     for cfg in networks:
@@ -27,8 +31,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         lossless = "bit-exact" if row.get("bit_exact") is True else fmt(row["max_abs_diff"], 6)
         cells = [
             f"{row['on_client']}:{row['on_server']}",
-            fmt(row["client_ms"]),
-            fmt(row["server_ms"]),
+            _time(row, "client", quick),
+            _time(row, "server", quick),
             fmt(row["intermediate_bytes"] / 1024, 1),
             fmt(row["head_model_bytes"] / 1024, 1),
             lossless,
@@ -47,3 +51,34 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
                 f"RTT {cfg.rtt_ms:g} ms): {k}:{int(row['on_server'])}, "
                 f"{fmt(row[f'e2e_ms_{cfg.name}'])} ms end to end"
             )
+    print_spread_note(table)
+
+
+def _preset(table) -> str:  # type: ignore[no-untyped-def]
+    """The measurement preset the table's rows were taken with ('' when unknown)."""
+    if "preset" not in table.columns or table.empty:
+        return ""
+    return str(table["preset"].iloc[0])
+
+
+def _time(row, side: str, spread: bool) -> str:  # type: ignore[no-untyped-def]
+    """A mean time, with the standard deviation of its samples when the spread is asked for."""
+    text = fmt(row[f"{side}_ms"])
+    std = fmt(row.get(f"{side}_std_ms"))
+    return f"{text} ±{std}" if spread and text != "-" and std != "-" else text
+
+
+def print_spread_note(table) -> None:  # type: ignore[no-untyped-def]
+    """After a quick table: how wide the spread is, and how to get the careful figures."""
+    if _preset(table) != "quick":
+        return
+    parts = []
+    for side in ("client", "server"):
+        rel = (table[f"{side}_std_ms"] / table[f"{side}_ms"]).where(table[f"{side}_ms"] > 0)
+        if rel.notna().any():
+            parts.append(f"{side} {100 * rel.median():.0f} %")
+    console.print(
+        "quick: spread (std / mean, median over splits) "
+        + (", ".join(parts) or "unknown")
+        + "; rerun without --quick into the same --out for the careful measurements"
+    )
