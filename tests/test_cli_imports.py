@@ -80,6 +80,9 @@ def test_help_imports_no_numpy_and_no_stage(args: list[str], tmp_path: Path) -> 
     modules = loaded(args, tmp_path)
     assert tops(modules) & HEAVY == set()
     assert ours(modules, SWEEP_ONLY | {"splitbench.graph", "splitbench.splitter"}) == set()
+    # Plain help: typer's rich help panels would load markdown-it and pygments-sized modules.
+    assert tops(modules) & {"markdown_it", "pygments"} == set()
+    assert "typer.rich_utils" not in modules
 
 
 def test_models_imports_no_numpy(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ Names are the file stems (``pose_landmark_full``); a stem that occurs in two fol
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
@@ -118,8 +119,20 @@ def _verified_digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def _verified(wheel: Path) -> Path:
-    """Check the pinned sha256 (once per process and file version) and that the zip opens."""
+    """Check the pinned sha256 (once per file version) and that the zip opens.
+
+    A stamp beside the wheel remembers the size and modification time it was verified at, so
+    later processes (``splitbench models`` on every call) do not hash 36 MB again; a file that
+    was replaced or damaged has another size or time and is hashed again.
+    """
     stat = wheel.stat()
+    stamp = wheel.with_name(wheel.name + ".verified")
+    key = f"{WHEEL_SHA256} {stat.st_size} {stat.st_mtime_ns}\n"
+    try:
+        if stamp.read_text() == key:
+            return wheel
+    except OSError:
+        pass
     digest = _verified_digest(str(wheel), stat.st_size, stat.st_mtime_ns)
     if digest != WHEEL_SHA256:
         raise ModelError(
@@ -131,6 +144,8 @@ def _verified(wheel: Path) -> Path:
             pass
     except zipfile.BadZipFile:
         raise ModelError(f"{wheel} is not a readable zip file; delete it") from None
+    with contextlib.suppress(OSError):  # a read-only cache only costs the hash next time
+        stamp.write_text(key)
     return wheel
 
 

@@ -22,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: typer's rich panels import rich.markdown and markdown-it, which cost
+    # more than the rest of `splitbench --help` together (issue 13: start-up under 0.3 s).
+    rich_markup_mode=None,
 )
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough for the split table

@@ -11,9 +11,10 @@ def models() -> None:
     from splitbench_models.mediapipe_wheel import list_mediapipe_models
     from splitbench_models.torch_zoo import ZOO
 
-    console.print("posenet  (PoseNet, MobileNetV1 1.0, 257x257x3, output stride 16; built here)")
-    for name in list_mediapipe_models():
-        console.print(name)
+    lines = ["posenet  (PoseNet, MobileNetV1 1.0, 257x257x3, output stride 16; built here)"]
+    lines += list_mediapipe_models()
     for entry in ZOO.values():
         shape = ",".join(str(d) for d in entry.input_shape)
-        console.print(f"{entry.name}  ({entry.note}; PyTorch, input {shape})")
+        lines.append(f"{entry.name}  ({entry.note}; PyTorch, input {shape})")
+    # One plain write: rich's markup and highlighting per line cost more than the listing.
+    console.file.write("\n".join(lines) + "\n")
