@@ -158,7 +158,10 @@ def test_bad_pytorch_and_onnx_input_is_one_line(src: dict[str, Path], tmp_path: 
         ),
         "unknown builtin": (["inspect", "torchvision:nope"], ("unknown built-in PyTorch model",)),
     }
-    results = run_many([args for args, _ in cases.values()], timeout=900)
+    results = run_many([["models"], *(args for args, _ in cases.values())], timeout=900)
+    listed = results.pop(0).ok().stdout
+    for name in ("torchvision:mobilenet_v2", "torchvision:retinanet_resnet50_fpn", "facenet:onet"):
+        assert name in listed
     for (name, (_, needles)), result in zip(cases.items(), results, strict=True):
         try:
             assert_one_line_error(result, *needles)

@@ -60,3 +60,18 @@ def test_a_part_the_runtime_cannot_load_raises_part_failure(tmp_path: Path) -> N
     broken.write_bytes(b"\x18\x00\x00\x00TFL3" + b"\x00" * 16)
     with pytest.raises(PartFailure):
         open_session(broken)
+
+
+def test_a_nameless_input_shape_is_the_only_inputs(
+    chain_tflite: Path, two_input_tflite: Path
+) -> None:
+    from splitbench.model_source import parse_input_shape
+
+    assert parse_input_shape("1,3,224,224") == ("", (1, 3, 224, 224))
+    assert parse_input_shape("image:0:1,2") == ("image:0", (1, 2))
+    graph = load_graph(chain_tflite)
+    (only,) = graph.inputs
+    shape = graph.tensors[only].shape
+    assert load_graph(chain_tflite, {"": shape}).tensors[only].shape == shape
+    with pytest.raises(ModelError, match="has 2 inputs: name the one"):
+        load_graph(two_input_tflite, {"": (1, 2)})
