@@ -15,17 +15,14 @@ the conversion itself brings, the same for every split.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from splitbench.errors import ModelError
-from splitbench.intake.pytorch import TorchExport, example_inputs, load_program
+from splitbench.intake.pytorch import TorchExport, example_inputs, load_program, quiet
 
 TORCH_FORMATS = ("tflite", "onnx")
 _ONE_FILE_LIMIT = 1_800_000_000  # weights above this go to external data beside the .onnx
@@ -44,20 +41,6 @@ def _target(export: TorchExport, tag: str, suffix: str) -> Path:
     return export.path.with_name(f"{export.path.stem}.{tag}{suffix}")
 
 
-@contextlib.contextmanager
-def _quiet() -> Any:
-    """The converters print progress and MLIR warnings; keep the CLI's output readable."""
-    from splitbench.measure.quiet import native_stderr_silenced
-
-    sink = io.StringIO()
-    with (
-        contextlib.redirect_stdout(sink),
-        contextlib.redirect_stderr(sink),
-        native_stderr_silenced(),
-    ):
-        yield
-
-
 def _to_tflite(export: TorchExport) -> Path:
     import litert_torch
 
@@ -67,7 +50,7 @@ def _to_tflite(export: TorchExport) -> Path:
         args = example_inputs(program)
         partial = out.with_name(out.name + ".partial")
         try:
-            with _quiet():
+            with quiet():
                 converted = litert_torch.convert(program.module(), args)
                 converted.export(str(partial))
         except Exception as exc:
@@ -101,7 +84,7 @@ def _to_onnx(export: TorchExport) -> Path:
         partial = out.with_name(out.stem + ".partial.onnx")
         weights = sum(t.numel() * t.element_size() for t in program.state_dict.values())
         try:
-            with _quiet():
+            with quiet():
                 torch.onnx.export(
                     program,
                     args,

@@ -18,14 +18,16 @@ that fails — is one line naming the cause (:class:`~splitbench.errors.ModelErr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
+import io
 import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,22 @@ def intake(
             " drop it or return the module alone"
         )
     return _export(module, examples, path.stem, workdir, key)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """torch.export and the converters print graphs, warnings and progress to stdout/stderr
+    (Python logging and native code alike); the kit's contract is one line for an error, which
+    the exception carries. Everything printed meanwhile is dropped."""
+    from splitbench.measure.quiet import native_stderr_silenced
+
+    sink = io.StringIO()
+    with (
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        native_stderr_silenced(),
+    ):
+        yield
 
 
 def load_program(path: Path) -> Any:
@@ -225,7 +243,7 @@ def _export(
     import torch
 
     try:
-        with torch.no_grad():
+        with torch.no_grad(), quiet():
             program = torch.export.export(module, examples, strict=False)
     except Exception as exc:
         raise ModelError(f"torch.export of {name} failed: {_export_reason(exc)}") from None
