@@ -46,6 +46,11 @@ def main() -> None:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt as exc:
         _fail(f"interrupted ({signal_name(exc)})", exit_code(exc))
+    except BrokenPipeError:  # `splitbench report DIR | head`: the reader has gone, say nothing
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except OSError as exc:  # a file-system fault no stage anticipated: still one line
         from pathlib import Path
 

@@ -36,7 +36,8 @@ def report(
     settings: Annotated[
         str,
         typer.Option(
-            help="Which run settings the tables use: latest (the most recently measured), all "
+            help="Which run settings the tables use: latest (those of the last sweep into DIR, "
+            "else the most recently measured), all "
             "(one set of files per settings, suffixed _settings-HASH), or a HASH (or its "
             "first characters) as listed by this command."
         ),
@@ -63,7 +64,7 @@ def report(
         sets = db.settings_sets(run.model_sha, [*run.clients, run.server])
     if not sets:
         raise SplitbenchError(f"{out / DB_NAME} holds no measurement of {run.model_name} yet")
-    chosen = _choose(sets, settings, out)
+    chosen = _choose(sets, settings, out, run.settings)
     graph = load_graph(Path(run.model_path)) if Path(run.model_path).is_file() else None
     holes: list[str] = []
     whole: list[str] = []
@@ -89,7 +90,7 @@ def report(
                 settings_hash=picked.hash,
                 conversion_max_abs_diff=run.conversion_max_abs_diff,
                 # run.json has the settings as typed for the last sweep: the latest set
-                asked=run.settings if picked is sets[-1] else None,
+                asked=run.settings if picked is _latest(sets, run.settings) else None,
                 write_files=not html,
             )
             written[client] = files
@@ -129,9 +130,35 @@ def report(
         raise incomplete(holes, total, whole, retry=True)
 
 
-def _choose(sets, wanted: str, out: Path):  # type: ignore[no-untyped-def]
+def _latest(sets, asked):  # type: ignore[no-untyped-def]
+    """The settings of the last sweep into the directory (as run.json recorded them), when they
+    have measurements; else the most recently measured settings."""
+    if asked:
+        from splitbench.measure.types import RunSettings
+        from splitbench.results import settings_hash
+        from splitbench.sweep import bout_settings
+
+        try:
+            total = RunSettings(
+                threads=int(asked["threads"]),
+                warmup_runs=int(asked["warmup_runs"]),
+                warmup_min_secs=float(asked["warmup_secs"]),
+                num_runs=int(asked["runs"]),
+                min_secs=float(asked["min_secs"]),
+            )
+            rounds = int(asked["rounds"])
+            key = settings_hash(bout_settings(total, rounds), rounds)
+        except (KeyError, TypeError, ValueError):
+            key = None
+        for s in sets:
+            if s.hash == key:
+                return s
+    return sets[-1]
+
+
+def _choose(sets, wanted: str, out: Path, asked=None):  # type: ignore[no-untyped-def]
     if wanted == "latest":
-        return [sets[-1]]
+        return [_latest(sets, asked)]
     if wanted == "all":
         return list(sets)
     found = [s for s in sets if s.hash.startswith(wanted.lower())]
