@@ -1,0 +1,220 @@
+"""The ExecuTorch host runner: one ``.pte`` file timed with ``executorch.runtime``.
+
+Same KPIs and the same loop as the LiteRT runner (:mod:`splitbench.measure.litert_runner`),
+so a row means the same thing whatever the format:
+
+* **init** = ``Runtime.load_program`` (reads and verifies the program) + ``load_method``
+  (allocates the memory plan, initialises the XNNPACK delegates), as ``executor_runner``'s
+  "Model loaded" + "Method loaded";
+* inputs are set once with ``set_inputs``, outside every timed region; each sample is
+  ``perf_counter_ns`` around ``execute()`` alone; the first run is the **first inference**,
+  then the warm-up, then the steady state (at least ``num_runs`` and ``min_secs``, never a run
+  started after ``max_secs``). Raw samples are kept;
+* memory is the RSS growth from just before the load, after init and at the end, and its peak.
+
+XNNPACK's thread pool follows ``RunSettings.threads``. A ``.pte`` that this runtime cannot load
+(another ExecuTorch version, a corrupt file, a missing kernel) comes back with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from splitbench.measure.types import PartMeasurement, RunSettings
+
+METHOD = "executorch-runtime"
+RANDOM_INPUT_SEED = 0
+_MB = float(1 << 20)
+
+# ExecuTorch ScalarType codes (runtime/core/portable_type/scalar_type.h) -> torch dtype names.
+SCALAR_TYPES = {
+    0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32",
+    7: "float64", 11: "bool", 15: "bfloat16",
+}
+
+
+def runtime_version() -> str:
+    from splitbench.formats.executorch.lower import executorch_version
+
+    return f"executorch {executorch_version()}"
+
+
+class PteFailure(Exception):
+    def __init__(self, phase: str, detail: str) -> None:
+        super().__init__(detail)
+        self.phase = phase
+        self.detail = detail
+
+
+def program_identifier() -> bytes:
+    """The flatbuffer file identifier this ExecuTorch writes and reads (``ET12`` in 1.5)."""
+    from importlib import resources
+
+    fbs = resources.files("executorch").joinpath("schema").joinpath("program.fbs").read_text()
+    found = re.search(r'file_identifier\s+"(\w{4})"', fbs)
+    return found.group(1).encode() if found else b"ET12"
+
+
+def describe_load_error(detail: str, head: bytes = b"") -> str:
+    """One line for a ``.pte`` the runtime refuses, naming the cause where the header shows it:
+    a program of another ExecuTorch schema version, or not an ExecuTorch program at all."""
+    text = " ".join(detail.split())
+    ident = head[4:8]
+    if len(head) >= 8 and ident[:2] == b"ET" and ident != program_identifier():
+        return (
+            f"cannot load .pte: written by another ExecuTorch version (program format "
+            f"{ident.decode(errors='replace')}; {runtime_version()} reads "
+            f"{program_identifier().decode()}): lower it again with this version"
+        )
+    if len(head) >= 8 and ident[:2] != b"ET":
+        return "cannot load .pte: not an ExecuTorch program (no ET file identifier)"
+    return f"cannot load .pte: {text[:200]}"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def input_specs(method_meta: Any) -> list[TensorSpec]:
+    out = []
+    for i in range(method_meta.num_inputs()):
+        info = method_meta.input_tensor_meta(i)
+        out.append(TensorSpec(tuple(int(d) for d in info.sizes()), SCALAR_TYPES.get(info.dtype(), "?")))
+    return out
+
+
+def random_inputs(specs: Sequence[TensorSpec], seed: int = RANDOM_INPUT_SEED) -> list[Any]:
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    values = []
+    for spec in specs:
+        if spec.dtype.startswith("float") or spec.dtype == "bfloat16":
+            arr = rng.standard_normal(spec.shape).astype("float32")
+            values.append(torch.from_numpy(arr).to(getattr(torch, spec.dtype)))
+        elif spec.dtype == "bool":
+            values.append(torch.from_numpy(rng.integers(0, 2, spec.shape).astype(bool)))
+        else:
+            arr = rng.integers(0, 8, spec.shape)
+            values.append(torch.from_numpy(arr).to(getattr(torch, spec.dtype)))
+    return values
+
+
+def load(path: Path | bytes, *, etdump: bool = False, debug_buffer_size: int = 0) -> tuple[Any, Any]:
+    """(program, method) for ``forward``; raises :class:`PteFailure` with its phase."""
+    from splitbench.measure.quiet import native_stderr_silenced
+
+    from executorch.runtime import Runtime, Verification
+
+    runtime = Runtime.get()
+    source = str(path) if isinstance(path, Path) else path
+    with native_stderr_silenced():
+        try:
+            program = runtime.load_program(
+                source,
+                verification=Verification.InternalConsistency,
+                enable_etdump=etdump,
+                debug_buffer_size=debug_buffer_size,
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise PteFailure("load", describe_load_error(str(exc), _head(path))) from None
+        try:
+            method = program._program.load_method("forward")
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise PteFailure("load_method", f"cannot load method forward: {exc}") from None
+    return program, method
+
+
+def _head(path: Path | bytes) -> bytes:
+    if isinstance(path, bytes):
+        return path[:8]
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8)
+    except OSError:
+        return b""
+
+
+def run_once(path: Path, inputs: Sequence[Any]) -> list[Any]:
+    """Run ``forward`` once (the lossless check); outputs as tensors."""
+    _program, method = load(path)
+    try:
+        return list(method(list(inputs)))
+    except (RuntimeError, ValueError) as exc:
+        raise PteFailure("execute", str(exc)) from None
+
+
+def set_threads(threads: int) -> None:
+    from executorch.extension.pybindings import portable_lib
+
+    if portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(threads)
+
+
+def measure_pte(
+    path: Path, settings: RunSettings, inputs: Sequence[Any] | None = None
+) -> PartMeasurement:
+    """Measure one ``.pte`` (head, tail or whole model) on this machine."""
+    from splitbench.measure.litert_runner import _MemoryMonitor, _timed_runs
+
+    m = PartMeasurement(method=METHOD, runtime=runtime_version(), settings=settings)
+    import executorch.runtime  # noqa: F401  (loaded before the baseline)
+
+    set_threads(max(1, settings.threads))
+    _warm_once(path)
+    monitor = _MemoryMonitor()
+    try:
+        start = time.perf_counter_ns()
+        program, method = load(Path(path))
+        m.init_ms = (time.perf_counter_ns() - start) / 1e6
+        m.mem_init_mb = monitor.delta_mb()
+        values = list(inputs) if inputs is not None else random_inputs(input_specs(method.method_meta()))
+        method.set_inputs(values)
+
+        def execute() -> None:
+            try:
+                method.execute()
+            except (RuntimeError, ValueError) as exc:
+                raise PteFailure("execute", str(exc)) from None
+
+        max_secs = max(0.0, settings.max_secs)
+        warm = _timed_runs(execute, max(1, settings.warmup_runs), settings.warmup_min_secs, max_secs, monitor)
+        m.first_ms = warm[0] / 1e6
+        m.warmup_ms = [ns / 1e6 for ns in warm[1:]]
+        steady = _timed_runs(execute, settings.num_runs, settings.min_secs, max_secs, monitor)
+        m.steady_ms = [ns / 1e6 for ns in steady]
+        m.mem_overall_mb = monitor.delta_mb()
+        trace = monitor.trace()
+        m.mem_peak_mb = trace.peak_mb - trace.baseline_mb
+        del method, program
+    except PteFailure as failure:
+        m.error = failure.detail if failure.phase == "load" else f"{failure.phase}: {failure.detail}"
+        m.init_ms = m.first_ms = None
+        m.warmup_ms, m.steady_ms = [], []
+    return m
+
+
+_warmed = False
+
+
+def _warm_once(path: Path) -> None:
+    """Load and run one program untimed, the first time a process measures anything, so that the
+    runtime's one-time state (XNNPACK's caches, the thread pool) is not charged to the first
+    part's memory and init."""
+    global _warmed
+    if _warmed:
+        return
+    try:
+        _program, method = load(Path(path))
+        method(random_inputs(input_specs(method.method_meta())))
+    except (PteFailure, RuntimeError, ValueError):
+        return
+    _warmed = True
