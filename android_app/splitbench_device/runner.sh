@@ -7,7 +7,8 @@
 # writes its results to files the kit pulls (no parsing of a live stream over adb).
 #
 # usage: runner.sh -o OUT_DIR -l LIST_FILE [-x TIMEOUT_S] [-c MAX_TEMP_MC] [-w MAX_WAIT_S]
-#                  [-s STEP_S] [-a AFFINITY_MASK] [-t TEMP_FILE] [-P] -- COMMAND [ARG...]
+#                  [-s STEP_S] [-a AFFINITY_MASK] [-t TEMP_FILE] [-P] [-E] [-G FLAG]
+#                  -- COMMAND [ARG...]
 #        runner.sh -m PREFIX     (print the phone's state as PREFIX.key=value lines and exit)
 #
 #   LIST_FILE   one part per line: "NAME GRAPH" (NAME is [A-Za-z0-9._-]+; GRAPH is the rest of
@@ -20,6 +21,9 @@
 #   -t          read the temperature from this file (milli-degrees C) instead of the first
 #               readable thermal zone
 #   -P          also pass --profiling_output_csv_file=OUT/NAME.csv
+#   -E          also pass --etdump_path=OUT/NAME.etdump (ExecuTorch's executor_runner)
+#   -G FLAG     the flag that names the model file (default --graph; executor_runner:
+#               --model_path)
 #
 # For each part it runs:  COMMAND ARG... --graph=GRAPH [--profiling_output_csv_file=OUT/NAME.csv]
 # and writes OUT/NAME.stdout (stdout and stderr), OUT/NAME.rc (exit status; 128+N when killed
@@ -40,6 +44,8 @@ STEP=2
 AFFINITY=
 TEMP_FILE=
 PROFILE_CSV=0
+ETDUMP=0
+GRAPH_FLAG=--graph
 STATE_ONLY=
 
 # read_file FILE: first line of FILE, or nothing when unreadable.
@@ -102,7 +108,7 @@ state() {
 
 usage() {
   echo "usage: runner.sh -o OUT_DIR -l LIST_FILE [-x S] [-c MC] [-w S] [-s S] [-a MASK]" \
-    "[-t FILE] [-P] -- COMMAND [ARG...]" >&2
+    "[-t FILE] [-P] [-E] [-G FLAG] -- COMMAND [ARG...]" >&2
   exit 2
 }
 
@@ -111,7 +117,7 @@ is_uint() {
   return 0
 }
 
-while getopts o:l:x:c:w:s:a:t:m:P opt; do
+while getopts o:l:x:c:w:s:a:t:m:PEG: opt; do
   case $opt in
     o) OUT=$OPTARG ;;
     l) LIST=$OPTARG ;;
@@ -122,6 +128,8 @@ while getopts o:l:x:c:w:s:a:t:m:P opt; do
     a) AFFINITY=$OPTARG ;;
     t) TEMP_FILE=$OPTARG ;;
     P) PROFILE_CSV=1 ;;
+    E) ETDUMP=1 ;;
+    G) case $OPTARG in --[a-z_]*) GRAPH_FLAG=$OPTARG ;; *) usage ;; esac ;;
     m) STATE_ONLY=$OPTARG ;;
     *) usage ;;
   esac
@@ -200,11 +208,9 @@ start_part() {
   part_name=$1
   part_graph=$2
   shift 2
-  if [ "$PROFILE_CSV" = 1 ]; then
-    set -- "$@" "--graph=$part_graph" "--profiling_output_csv_file=$OUT/$part_name.csv"
-  else
-    set -- "$@" "--graph=$part_graph"
-  fi
+  set -- "$@" "$GRAPH_FLAG=$part_graph"
+  [ "$PROFILE_CSV" = 1 ] && set -- "$@" "--profiling_output_csv_file=$OUT/$part_name.csv"
+  [ "$ETDUMP" = 1 ] && set -- "$@" "--etdump_path=$OUT/$part_name.etdump"
   [ -n "$prefix" ] && set -- taskset "$AFFINITY" "$@"
   "$@" > "$OUT/$part_name.stdout" 2>&1 < /dev/null &
   child=$!
@@ -221,7 +227,7 @@ while IFS= read -r line || [ -n "$line" ]; do
   esac
   [ "$graph" != "$line" ] || { echo "runner.sh: no graph for '$name'" >&2; continue; }
   meta=$OUT/$name.meta
-  rm -f "$OUT/$name.rc" "$OUT/$name.timeout" "$OUT/$name.csv"
+  rm -f "$OUT/$name.rc" "$OUT/$name.timeout" "$OUT/$name.csv" "$OUT/$name.etdump"
   {
     echo "name=$name"
     echo "graph=$graph"

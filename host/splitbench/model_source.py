@@ -109,6 +109,10 @@ def _resolve_other(
         raise ModelError(_missing_message(spec))
     if path.is_dir():
         return _from_folder(path, spec, workdir, input_shapes)
+    if path.suffix.lower() == ".pte":
+        from splitbench.formats.executorch.model import NOT_SPLITTABLE
+
+        raise ModelError(f"{path.name}: {NOT_SPLITTABLE}")
     kind = _file_kind(path)
     name = path.stem
     if kind == "onnx" and input_shapes:

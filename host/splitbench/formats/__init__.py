@@ -12,7 +12,7 @@ from pathlib import Path
 from splitbench.errors import ModelError
 from splitbench.formats.base import Format
 
-FORMAT_NAMES: tuple[str, ...] = ("tflite", "onnx")
+FORMAT_NAMES: tuple[str, ...] = ("tflite", "onnx", "executorch")
 
 
 def get_format(name: str) -> Format:

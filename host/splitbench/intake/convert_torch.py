@@ -24,7 +24,7 @@ import numpy as np
 from splitbench.errors import ModelError
 from splitbench.intake.pytorch import TorchExport, example_inputs, load_program, quiet
 
-TORCH_FORMATS = ("tflite", "onnx")
+TORCH_FORMATS = ("tflite", "onnx", "executorch")
 _ONE_FILE_LIMIT = 1_800_000_000  # weights above this go to external data beside the .onnx
 
 
@@ -34,6 +34,10 @@ def convert_export(export: TorchExport, fmt: str) -> Path:
         return _to_tflite(export)
     if fmt == "onnx":
         return _to_onnx(export)
+    if fmt == "executorch":
+        from splitbench.formats.executorch.model import whole_pte
+
+        return whole_pte(export.path)
     raise ModelError(f"--format {fmt}: a PyTorch model converts to {' or '.join(TORCH_FORMATS)}")
 
 

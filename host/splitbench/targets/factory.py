@@ -29,6 +29,7 @@ class AdbOptions:
     cooldown_temp_c: float | None = None
     cooldown_max_wait_s: float = 120.0
     affinity_mask: str | None = None
+    model_format: str = "tflite"  # "executorch": phones run parts with executor_runner
 
 
 @dataclass
@@ -108,4 +109,5 @@ def make_target(
         cooldown_max_wait_s=adb.cooldown_max_wait_s,
         affinity_mask=adb.affinity_mask,
         device_cache_mb=adb.device_cache_mb,
+        model_format=adb.model_format,
     )

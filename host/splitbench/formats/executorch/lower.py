@@ -125,13 +125,30 @@ def _program_sha(program: ExportedProgram) -> str:
         if isinstance(tensor, torch.Tensor):
             t = tensor.detach().contiguous().cpu()
             h.update(str((t.dtype, tuple(t.shape))).encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
-def part_key(edge: EdgeModel, spec: PartSpec, per_op_mode: bool = False) -> str:
+IO_METHOD = "splitbench_io"  # constant method in every .pte made here: its boundary, as JSON
+
+
+def part_meta(spec: PartSpec, **extra: Any) -> dict[str, Any]:
+    """What a part file says about itself: input and output names (``.pte`` programs have
+    positional inputs only), its unit range, and for the whole model the export it came from."""
+    return {
+        "inputs": list(spec.inputs),
+        "outputs": list(spec.outputs),
+        "units": [spec.start, spec.stop],
+        **extra,
+    }
+
+
+def part_key(
+    edge: EdgeModel, spec: PartSpec, per_op_mode: bool = False, meta: dict[str, Any] | None = None
+) -> str:
     text = json.dumps(
         [
+            meta or part_meta(spec),
             edge.sha256,
             spec.start,
             spec.stop,
@@ -152,8 +169,12 @@ def lower_part(
     *,
     per_op_mode: bool = False,
     etrecord: Path | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> LoweredPart:
-    """Lower units ``spec`` of ``edge`` to the ``.pte`` file ``out`` (written atomically)."""
+    """Lower units ``spec`` of ``edge`` to the ``.pte`` file ``out`` (written atomically).
+
+    The program gets a constant method :data:`IO_METHOD` with ``meta`` (default
+    :func:`part_meta`), so a part file names its own inputs and outputs."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir.program._program import EdgeProgramManager
 
@@ -161,10 +182,10 @@ def lower_part(
     config = _config(edge.preserved_ops)
     try:
         with _quiet():
-            program = part_program(edge.program, edge.units, spec)
+            program = part_program(edge.program, edge.units, spec, _verifier(edge))
             manager = EdgeProgramManager(
                 {"forward": program},
-                None,
+                {IO_METHOD: json.dumps(meta or part_meta(spec))},
                 config,
                 core_aten_ops_exception_list=edge.preserved_ops,
             )
@@ -176,7 +197,7 @@ def lower_part(
                 from executorch.devtools import generate_etrecord
 
                 generate_etrecord(str(etrecord), kept, result)
-    except Exception as exc:  # noqa: BLE001 - the lowering stack raises anything; name it
+    except Exception as exc:
         raise LoweringError(_describe(exc, edge, spec)) from None
     delegated, delegates, portable = _delegation(delegated_graph, edge.units, spec)
     data = result.buffer
@@ -192,6 +213,19 @@ def lower_part(
         delegates=delegates,
         portable_ops=portable,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _verifier(edge: EdgeModel) -> Any:
+    """The edge verifier class that accepts the operators kept for XNNPACK (as the one
+    ``to_edge_transform_and_lower`` attaches; a program read back from disk loses it)."""
+    from executorch.exir.verification.verifier import EXIREdgeDialectVerifier
+
+    return EXIREdgeDialectVerifier(
+        edge_compile_config=_config(edge.preserved_ops),
+        class_only=True,
+        core_aten_ops_exception_list=list(edge.preserved_ops),
+        preserve_ops=list(edge.preserved_ops),
     )
 
 
@@ -243,6 +277,18 @@ def _quiet() -> Any:
         xnn.setLevel(xnn_level)
 
 
+def save_program(program: ExportedProgram, path: Path) -> None:
+    """An edge program to a file, with ExecuTorch's serializer (the one ETRecord uses)."""
+    from executorch.exir.serde.serialize import save
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    save(program, buf)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
 # -- the cache and the worker pool ---------------------------------------------------------------
 
 _WORKER_EDGE: EdgeModel | None = None
@@ -279,10 +325,12 @@ def _op_name(op: Any) -> str:
     return str(op)  # OpOverload prints as "aten.linear.default"
 
 
-def _worker_lower(spec: PartSpec, out: str, per_op_mode: bool) -> LoweredPart | str:
+def _worker_lower(
+    spec: PartSpec, out: str, per_op_mode: bool, meta: dict[str, Any] | None
+) -> LoweredPart | str:
     assert _WORKER_EDGE is not None
     try:
-        return lower_part(_WORKER_EDGE, spec, Path(out), per_op_mode=per_op_mode)
+        return lower_part(_WORKER_EDGE, spec, Path(out), per_op_mode=per_op_mode, meta=meta)
     except LoweringError as exc:
         return str(exc)
 
@@ -297,22 +345,28 @@ class PartCache:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future[LoweredPart | str]] = {}
 
-    def path(self, spec: PartSpec, per_op_mode: bool = False) -> Path:
-        key = part_key(self.edge, spec, per_op_mode)
+    def path(
+        self, spec: PartSpec, per_op_mode: bool = False, meta: dict[str, Any] | None = None
+    ) -> Path:
+        key = part_key(self.edge, spec, per_op_mode, meta)
         return self.root / key[:2] / f"{key[:32]}.pte"
 
     def _manifest(self, pte: Path) -> Path:
         return pte.with_suffix(".json")
 
-    def cached(self, spec: PartSpec, per_op_mode: bool = False) -> LoweredPart | None:
+    def cached(
+        self, spec: PartSpec, per_op_mode: bool = False, meta: dict[str, Any] | None = None
+    ) -> LoweredPart | None:
         """The part from the cache, None when not lowered yet; a cached failure raises."""
-        found = self._lookup(spec, per_op_mode)
+        found = self._lookup(spec, per_op_mode, meta)
         if isinstance(found, str):
             raise LoweringError(found)
         return found
 
-    def _lookup(self, spec: PartSpec, per_op_mode: bool) -> LoweredPart | str | None:
-        pte = self.path(spec, per_op_mode)
+    def _lookup(
+        self, spec: PartSpec, per_op_mode: bool, meta: dict[str, Any] | None = None
+    ) -> LoweredPart | str | None:
+        pte = self.path(spec, per_op_mode, meta)
         meta = self._manifest(pte)
         if not meta.is_file():
             return None
@@ -336,12 +390,19 @@ class PartCache:
         meta.write_text(json.dumps(part.manifest()))
         return part
 
-    def get(self, spec: PartSpec, per_op_mode: bool = False) -> LoweredPart:
-        """The lowered part, from the cache, from a worker already on it, or lowered here."""
-        found = self.cached(spec, per_op_mode)
-        if found is not None:
+    def get(
+        self,
+        spec: PartSpec,
+        per_op_mode: bool = False,
+        meta: dict[str, Any] | None = None,
+        etrecord: Path | None = None,
+    ) -> LoweredPart:
+        """The lowered part, from the cache, from a worker already on it, or lowered here.
+        ``etrecord``: also write the ETRecord of this lowering there (never from the cache)."""
+        found = self.cached(spec, per_op_mode, meta)
+        if found is not None and (etrecord is None or etrecord.is_file()):
             return found
-        pte = self.path(spec, per_op_mode)
+        pte = self.path(spec, per_op_mode, meta)
         future = self._pending.pop(str(pte), None)
         if future is not None:
             try:
@@ -352,7 +413,9 @@ class PartCache:
                 ) from None
             return self._record(result, pte)
         try:
-            part: LoweredPart | str = lower_part(self.edge, spec, pte, per_op_mode=per_op_mode)
+            part: LoweredPart | str = lower_part(
+                self.edge, spec, pte, per_op_mode=per_op_mode, etrecord=etrecord, meta=meta
+            )
         except LoweringError as exc:
             part = str(exc)
         return self._record(part, pte)
@@ -366,7 +429,7 @@ class PartCache:
         pool = self._ensure_pool()
         for spec in dict.fromkeys(todo):
             pte = self.path(spec, per_op_mode)
-            self._pending[str(pte)] = pool.submit(_worker_lower, spec, str(pte), per_op_mode)
+            self._pending[str(pte)] = pool.submit(_worker_lower, spec, str(pte), per_op_mode, None)
 
     def lower_all(
         self,
@@ -404,18 +467,12 @@ class PartCache:
         return self._pool
 
     def _save_edge(self) -> Path:
-        path = self.root / f"edge-{self.edge.sha256[:32]}.ep"
-        if not path.is_file():
-            from executorch.exir.serde.serialize import save
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            buf = io.BytesIO()
-            save(self.edge.program, buf)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            tmp.write_bytes(buf.getvalue())
-            tmp.replace(path)
-        self.edge.saved = path
-        return path
+        if self.edge.saved is None or not self.edge.saved.is_file():
+            path = self.root / f"edge-{self.edge.sha256[:32]}.ep"
+            if not path.is_file():
+                save_program(self.edge.program, path)
+            self.edge.saved = path
+        return self.edge.saved
 
     def close(self) -> None:
         if self._pool is not None:

@@ -33,8 +33,16 @@ _MB = float(1 << 20)
 
 # ExecuTorch ScalarType codes (runtime/core/portable_type/scalar_type.h) -> torch dtype names.
 SCALAR_TYPES = {
-    0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32",
-    7: "float64", 11: "bool", 15: "bfloat16",
+    0: "uint8",
+    1: "int8",
+    2: "int16",
+    3: "int32",
+    4: "int64",
+    5: "float16",
+    6: "float32",
+    7: "float64",
+    11: "bool",
+    15: "bfloat16",
 }
 
 
@@ -86,7 +94,9 @@ def input_specs(method_meta: Any) -> list[TensorSpec]:
     out = []
     for i in range(method_meta.num_inputs()):
         info = method_meta.input_tensor_meta(i)
-        out.append(TensorSpec(tuple(int(d) for d in info.sizes()), SCALAR_TYPES.get(info.dtype(), "?")))
+        out.append(
+            TensorSpec(tuple(int(d) for d in info.sizes()), SCALAR_TYPES.get(info.dtype(), "?"))
+        )
     return out
 
 
@@ -108,17 +118,19 @@ def random_inputs(specs: Sequence[TensorSpec], seed: int = RANDOM_INPUT_SEED) ->
     return values
 
 
-def load(path: Path | bytes, *, etdump: bool = False, debug_buffer_size: int = 0) -> tuple[Any, Any]:
-    """(program, method) for ``forward``; raises :class:`PteFailure` with its phase."""
-    from splitbench.measure.quiet import native_stderr_silenced
-
+def load_program_only(
+    path: Path | bytes, *, etdump: bool = False, debug_buffer_size: int = 0
+) -> Any:
+    """``executorch.runtime.Program`` of a ``.pte``; raises :class:`PteFailure` ("load")."""
     from executorch.runtime import Runtime, Verification
+
+    from splitbench.measure.quiet import native_stderr_silenced
 
     runtime = Runtime.get()
     source = str(path) if isinstance(path, Path) else path
     with native_stderr_silenced():
         try:
-            program = runtime.load_program(
+            return runtime.load_program(
                 source,
                 verification=Verification.InternalConsistency,
                 enable_etdump=etdump,
@@ -126,6 +138,16 @@ def load(path: Path | bytes, *, etdump: bool = False, debug_buffer_size: int = 0
             )
         except (RuntimeError, ValueError) as exc:
             raise PteFailure("load", describe_load_error(str(exc), _head(path))) from None
+
+
+def load(
+    path: Path | bytes, *, etdump: bool = False, debug_buffer_size: int = 0
+) -> tuple[Any, Any]:
+    """(program, method) for ``forward``; raises :class:`PteFailure` with its phase."""
+    from splitbench.measure.quiet import native_stderr_silenced
+
+    program = load_program_only(path, etdump=etdump, debug_buffer_size=debug_buffer_size)
+    with native_stderr_silenced():
         try:
             method = program._program.load_method("forward")
         except (RuntimeError, ValueError, KeyError) as exc:
@@ -173,10 +195,12 @@ def measure_pte(
     monitor = _MemoryMonitor()
     try:
         start = time.perf_counter_ns()
-        program, method = load(Path(path))
+        _program, method = load(Path(path))  # the program must outlive the method
         m.init_ms = (time.perf_counter_ns() - start) / 1e6
         m.mem_init_mb = monitor.delta_mb()
-        values = list(inputs) if inputs is not None else random_inputs(input_specs(method.method_meta()))
+        values = (
+            list(inputs) if inputs is not None else random_inputs(input_specs(method.method_meta()))
+        )
         method.set_inputs(values)
 
         def execute() -> None:
@@ -186,7 +210,9 @@ def measure_pte(
                 raise PteFailure("execute", str(exc)) from None
 
         max_secs = max(0.0, settings.max_secs)
-        warm = _timed_runs(execute, max(1, settings.warmup_runs), settings.warmup_min_secs, max_secs, monitor)
+        warm = _timed_runs(
+            execute, max(1, settings.warmup_runs), settings.warmup_min_secs, max_secs, monitor
+        )
         m.first_ms = warm[0] / 1e6
         m.warmup_ms = [ns / 1e6 for ns in warm[1:]]
         steady = _timed_runs(execute, settings.num_runs, settings.min_secs, max_secs, monitor)
@@ -194,9 +220,10 @@ def measure_pte(
         m.mem_overall_mb = monitor.delta_mb()
         trace = monitor.trace()
         m.mem_peak_mb = trace.peak_mb - trace.baseline_mb
-        del method, program
     except PteFailure as failure:
-        m.error = failure.detail if failure.phase == "load" else f"{failure.phase}: {failure.detail}"
+        m.error = (
+            failure.detail if failure.phase == "load" else f"{failure.phase}: {failure.detail}"
+        )
         m.init_ms = m.first_ms = None
         m.warmup_ms, m.steady_ms = [], []
     return m

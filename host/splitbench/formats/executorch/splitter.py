@@ -15,7 +15,7 @@ output produced in the head passes through the tail unchanged).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from splitbench.formats.executorch.units import ProgramUnits
 
@@ -55,8 +55,13 @@ def whole_spec(units: ProgramUnits) -> PartSpec:
     return PartSpec(0, units.num_units, units.inputs, units.outputs)
 
 
-def part_program(program: ExportedProgram, units: ProgramUnits, spec: PartSpec) -> ExportedProgram:
-    """A new ExportedProgram computing ``spec`` with its own copy of the weights it uses."""
+def part_program(
+    program: ExportedProgram, units: ProgramUnits, spec: PartSpec, verifier: Any = None
+) -> ExportedProgram:
+    """A new ExportedProgram computing ``spec`` with its own copy of the weights it uses.
+
+    ``verifier``: the edge-dialect verifier class to attach (default: the program's own; a
+    program read back from disk needs one that knows the operators kept for XNNPACK)."""
     import torch
     import torch.fx
     from torch.export import ExportedProgram
@@ -74,9 +79,7 @@ def part_program(program: ExportedProgram, units: ProgramUnits, spec: PartSpec) 
     nodes = {n.name: n for n in program.graph.nodes}
     in_part = {u.name for u in units.units[spec.start : spec.stop]}
     weight_specs = {
-        s.arg.name: s
-        for s in program.graph_signature.input_specs
-        if s.kind != InputKind.USER_INPUT
+        s.arg.name: s for s in program.graph_signature.input_specs if s.kind != InputKind.USER_INPUT
     }
     weight_only = set(units.weight_only)
 
@@ -130,9 +133,7 @@ def part_program(program: ExportedProgram, units: ProgramUnits, spec: PartSpec) 
     outs = [env[name] for name in spec.outputs]
     graph.output(tuple(outs))
     graph.eliminate_dead_code()
-    output_specs = [
-        OutputSpec(OutputKind.USER_OUTPUT, TensorArgument(n.name), None) for n in outs
-    ]
+    output_specs = [OutputSpec(OutputKind.USER_OUTPUT, TensorArgument(n.name), None) for n in outs]
     signature = ExportGraphSignature(input_specs=input_specs, output_specs=output_specs)
     module = torch.fx.GraphModule(torch.nn.Module(), graph)
     in_spec = pytree.tree_flatten((tuple(object() for _ in spec.inputs), {}))[1]
@@ -147,5 +148,5 @@ def part_program(program: ExportedProgram, units: ProgramUnits, spec: PartSpec) 
             ModuleCallEntry("", ModuleCallSignature([], [], in_spec=in_spec, out_spec=out_spec))
         ],
         constants=constants,
-        verifiers=[program.verifier],
+        verifiers=[verifier or program.verifier],
     )

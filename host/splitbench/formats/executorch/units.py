@@ -175,7 +175,9 @@ def program_units(program: ExportedProgram) -> ProgramUnits:
             outs = (node.name,)
         else:
             outs = tuple(
-                u.name for u in node.users if u.target is operator.getitem and _tensor_val(u)
+                u.name
+                for u in node.users
+                if u.target is operator.getitem and _tensor_val(u) is not None
             )
         reads = tuple(dict.fromkeys(a.name for a in args if a.name in depends))
         units.append(Unit(index, node.name, _op_name(node), outs, reads))

@@ -185,7 +185,7 @@ class UploadCache:
         if not part.is_file():
             raise SplitbenchError(f"part file {part} does not exist")
         sha = file_sha256(part)
-        remote = self.dirs.path("parts", f"{sha[:16]}.tflite")
+        remote = self.dirs.path("parts", f"{sha[:16]}{part.suffix or '.tflite'}")
         self.pinned |= keep or set()
         try:
             sent = self._ensure(part, remote, part.stat().st_size, 0o644)

@@ -118,6 +118,7 @@ class AdbTarget:
         cooldown_max_wait_s: float = 120.0,
         affinity_mask: str | None = None,
         device_cache_mb: float | None = DEFAULT_CACHE_MB,
+        model_format: str = "tflite",
     ) -> None:
         if runner not in ("auto", "benchmark_model", "kit", "app"):
             raise SplitbenchError(f"unknown runner {runner!r}: auto, benchmark_model, kit, app")
@@ -155,6 +156,8 @@ class AdbTarget:
         self._runner: _Runner | None = None
         self._runner_path: str | None = None
         self._ready_dirs = False
+        self.model_format = model_format  # "executorch": parts run with executor_runner
+        self._et_runner: _Runner | None = None
 
     # Target protocol --------------------------------------------------------------------------
 
@@ -194,7 +197,8 @@ class AdbTarget:
     def measure_batch(self, parts: Sequence[Path], settings: RunSettings) -> list[PartMeasurement]:
         """Measure several parts with one runner call (one adb round trip for the runs)."""
         started, cpu_started = time.perf_counter(), time.thread_time()
-        runner = self._prepare()
+        executorch = bool(parts) and all(Path(p).suffix == ".pte" for p in parts)
+        runner = self._prepare_executorch() if executorch else self._prepare()
         if runner.kind == "app":
             return [self._measure_app(self._upload(p, settings), settings) for p in parts]
         staged: list[_Part] = []
@@ -235,6 +239,8 @@ class AdbTarget:
     # preparation ------------------------------------------------------------------------------
 
     def _planned_runner(self, facts: DeviceFacts) -> str:
+        if self.model_format == "executorch":
+            return "executor_runner" if self.binary is not None or not facts.emulated else "kit"
         if self.runner_choice != "auto":
             return self.runner_choice
         if self.binary is not None:
@@ -243,6 +249,12 @@ class AdbTarget:
 
     def _planned_runtime(self, kind: str) -> str:
         """The runtime string measurements will carry, known before anything is pushed."""
+        if self.model_format == "executorch":
+            from splitbench.targets import executorch_phone
+
+            if self.binary is not None:
+                return executorch_phone.binary_runtime(file_sha256(self.binary))
+            return executorch_phone.kit_runtime()
         if kind == "benchmark_model" and self.binary is not None:
             return f"benchmark_model sha256:{file_sha256(self.binary)[:16]}"
         if kind == "kit":
@@ -280,6 +292,37 @@ class AdbTarget:
             runner = self._prepare_app(facts)
         self._runner_path = self.uploads.push_named(_runner_script(), "bin", "runner.sh", 0o755)
         self._runner = runner
+        return runner
+
+    def _prepare_executorch(self) -> _Runner:
+        """The runner for ``.pte`` parts: the user's ``executor_runner`` (ELF checked against the
+        phone), or the kit's stand-in on the emulated phone."""
+        from splitbench.targets import executorch_phone as et
+
+        if self._et_runner is not None:
+            return self._et_runner
+        facts = self.facts()
+        self._ensure_dirs()
+        if self.binary is not None:
+            check_binary_abi(self.binary, list(facts.abilist), self.serial)
+            sha = file_sha256(self.binary)
+            remote = self.uploads.push_named(self.binary, "bin", et.RUNNER_NAME, 0o755, sha=sha)
+            self.phone.check_shell(
+                f"chmod 755 {shlex.quote(remote)}", "making executor_runner executable"
+            )
+            runner = _Runner(
+                "executor_runner", (remote,), et.RUNNER_NAME, et.binary_runtime(sha), False
+            )
+        elif facts.emulated:
+            script = et.kit_executorch_launcher(sys.executable).encode()
+            remote = self.uploads.push_named(script, "bin", "kit_executor_runner.sh", 0o755)
+            runner = _Runner(
+                "kit-executorch", ("sh", remote), "kit executor_runner", et.kit_runtime(), False
+            )
+        else:
+            raise DeviceError(et.missing_runner_message(self.serial))
+        self._runner_path = self.uploads.push_named(_runner_script(), "bin", "runner.sh", 0o755)
+        self._et_runner = runner
         return runner
 
     def _ensure_dirs(self) -> None:
@@ -388,6 +431,11 @@ class AdbTarget:
             ]
         if self.affinity_mask:
             args += ["-a", self.affinity_mask]
+        if runner.kind in ("executor_runner", "kit-executorch"):
+            from splitbench.targets.executorch_phone import executor_runner_flags
+
+            args += ["-E", "-G", "--model_path", "--", *runner.command]
+            return shlex.join([*args, *executor_runner_flags(settings)])
         if runner.profile_csv:
             args.append("-P")
         args += ["--", *runner.command, *benchmark_flags(settings)]
@@ -422,7 +470,7 @@ class AdbTarget:
         """Keep the runner's files as evidence and turn them into the part's record."""
         evidence_dir = self._evidence_dir()
         evidence: list[str] = []
-        for suffix in ("stdout", "csv", "meta"):
+        for suffix in ("stdout", "csv", "etdump", "meta"):
             data = files.get(f"{part.name}.{suffix}")
             if data is not None:
                 path = evidence_dir / f"{part.name}.{suffix}"
@@ -438,9 +486,16 @@ class AdbTarget:
                 "runner_exit_status": outcome.describe(),
             }
         )
-        measured = part_measurement(
-            run, settings, runner.label, runner.runtime, outcome, math.ceil(self.timeout_s)
-        )
+        finished = run.rc is not None and run.rc < 128 and not run.timed_out
+        if runner.kind in ("executor_runner", "kit-executorch") and finished:
+            from splitbench.targets.executorch_phone import measurement
+
+            measured = measurement(run.stdout, run.rc or 0, settings, runner.runtime)
+            measured.meta = run.meta
+        else:
+            measured = part_measurement(
+                run, settings, runner.label, runner.runtime, outcome, math.ceil(self.timeout_s)
+            )
         return replace(measured, evidence=evidence)
 
     # the benchmark app ------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The ExecuTorch format: split units of an exported program (:mod:`.units`), part programs cut
+out of the edge program decomposed once (:mod:`.splitter`), lowered with XNNPACK to ``.pte``
+in parallel workers with a content cache (:mod:`.lower`), run on this host with
+``executorch.runtime`` (:mod:`.runner`) and profiled per operator with ETDump (:mod:`.profile`).
+Phones run parts with ExecuTorch's ``executor_runner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from splitbench.formats.base import InputSpec, PartMaker, Session
+    from splitbench.graph import ModelGraph
+    from splitbench.measure.types import PartMeasurement, RunSettings
+
+
+class ExecuTorchFormat:
+    name = "executorch"
+    suffix = ".pte"
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        return len(head) >= 8 and head[4:6] == b"ET"
+
+    def load_graph(
+        self, path: Path, input_shapes: Mapping[str, tuple[int, ...]] | None = None
+    ) -> ModelGraph:
+        from splitbench.formats.executorch.graph import load_graph
+
+        return load_graph(path)
+
+    def part_maker(self, graph: ModelGraph) -> PartMaker:
+        from splitbench.formats.executorch.graph import ExecuTorchPartMaker
+
+        return ExecuTorchPartMaker(graph)
+
+    def input_specs(self, path: Path) -> list[InputSpec]:
+        from splitbench.formats.executorch.session import input_specs
+
+        return input_specs(path)
+
+    def open_session(self, path: Path, threads: int = 1) -> Session:
+        from splitbench.formats.executorch.session import PteSession
+
+        return PteSession(path, threads)
+
+    def measure_on_host(self, path: Path, settings: RunSettings) -> PartMeasurement:
+        from splitbench.formats.executorch.profile import measure_with_profile
+
+        return measure_with_profile(path, settings)
+
+    def host_runtime(self) -> str:
+        from splitbench.formats.executorch.runner import runtime_version
+
+        return runtime_version()
+
+
+FORMAT = ExecuTorchFormat()

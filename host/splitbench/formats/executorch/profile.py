@@ -1,0 +1,276 @@
+"""Per-operator profile on this host: ETDump of a profiling program, read with ETRecord.
+
+A normally lowered program runs the whole model as one XNNPACK delegate: its ETDump events
+are per XNNPACK kernel ("Convolution (NHWC, F32) IGEMM #1") without debug handles, and the
+ETRecord's delegate map is empty, so nothing maps them back to split units. The profiling
+program is lowered from the same edge program with ``XnnpackPartitioner(per_op_mode=True)``:
+one delegate call per operator (an operator and the activation XNNPACK fuses into it stay one
+call), each ETDump event carrying the debug handles of the edge nodes it ran. Those handles
+name split units, so
+
+* head of split ``k`` = sum of the events whose units are all ``< k``,
+* tail of split ``k`` = sum of the events whose units are all ``>= k``,
+* a split inside one event (a fused block spanning the cut) has **no** prediction: the
+  profile cannot say how that event's time divides.
+
+Per-operator delegates pay a layout change (NCHW↔NHWC) around every call that the real
+program pays only at its edges; the difference to direct measurement is what the table's
+``*_ms_diff`` columns show. The profiling run happens in a child process: the runtime aborts
+the process when its ETDump buffer overflows, and that must never end a sweep.
+
+The ETDump, the ETRecord and the profiling ``.pte`` are kept as evidence in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from splitbench.measure.types import PartMeasurement, RunSettings
+
+PROFILE_RUNS = 10  # executions recorded in the ETDump (their mean per event is used)
+
+
+@dataclass(frozen=True)
+class OpEvent:
+    """One operator-level event of the ETDump's Execute block, averaged over the runs."""
+
+    name: str  # DELEGATE_CALL or the portable operator's name
+    op_types: tuple[str, ...]
+    debug_handles: tuple[int, ...]
+    units: tuple[int, ...]  # split units the handles resolve to (empty when none)
+    mean_ms: float
+    samples_ms: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SplitTimes:
+    head_ms: list[float | None]
+    tail_ms: list[float | None]
+    note: str
+
+
+def profile_files(whole: Path, threads: int) -> tuple[Path, Path, Path]:
+    """(profiling .pte, ETRecord, ETDump) paths for a whole-model ``.pte``."""
+    stem = whole.with_suffix("")
+    return (
+        stem.with_name(stem.name + ".per-op.pte"),
+        stem.with_name(stem.name + ".per-op.etrecord"),
+        stem.with_name(stem.name + f".per-op.t{threads}.etdump"),
+    )
+
+
+def make_profiling_program(whole: Path) -> tuple[Path, Path]:
+    """Lower the whole model per operator (``per_op_mode``) with its ETRecord, once."""
+    from splitbench.formats.executorch.lower import PartCache, part_meta
+    from splitbench.formats.executorch.model import cache_root, export_for, load_edge
+    from splitbench.formats.executorch.splitter import whole_spec
+
+    pte, etrecord, _ = profile_files(whole, 1)
+    if pte.is_file() and etrecord.is_file():
+        return pte, etrecord
+    export = export_for(whole)
+    edge = load_edge(export)
+    spec = whole_spec(edge.units)
+    cache = PartCache(edge, cache_root(export) / "parts")
+    part = cache.get(
+        spec, per_op_mode=True, meta=part_meta(spec, role="profile"), etrecord=etrecord
+    )
+    pte.write_bytes(part.path.read_bytes())
+    return pte, etrecord
+
+
+def run_etdump(pte: Path, etdump: Path, runs: int, threads: int) -> None:
+    """Run ``pte`` ``runs`` times with ETDump on, in a child process; raise ``RuntimeError``
+    with one line when it fails (an abort of the runtime included)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "splitbench.formats.executorch.etdump_run",
+            str(pte),
+            str(etdump),
+            str(runs),
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if done.returncode != 0 or not etdump.is_file():
+        how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the ETDump run ended with {how}: {last}")
+
+
+def read_events(etdump: Path, etrecord: Path, handle_units: dict[int, int]) -> list[OpEvent]:
+    """Operator-level events of the Execute block (XNNPACK's own kernel events inside a
+    delegate call are skipped: the call's event already contains them)."""
+    from executorch.devtools import Inspector
+
+    from splitbench.measure.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord))
+    events: list[OpEvent] = []
+    for block in inspector.event_blocks:
+        if block.name != "Execute":
+            continue
+        for ev in block.events:
+            if ev.is_delegated_op or ev.perf_data is None:
+                continue
+            raw = ev.debug_handles
+            handles = (
+                tuple(raw) if isinstance(raw, (list, tuple)) else (() if raw is None else (raw,))
+            )
+            units = tuple(sorted({handle_units[h] for h in handles if h in handle_units}))
+            samples = tuple(float(x) for x in ev.perf_data.raw)
+            events.append(
+                OpEvent(
+                    ev.name,
+                    tuple(ev.op_types or ()),
+                    tuple(int(h) for h in handles),
+                    units,
+                    sum(samples) / len(samples) if samples else math.nan,
+                    samples,
+                )
+            )
+    return events
+
+
+def split_times(events: list[OpEvent], num_units: int, unit_ops: list[str]) -> SplitTimes:
+    """Head and tail time of every split 0..N from the events (see the module docstring)."""
+    n = num_units
+    head_add = [0.0] * (n + 2)
+    tail_add = [0.0] * (n + 2)
+    spans: dict[int, str] = {}
+    unmapped = 0.0
+    for ev in events:
+        if not ev.units:
+            unmapped += ev.mean_ms
+            continue
+        lo, hi = ev.units[0], ev.units[-1]
+        head_add[hi + 1] += ev.mean_ms  # counts in the head of every k > hi
+        tail_add[lo] += ev.mean_ms  # counts in the tail of every k <= lo
+        for k in range(lo + 1, hi + 1):
+            spans[k] = "+".join(unit_ops[u].split(".")[1] for u in range(lo, hi + 1))
+    head: list[float | None] = []
+    run = 0.0
+    for k in range(n + 1):
+        run += head_add[k]
+        head.append(None if k in spans else run)
+    tail: list[float | None] = [0.0] * (n + 1)
+    acc = 0.0
+    for k in range(n, -1, -1):
+        acc += tail_add[k]
+        tail[k] = None if k in spans else acc
+    notes = []
+    if spans:
+        ks = sorted(spans)
+        notes.append(
+            f"no prediction at {len(ks)} split(s) ({', '.join(map(str, ks[:12]))}"
+            f"{', …' if len(ks) > 12 else ''}): one fused XNNPACK call ({spans[ks[0]]}, …) spans"
+            " the cut, and the profile cannot divide its time"
+        )
+    if unmapped:
+        notes.append(f"{unmapped:.3f} ms of events without split units left out")
+    return SplitTimes(head, tail, "; ".join(notes))
+
+
+def handle_units(whole: Path) -> tuple[dict[int, int], list[str]]:
+    """Debug handle → split unit, from the edge program the profiling program was lowered from."""
+    from splitbench.formats.executorch.model import export_for, load_edge
+
+    edge = load_edge(export_for(whole))
+    index = {u.name: u.index for u in edge.units.units}
+    mapping: dict[int, int] = {}
+    for node in edge.program.graph.nodes:
+        handle = node.meta.get("debug_handle")
+        if node.name in index and isinstance(handle, int):
+            mapping[handle] = index[node.name]
+    return mapping, [u.op for u in edge.units.units]
+
+
+def is_whole_model(path: Path) -> bool:
+    from splitbench.formats.executorch.model import read_meta
+    from splitbench.formats.executorch.runner import PteFailure
+
+    try:
+        meta = read_meta(path)
+    except PteFailure:
+        return False
+    return bool(meta and meta.get("role") == "whole" and (path.parent / meta["export"]).is_file())
+
+
+def profile_whole(whole: Path, threads: int) -> list[Path]:
+    """ETDump + ETRecord (+ the profiling .pte) of a whole model, made once per thread count."""
+    pte, etrecord = make_profiling_program(whole)
+    _, _, etdump = profile_files(whole, threads)
+    if not etdump.is_file():
+        run_etdump(pte, etdump, PROFILE_RUNS, threads)
+    return [etdump, etrecord, pte]
+
+
+def measure_with_profile(path: Path, settings: RunSettings) -> PartMeasurement:
+    """Measure a ``.pte`` directly; for a whole model also keep its per-operator profile
+    (ETDump + ETRecord) among the evidence, the source of the predicted columns."""
+    from splitbench.formats.executorch.runner import measure_pte
+
+    m = measure_pte(Path(path), settings)
+    if m.ok and is_whole_model(Path(path)):
+        try:
+            m.evidence = [
+                *m.evidence,
+                *(str(p) for p in profile_whole(Path(path), settings.threads)),
+            ]
+        except Exception as exc:
+            m.meta["profile_error"] = " ".join(str(exc).split())[:300]
+    return m
+
+
+def predict(
+    whole: PartMeasurement, evidence: list[Path], graph_path: Path
+) -> tuple[SplitTimes, Path] | str:
+    """Split times from the ETDump among ``evidence``, or why there are none."""
+    etdumps = [p for p in evidence if p.suffix == ".etdump" and p.is_file()]
+    etrecords = [p for p in evidence if p.suffix == ".etrecord" and p.is_file()]
+    if not etdumps or not etrecords:
+        reason = whole.meta.get("profile_error") if whole.meta else None
+        return reason or f"{whole.method} ({whole.runtime}) left no ETDump profile"
+    mapping, ops = handle_units(graph_path)
+    events = read_events(etdumps[0], etrecords[0], mapping)
+    return split_times(events, len(ops), ops), etdumps[0]
+
+
+def describe(etdump: Path, etrecord: Path) -> list[dict[str, object]]:
+    """What was read from an ETDump (``splitbench collate --profile``): one row per event."""
+    from executorch.devtools import Inspector
+
+    from splitbench.measure.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord))
+    rows: list[dict[str, object]] = []
+    for block in inspector.event_blocks:
+        for ev in block.events:
+            raw = list(ev.perf_data.raw) if ev.perf_data else []
+            handles = ev.debug_handles
+            rows.append(
+                {
+                    "block": block.name,
+                    "event": ev.name,
+                    "op_types": " ".join(ev.op_types or []),
+                    "debug_handles": json.dumps(
+                        list(handles) if isinstance(handles, (list, tuple)) else handles
+                    ),
+                    "delegated_kernel": bool(ev.is_delegated_op),
+                    "runs": len(raw),
+                    "avg_ms": (sum(raw) / len(raw)) if raw else None,
+                }
+            )
+    return rows

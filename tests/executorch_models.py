@@ -1,0 +1,58 @@
+"""Small PyTorch sources for the ExecuTorch tests, written to real .py files on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SOURCE = '''
+import torch
+
+
+class Forked(torch.nn.Module):
+    """conv -> relu -> (conv -> relu) + conv (a residual: 2-tensor cuts) -> mean (left on the
+    portable kernels by XNNPACK) -> linear; a second output (sigmoid) is made early, so it
+    crosses every later cut."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.c3 = torch.nn.Conv2d(8, 8, 1)
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        a = torch.relu(self.c1(x))
+        b = torch.relu(self.c2(a))
+        d = b + self.c3(a)
+        s = torch.sigmoid(d)
+        return self.fc(d.mean(dim=(2, 3))), s
+
+
+class WeightPermute(torch.nn.Module):
+    """A weight transposed in the graph (a permute of a parameter feeding a matmul): the
+    transposed weight must travel with its consumer, never across a cut."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(6, 4))
+
+    def forward(self, x):
+        y = torch.relu(x)
+        return torch.matmul(y, self.w.permute(1, 0)) + 1.0
+
+
+def forked():
+    torch.manual_seed(0)
+    return Forked(), torch.zeros(1, 3, 12, 12)
+
+
+def weight_permute():
+    torch.manual_seed(0)
+    return WeightPermute(), torch.zeros(2, 4)
+'''
+
+
+def write_models(folder: Path) -> Path:
+    path = folder / "et_models.py"
+    path.write_text(SOURCE)
+    return path

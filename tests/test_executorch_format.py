@@ -1,0 +1,219 @@
+"""The ExecuTorch format on real exported programs, lowered with XNNPACK and run with the
+ExecuTorch runtime: split units, cuts (checked against an independent computation on the FX
+graph), every split lossless, part caching and parallel lowering, the host runner's KPIs, the
+ETDump profile mapped to split points, and the one-line refusals."""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+
+import pytest
+from executorch_models import write_models
+from splitbench.errors import ModelError
+from splitbench.formats.executorch.graph import spec_of
+from splitbench.formats.executorch.lower import PartCache
+from splitbench.formats.executorch.model import load_edge
+from splitbench.formats.executorch.profile import (
+    handle_units,
+    make_profiling_program,
+    profile_files,
+    read_events,
+    run_etdump,
+    split_times,
+)
+from splitbench.formats.executorch.runner import measure_pte
+from splitbench.intake.convert_torch import conversion_max_abs_diff, convert_export
+from splitbench.intake.pytorch import intake
+from splitbench.measure.inputs import make_inputs
+from splitbench.measure.types import RunSettings
+from splitbench.splitter import ModelSplitter
+from splitbench.verify import verify_parts
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("et")
+    write_models(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def forked(work: Path) -> tuple[Path, Path]:
+    export = intake(f"{work / 'et_models.py'}:forked", workdir=work / "run")
+    return export.path, convert_export(export, "executorch")
+
+
+@pytest.fixture(scope="module")
+def forked_export(work: Path):  # type: ignore[no-untyped-def]
+    return intake(f"{work / 'et_models.py'}:forked", workdir=work / "run")
+
+
+def _independent_cuts(program) -> list[set[str]]:  # type: ignore[no-untyped-def]
+    """Cuts straight from the FX graph: values (not weights) made before k and read at or after
+    k or returned; units = call_function nodes reachable from a user input, getitems folded."""
+    from torch.export.graph_signature import InputKind
+
+    user = {
+        s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
+    }
+    dep = set(user)
+    order: dict[str, int] = {n: -1 for n in user}
+    units: list[str] = []
+    for node in program.graph.nodes:
+        if node.op != "call_function" or not any(a.name in dep for a in node.all_input_nodes):
+            continue
+        dep.add(node.name)
+        if node.target is operator.getitem:
+            order[node.name] = order[node.args[0].name]
+        else:
+            order[node.name] = len(units)
+            units.append(node.name)
+    readers: dict[str, list[int]] = {}
+    for node in program.graph.nodes:
+        if node.name in dep and node.op == "call_function" and node.target is not operator.getitem:
+            for a in node.all_input_nodes:
+                readers.setdefault(a.name, []).append(order[node.name])
+    out = next(n for n in program.graph.nodes if n.op == "output")
+    returned = {a.name for a in out.all_input_nodes}
+    cuts = []
+    for k in range(len(units) + 1):
+        cuts.append(
+            {
+                v
+                for v, p in order.items()
+                if p < k
+                and (v in returned or any(r >= k for r in readers.get(v, [])))
+                and not (v in dep and v not in user and _is_tuple(program, v))
+            }
+        )
+    return cuts
+
+
+def _is_tuple(program, name: str) -> bool:  # type: ignore[no-untyped-def]
+    import torch
+
+    node = next(n for n in program.graph.nodes if n.name == name)
+    return not isinstance(node.meta.get("val"), torch.Tensor)
+
+
+def test_units_and_cuts_match_the_fx_graph(forked: tuple[Path, Path]) -> None:
+    export, whole = forked
+    splitter = ModelSplitter(whole)
+    graph = splitter.graph
+    assert graph.format == "executorch"
+    ops = [op.opcode for op in graph.operators]
+    assert ops.count("aten.convolution") == 3 and "aten.linear" in ops  # linear kept for XNNPACK
+    edge = load_edge(export)
+    expected = _independent_cuts(edge.program)
+    assert len(expected) == graph.num_operators + 1
+    weights = set(edge.program.graph_signature.inputs_to_parameters)
+    for k in range(graph.num_operators + 1):
+        names = set(splitter.cut(k).names)
+        assert names == expected[k], k
+        assert not names & weights
+    # the residual gives 2-tensor cuts, and the early sigmoid output crosses every later cut
+    assert max(len(splitter.cut(k).names) for k in range(graph.num_operators + 1)) == 2
+    sig = graph.num_operators - 2
+    assert any("sigmoid" in n for n in splitter.cut(sig + 1).names)
+    # bytes are dtype-aware: float32 [1, 8, 12, 12] = 4608 bytes
+    assert splitter.cut(1).nbytes == 1 * 8 * 12 * 12 * 4
+
+
+def test_every_split_is_lossless_and_sized_by_its_file(
+    forked: tuple[Path, Path], forked_export, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    _export, whole = forked
+    splitter = ModelSplitter(whole)
+    inputs = make_inputs(whole, inputs_dir=None, count=2, seed=0)
+    portable_seen = False
+    for k in range(splitter.num_splits):
+        files = splitter.write_parts(k, tmp_path)
+        result = verify_parts(whole, files.head_path, files.tail_path, inputs)
+        assert result.passed and result.max_abs_diff <= 1e-5, (k, result)
+        for path, nbytes in (
+            (files.head_path, files.head_bytes),
+            (files.tail_path, files.tail_bytes),
+        ):
+            if path is not None:
+                assert path.stat().st_size == nbytes and path.read_bytes()[4:8] == b"ET12"
+        for part in splitter._maker.last.values():  # type: ignore[attr-defined]
+            assert part.delegated + len(part.portable_ops) == part.units
+            portable_seen |= "aten.mean.dim" in part.portable_ops
+    assert portable_seen  # XNNPACK leaves this mean to the portable kernels, and the row says so
+    assert conversion_max_abs_diff(forked_export, whole, inputs) < 1e-4
+
+
+def test_parts_are_cached_by_content_and_lowered_alike_in_workers(
+    forked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    export, whole = forked
+    splitter = ModelSplitter(whole)
+    edge = load_edge(export)
+    ios = [io for k in (2, 5) for io in (splitter.head_io(k), splitter.tail_io(k)) if io]
+    serial = PartCache(edge, tmp_path / "one", jobs=1)
+    first = [serial.get(spec_of(io)) for io in ios]
+    assert not any(p.cached for p in first)
+    assert all(serial.get(spec_of(io)).cached for io in ios)  # the second time: from the cache
+    parallel = PartCache(edge, tmp_path / "two", jobs=2)
+    try:
+        made = parallel.lower_all([spec_of(io) for io in ios])
+    finally:
+        parallel.close()
+    for a, b in zip(first, made, strict=True):
+        assert not isinstance(b, Exception)
+        assert a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_host_runner_kpis_and_bad_programs(forked: tuple[Path, Path], tmp_path: Path) -> None:
+    _export, whole = forked
+    m = measure_pte(whole, RunSettings(num_runs=20, min_secs=0.0, warmup_runs=2, warmup_min_secs=0))
+    assert m.ok and m.method == "executorch-runtime" and m.runtime == "executorch 1.5.1"
+    assert m.init_ms and m.init_ms > 0 and m.first_ms and m.first_ms > 0
+    assert len(m.steady_ms) >= 20 and len(m.warmup_ms) >= 1
+    assert m.mem_init_mb is not None and m.mem_peak_mb is not None
+    other = bytearray(whole.read_bytes())
+    other[4:8] = b"ET09"
+    (tmp_path / "old.pte").write_bytes(bytes(other))
+    bad = measure_pte(tmp_path / "old.pte", RunSettings(num_runs=1))
+    assert bad.error and "another ExecuTorch version" in bad.error and "ET09" in bad.error
+    (tmp_path / "junk.pte").write_bytes(b"\0" * 64)
+    assert "not an ExecuTorch program" in (
+        measure_pte(tmp_path / "junk.pte", RunSettings()).error or ""
+    )
+
+
+def test_a_pte_cannot_be_split_again(forked: tuple[Path, Path], tmp_path: Path) -> None:
+    from splitbench.model_source import resolve_model
+
+    _export, whole = forked
+    copy = tmp_path / "mine.pte"
+    copy.write_bytes(whole.read_bytes())  # no export beside it
+    with pytest.raises(ModelError, match="cannot be split again"):
+        ModelSplitter(copy)
+    with pytest.raises(ModelError, match="cannot be split again"):
+        resolve_model(str(copy), workdir=tmp_path / "w")
+
+
+def test_etdump_profile_maps_to_split_points(forked: tuple[Path, Path]) -> None:
+    _export, whole = forked
+    pte, etrecord = make_profiling_program(whole)
+    _, _, etdump = profile_files(whole, 1)
+    run_etdump(pte, etdump, 5, 1)
+    mapping, ops = handle_units(whole)
+    events = read_events(etdump, etrecord, mapping)
+    assert events and all(len(e.samples_ms) == 5 for e in events)
+    covered = {u for e in events for u in e.units}
+    assert covered == set(range(len(ops)))  # every unit's time is in exactly the profile
+    times = split_times(events, len(ops), ops)
+    n = len(ops)
+    inner = [k for k in range(1, n) if times.head_ms[k] is not None]
+    assert len(inner) >= (n - 1) / 2
+    total = sum(e.mean_ms for e in events)
+    for k in range(n + 1):
+        if times.head_ms[k] is not None:
+            assert times.head_ms[k] + times.tail_ms[k] == pytest.approx(total)
+    # a fused block (convolution + relu in one XNNPACK call) has no prediction inside it
+    fused = [e for e in events if len(e.units) > 1]
+    for e in fused:
+        assert times.head_ms[e.units[-1]] is None and "spans the cut" in times.note
