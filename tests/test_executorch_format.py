@@ -44,11 +44,6 @@ def forked(work: Path) -> tuple[Path, Path]:
     return export.path, convert_export(export, "executorch")
 
 
-@pytest.fixture(scope="module")
-def forked_export(work: Path):  # type: ignore[no-untyped-def]
-    return intake(f"{work / 'et_models.py'}:forked", workdir=work / "run")
-
-
 def _independent_cuts(program) -> list[set[str]]:  # type: ignore[no-untyped-def]
     """Cuts straight from the FX graph: values (not weights) made before k and read at or after
     k or returned; units = call_function nodes reachable from a user input, getitems folded."""
@@ -121,9 +116,9 @@ def test_units_and_cuts_match_the_fx_graph(forked: tuple[Path, Path]) -> None:
 
 
 def test_every_split_is_lossless_and_sized_by_its_file(
-    forked: tuple[Path, Path], forked_export, tmp_path: Path  # type: ignore[no-untyped-def]
+    forked: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _export, whole = forked
+    export, whole = forked
     splitter = ModelSplitter(whole)
     inputs = make_inputs(whole, inputs_dir=None, count=2, seed=0)
     portable_seen = False
@@ -141,7 +136,7 @@ def test_every_split_is_lossless_and_sized_by_its_file(
             assert part.delegated + len(part.portable_ops) == part.units
             portable_seen |= "aten.mean.dim" in part.portable_ops
     assert portable_seen  # XNNPACK leaves this mean to the portable kernels, and the row says so
-    assert conversion_max_abs_diff(forked_export, whole, inputs) < 1e-4
+    assert conversion_max_abs_diff(export, whole, inputs) < 1e-4
 
 
 def test_parts_are_cached_by_content_and_lowered_alike_in_workers(

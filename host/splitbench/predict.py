@@ -55,6 +55,8 @@ def predict_from_measurement(
             continue
         if path.name.endswith(".ortprofile.json") and graph.format == "onnx":
             return _from_ort_profile(graph, path)
+        if path.suffix == ".etdump" and graph.format == "executorch":
+            return _from_etdump(graph, whole, candidates)
         try:
             nodes = parse_run_order(path.read_text(errors="replace"))
         except ProfileFormatError:
@@ -76,7 +78,23 @@ def predict_from_measurement(
     return NoPrediction(
         f"{whole.method} ({whole.runtime}) gave no per-operator profile: predicted times need "
         "TensorFlow Lite's benchmark_model with op profiling (--benchmark-binary), or an ONNX "
-        "model on the host (ONNX Runtime's profiler)"
+        "or ExecuTorch model on the host (ONNX Runtime's profiler, ExecuTorch's ETDump)"
+    )
+
+
+def _from_etdump(
+    graph: ModelGraph, whole: PartMeasurement, evidence: list[Path]
+) -> Prediction | NoPrediction:
+    """ExecuTorch's ETDump of the per-operator profiling program, mapped to split units
+    through the debug handles (see :mod:`splitbench.formats.executorch.profile`)."""
+    from splitbench.formats.executorch.profile import predict
+
+    found = predict(whole, evidence, graph.path)
+    if isinstance(found, str):
+        return NoPrediction(found)
+    times, source = found
+    return Prediction(
+        head_ms=times.head_ms, tail_ms=times.tail_ms, source=str(source), note=times.note
     )
 
 

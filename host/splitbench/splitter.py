@@ -147,6 +147,15 @@ class ModelSplitter:
                     pending.append(p)
         return chosen
 
+    def prefetch(self, splits: Iterable[int], jobs: int = 1) -> None:
+        """Tell the format which parts are coming, for makers that prepare them in parallel
+        (ExecuTorch lowers in ``jobs`` worker processes); others ignore it."""
+        start = getattr(self._maker, "prefetch", None)
+        if start is None or jobs < 2:
+            return
+        ios = [io for k in splits for io in (self.head_io(k), self.tail_io(k)) if io is not None]
+        start(ios, jobs)
+
     # --- parts as bytes -------------------------------------------------------------------------
 
     def head(self, k: int) -> bytes | None:

@@ -75,6 +75,7 @@ class SweepPlan:
     # eager PyTorch is measured on the check inputs (column conversion_max_abs_diff).
     torch_export: Path | None = None
     input_scale: str = "-1..1"  # how --inputs images become float values (measure.inputs)
+    jobs: int = 1  # worker processes making parts, for formats that make them slowly
     # A failed measurement is evidence (kept with its error) but never counts as done: the next
     # run measures it again. False keeps failures as final (``--retry-failed no``).
     retry_failed: bool = True
@@ -257,7 +258,7 @@ class Sweep:
 
     def _refuse_phones_for(self, graph: ModelGraph) -> None:
         """Phones run TFLite parts only (benchmark_model); say so before anything is measured."""
-        if graph.format == "tflite":
+        if graph.format in ("tflite", "executorch"):  # executor_runner runs .pte on phones
             return
         phones = [n for n, t in self._all_targets().items() if getattr(t, "kind", "") != "host"]
         if phones:
@@ -338,6 +339,12 @@ class Sweep:
         outcome: SweepOutcome,
     ) -> None:
         splitter = ModelSplitter(graph)
+        # Formats whose parts are expensive to make (ExecuTorch lowering) start on all of them
+        # at once, in worker processes, while the splits are checked and measured in order.
+        splitter.prefetch(
+            [k for k in splits if not self._split_complete(splitter, k, self.plan.rounds - 1)],
+            jobs=self.plan.jobs,
+        )
         # Kept parts go where the user looks for them; others to this process's own scratch.
         if self.plan.keep_parts:
             parts_root = self.plan.out_dir / "parts"

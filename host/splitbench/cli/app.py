@@ -61,8 +61,10 @@ FormatOpt = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="What a PyTorch model becomes: tflite (default; litert-torch, runs on phones) or "
-        "onnx (torch.onnx.export; ONNX Runtime on the host). Other models keep their format.",
+        help="What a PyTorch model becomes: tflite (default; litert-torch, runs on phones), "
+        "onnx (torch.onnx.export; ONNX Runtime on the host) or executorch (XNNPACK-lowered "
+        ".pte parts; ExecuTorch runtime on the host, executor_runner on phones). Other models "
+        "keep their format.",
     ),
 ]
 InputNamesOpt = Annotated[

@@ -31,6 +31,13 @@ def collate(
         Path | None, typer.Option(help="Only print the parsed Run Order of this file as CSV.")
     ] = None,
     network: Annotated[Path | None, typer.Option(help="TOML network configurations.")] = None,
+    etrecord: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --profile FILE.etdump: the ETRecord of the program that wrote it (both "
+            "are kept in a sweep's evidence folder)."
+        ),
+    ] = None,
 ) -> None:
     """Build the split table from benchmark_model outputs you already have (no copying by hand),
     or, with --profile, print the Run Order that was read from one file."""
@@ -39,6 +46,9 @@ def collate(
     if profile is not None:
         if not profile.is_file():
             raise SplitbenchError(f"{profile}: no such file")
+        if profile.suffix == ".etdump" or etrecord is not None:
+            _print_etdump(profile, etrecord)
+            return
         sys.stdout.write(run_order_to_csv(read_run_order(profile)))
         return
     if not (client and server and model and out):
@@ -77,3 +87,29 @@ def collate(
     for line in profile_check_lines(read_side(client, graph), read_side(server, graph)):
         console.print(line)
     console.print(f"wrote {out / 'splits.csv'} and {out / 'splits.xlsx'}")
+
+
+def _print_etdump(etdump: Path, etrecord: Path | None) -> None:
+    """What ExecuTorch's Inspector read from an ETDump with its ETRecord, one row per event."""
+    import csv
+
+    if etrecord is None:
+        raise SplitbenchError(
+            f"{etdump.name} is an ETDump: give the ETRecord of its program with --etrecord FILE"
+        )
+    if not etrecord.is_file():
+        raise SplitbenchError(f"{etrecord}: no such file")
+    from splitbench.formats.executorch.profile import describe
+
+    try:
+        rows = describe(etdump, etrecord)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SplitbenchError(
+            f"cannot read {etdump.name} with {etrecord.name}: {first[:200]}"
+        ) from None
+    if not rows:
+        raise SplitbenchError(f"{etdump.name} holds no events")
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)

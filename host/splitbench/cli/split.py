@@ -31,7 +31,8 @@ def split(
     output_names: OutputNamesOpt = None,
     fmt: FormatOpt = None,
 ) -> None:
-    """Write head/tail files (.tflite or .onnx) for one split (--at K) or every split (--all)."""
+    """Write head/tail files (.tflite, .onnx or .pte) for one split (--at K) or every split
+    (--all)."""
     # Not splitbench.sweep's select_splits: the sweep module pulls in pandas and the database.
     from splitbench.cutplan import check_split
     from splitbench.graph import load_graph
@@ -44,6 +45,10 @@ def split(
     if at is not None:
         check_split(graph, at)
     splitter = ModelSplitter(graph)
+    if at is None:  # formats that make parts slowly (ExecuTorch) start them all in parallel
+        import os
+
+        splitter.prefetch(range(splitter.num_splits), jobs=os.cpu_count() or 1)
     # write_all packs the next part while the last one is written: --all runs at disk speed.
     for files in splitter.write_all(out, None if at is None else [at]):
         console.print(

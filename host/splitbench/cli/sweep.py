@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -111,7 +112,11 @@ def sweep(
     adb_timeout: AdbTimeoutOpt = 10.0,
     device_cache_mb: DeviceCacheOpt = 512.0,
     benchmark_binary: Annotated[
-        Path | None, typer.Option(help="TensorFlow Lite benchmark_model binary for the phones.")
+        Path | None,
+        typer.Option(
+            help="The phones' benchmark binary: TensorFlow Lite's benchmark_model, or with "
+            "--format executorch ExecuTorch's executor_runner built for Android (see README)."
+        ),
     ] = None,
     cooldown_temp: Annotated[
         float | None,
@@ -167,6 +172,14 @@ def sweep(
     ] = None,
     fmt: FormatOpt = None,
     input_scale: InputScaleOpt = "-1..1",
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes that make parts where that is slow (ExecuTorch lowering); "
+            "default: the number of cores.",
+        ),
+    ] = None,
 ) -> None:
     """Split MODEL at every point, check each split is lossless, measure heads on the client and
     tails on the server, and write the split table with end-to-end latency per network."""
@@ -240,6 +253,7 @@ def sweep(
             cooldown_temp_c=cooldown_temp,
             cooldown_max_wait_s=cooldown_max_wait,
             affinity_mask=affinity,
+            model_format=resolved.format,
         )
         chosen = resolve_targets(["all"] if clients == "all" else (client or ["host"]), server, adb)
         client_specs, server_spec = chosen.clients, chosen.server
@@ -268,6 +282,7 @@ def sweep(
             delivery_codec=delivery_codec,
             torch_export=resolved.torch_export,
             input_scale=input_scale,
+            jobs=jobs or os.cpu_count() or 1,
             retry_failed=retry_failed == "yes",
         )
         console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")

@@ -46,10 +46,12 @@ class ExecuTorchFormat:
 
         return PteSession(path, threads)
 
-    def measure_on_host(self, path: Path, settings: RunSettings) -> PartMeasurement:
+    def measure_on_host(
+        self, path: Path, settings: RunSettings, *, profile_dir: Path | None = None
+    ) -> PartMeasurement:
         from splitbench.formats.executorch.profile import measure_with_profile
 
-        return measure_with_profile(path, settings)
+        return measure_with_profile(path, settings, profile_dir)
 
     def host_runtime(self) -> str:
         from splitbench.formats.executorch.runner import runtime_version

@@ -72,9 +72,10 @@ class ExecuTorchPartMaker:
     def set_jobs(self, jobs: int) -> None:
         self.cache.jobs = max(1, jobs)
 
-    def prefetch(self, ios: Sequence[PartIO]) -> None:
-        """Start lowering these parts in worker processes (``jobs`` > 1); later calls of
+    def prefetch(self, ios: Sequence[PartIO], jobs: int) -> None:
+        """Start lowering these parts in ``jobs`` worker processes; later calls of
         :meth:`head`/:meth:`tail` pick them up."""
+        self.cache.jobs = max(1, jobs)
         self.cache.prefetch([spec_of(io) for io in ios])
 
     def _bytes(self, role: str, k: int, io: PartIO) -> Segments:

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from splitbench.errors import ModelError
 from splitbench.formats.executorch.splitter import PartSpec, part_program
 from splitbench.formats.executorch.units import ProgramUnits, program_units
 
@@ -52,8 +53,9 @@ def executorch_version() -> str:
         return "unknown"
 
 
-class LoweringError(Exception):
-    """A part (or the whole model) could not be lowered; the message names the operator."""
+class LoweringError(ModelError):
+    """A part (or the whole model) could not be lowered; the message names the operator (and
+    the split it breaks, once the part maker adds it): one line, no traceback."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,32 @@ def _quiet() -> Any:
         xnn.setLevel(xnn_level)
 
 
+def load_program(path: Path) -> ExportedProgram:
+    """An edge program saved by :func:`save_program`, with its calls as the lowering expects.
+
+    ExecuTorch's deserializer gives trailing schema arguments back as keyword arguments (a
+    ``linear``'s bias); XNNPACK's partitioner reads them by position, so they are put back."""
+    from executorch.exir.serde.serialize import load
+
+    program = load(str(path))
+    for node in program.graph.nodes:
+        schema = getattr(node.target, "_schema", None)
+        if node.op != "call_function" or not node.kwargs or schema is None:
+            continue
+        args, kwargs = list(node.args), dict(node.kwargs)
+        for i, arg in enumerate(schema.arguments):
+            if arg.kwarg_only:
+                break
+            if i < len(args):
+                continue
+            if arg.name not in kwargs:
+                break
+            args.append(kwargs.pop(arg.name))
+        node.args, node.kwargs = tuple(args), kwargs
+    program.graph_module.recompile()
+    return program
+
+
 def save_program(program: ExportedProgram, path: Path) -> None:
     """An edge program to a file, with ExecuTorch's serializer (the one ETRecord uses)."""
     from executorch.exir.serde.serialize import save
@@ -299,9 +327,7 @@ def _worker_init(saved: str, preserved: list[str], sha: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from executorch.exir.serde.serialize import load
-
-    program = load(saved)
+    program = load_program(Path(saved))
     _WORKER_EDGE = EdgeModel(
         program=program,
         units=program_units(program),

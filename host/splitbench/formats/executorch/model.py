@@ -28,6 +28,9 @@ from splitbench.formats.executorch.lower import (
     part_meta,
     save_program,
 )
+from splitbench.formats.executorch.lower import (
+    load_program as load_edge_program,
+)
 from splitbench.formats.executorch.splitter import whole_spec
 from splitbench.formats.executorch.units import program_units
 
@@ -64,11 +67,9 @@ def load_edge(export: Path) -> EdgeModel:
     saved, info = root / f"edge-{key}.ep", root / f"edge-{key}.json"
     edge: EdgeModel | None = None
     if saved.is_file() and info.is_file():
-        from executorch.exir.serde.serialize import load
-
         data = json.loads(info.read_text())
         try:
-            program = load(str(saved))
+            program = load_edge_program(saved)
             edge = EdgeModel(
                 program=program,
                 units=program_units(program),

@@ -207,27 +207,38 @@ def is_whole_model(path: Path) -> bool:
     return bool(meta and meta.get("role") == "whole" and (path.parent / meta["export"]).is_file())
 
 
-def profile_whole(whole: Path, threads: int) -> list[Path]:
-    """ETDump + ETRecord (+ the profiling .pte) of a whole model, made once per thread count."""
+def profile_whole(whole: Path, threads: int, out_dir: Path) -> list[Path]:
+    """ETDump + ETRecord (+ the profiling .pte) of a whole model in ``out_dir`` (the run's
+    evidence), made once per thread count."""
+    import shutil
+
     pte, etrecord = make_profiling_program(whole)
-    _, _, etdump = profile_files(whole, threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for src in (etrecord, pte):
+        dst = out_dir / src.name
+        if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
+            shutil.copyfile(src, dst)
+        kept.append(dst)
+    etdump = out_dir / profile_files(whole, threads)[2].name
     if not etdump.is_file():
         run_etdump(pte, etdump, PROFILE_RUNS, threads)
-    return [etdump, etrecord, pte]
+    return [etdump, *kept]
 
 
-def measure_with_profile(path: Path, settings: RunSettings) -> PartMeasurement:
-    """Measure a ``.pte`` directly; for a whole model also keep its per-operator profile
-    (ETDump + ETRecord) among the evidence, the source of the predicted columns."""
+def measure_with_profile(
+    path: Path, settings: RunSettings, profile_dir: Path | None = None
+) -> PartMeasurement:
+    """Measure a ``.pte`` directly; with ``profile_dir``, for a whole model also keep its
+    per-operator profile (ETDump + ETRecord) there, among the evidence: the source of the
+    predicted columns. A profile that fails costs the prediction only (noted in ``meta``)."""
     from splitbench.formats.executorch.runner import measure_pte
 
     m = measure_pte(Path(path), settings)
-    if m.ok and is_whole_model(Path(path)):
+    if m.ok and profile_dir is not None and is_whole_model(Path(path)):
         try:
-            m.evidence = [
-                *m.evidence,
-                *(str(p) for p in profile_whole(Path(path), settings.threads)),
-            ]
+            found = profile_whole(Path(path), settings.threads, Path(profile_dir))
+            m.evidence = [*m.evidence, *(str(p) for p in found)]
         except Exception as exc:
             m.meta["profile_error"] = " ".join(str(exc).split())[:300]
     return m
