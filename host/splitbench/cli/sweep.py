@@ -76,7 +76,7 @@ def sweep(
         bool,
         typer.Option(
             "--quick",
-            help="A first look in about a minute: the quick preset "
+            help="A first look in about a tenth of the default's time: the quick preset "
             f"({QUICK.flags()}) for the options you do not give. The summary, splits.csv, "
             "the workbook and the plots say 'quick' and show the spread; a later run without "
             "--quick into the same --out adds the careful measurements beside these.",
