@@ -221,6 +221,11 @@ def sweep(
         resolved, shapes = resolve(
             model, out / "model", input_names, output_names, input_shape, fmt
         )
+        if delivery_codec and resolved.format != "tflite":
+            raise SplitbenchError(
+                f"--delivery-codec codes the weights of TFLite heads; {model} is a "
+                f"{resolved.format} model here"
+            )
         if quick:  # the preset fills in what the user did not type
             given = {
                 name
