@@ -32,7 +32,7 @@ from pathlib import Path
 
 from splitbench.measure.types import PartMeasurement, RunSettings
 
-PROFILE_RUNS = 10  # executions recorded in the ETDump (their mean per event is used)
+PROFILE_RUNS = 10  # executions recorded in the ETDump (per event: the median after the first)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class OpEvent:
     op_types: tuple[str, ...]
     debug_handles: tuple[int, ...]
     units: tuple[int, ...]  # split units the handles resolve to (empty when none)
-    mean_ms: float
+    ms: float  # median of the runs after the first (see typical_ms)
     samples_ms: tuple[float, ...]
 
 
@@ -143,6 +143,17 @@ def read_events(etdump: Path, etrecord: Path, handle_units: dict[int, int]) -> l
     return events
 
 
+def typical_ms(samples: tuple[float, ...]) -> float:
+    """An operator's time: the median of its runs after the first (the first pays one-time
+    costs), so that one run descheduled on a shared machine does not decide it."""
+    import statistics
+
+    if not samples:
+        return math.nan
+    runs = samples[1:] if len(samples) >= 3 else samples
+    return float(statistics.median(runs))
+
+
 def split_times(events: list[OpEvent], num_units: int, unit_ops: list[str]) -> SplitTimes:
     """Head and tail time of every split 0..N from the events (see the module docstring)."""
     n = num_units
@@ -152,11 +163,11 @@ def split_times(events: list[OpEvent], num_units: int, unit_ops: list[str]) -> S
     unmapped = 0.0
     for ev in events:
         if not ev.units:
-            unmapped += ev.mean_ms
+            unmapped += ev.ms
             continue
         lo, hi = ev.units[0], ev.units[-1]
-        head_add[hi + 1] += ev.mean_ms  # counts in the head of every k > hi
-        tail_add[lo] += ev.mean_ms  # counts in the tail of every k <= lo
+        head_add[hi + 1] += ev.ms  # counts in the head of every k > hi
+        tail_add[lo] += ev.ms  # counts in the tail of every k <= lo
         for k in range(lo + 1, hi + 1):
             spans[k] = "+".join(unit_ops[u].split(".")[1] for u in range(lo, hi + 1))
     head: list[float | None] = []
