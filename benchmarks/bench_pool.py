@@ -14,6 +14,8 @@ being written to the database. Per measured part:
 
 * ``host wall`` = (batch wall − runner call) + database write: what the host side adds to each
   part's latency, waiting included;
+* ``after set-up``: the same without each phone's first batch, which also carries the phone's
+  one-off set-up (reading its facts, pushing the runner; shown per phone as ``set-up``);
 * ``host CPU`` = the worker thread's CPU time per part: the host side's own work. Where
   ``host wall`` grows with the number of phones while ``host CPU`` stays flat, the growth is
   waiting — for the CPU (on two cores the emulated phones' runners, the host tails and the
@@ -40,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine_load import cpu_snapshot, load_line, machine_share
+from machine_load import cpu_snapshot, load_line
 
 SPLITBENCH = Path(sys.executable).parent / "splitbench"
 
@@ -58,6 +60,18 @@ def deep_chain(layers: int) -> bytes:
         x = keras.layers.Conv2D(8, 3, padding="same", activation="relu6")(x)
     converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, x))
     return converter.convert()
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float], own: float, wall: float) -> str:
+    """How busy both cores were: this process (the sweep, with the host tails) and all."""
+    d = {k: after[k] - before[k] for k in after if not k.startswith("guest")}
+    steal = d.get("steal", 0.0)
+    busy = sum(d.values()) - d["idle"] - d.get("iowait", 0.0) - steal
+    cores = os.cpu_count() or 1
+    return (
+        f"CPU during the sweep: this process {own:.0f} CPU-s, all processes {busy:.0f} CPU-s "
+        f"({busy / wall:.2f} of {cores} cores busy), steal {100 * steal / (wall * cores):.1f} %"
+    )
 
 
 def free_port() -> int:
@@ -112,14 +126,19 @@ def run_one(phones: int, model: Path, work: Path) -> dict[str, float | str]:
         )
         sweep = Sweep(plan, targets, ("host", host))
         load_before = load_line()
-        before = cpu_snapshot()
+        before = cpu_snapshot()[0]
+        own0 = time.process_time()
         started = time.perf_counter()
         outcome = sweep.run()
         wall = time.perf_counter() - started
-        after = cpu_snapshot()
+        own = time.process_time() - own0
+        after = cpu_snapshot()[0]
         stats = [t.stats for t in targets.values()]  # type: ignore[attr-defined]
         parts = sum(s.parts for s in stats)
         host_wall = sum(s.total_s - s.runner_s for s in stats) / parts
+        later = parts - len(stats)  # every batch but each phone's first (its one-off set-up)
+        steady = sum(s.total_s - s.first_s - s.runner_s for s in stats) / max(1, later)
+        setup = sum(s.first_s for s in stats) / len(stats)
         runner = sum(s.runner_s for s in stats) / parts
         cpu = sum(s.cpu_s for s in stats) / parts
         db = outcome.db_s / max(1, outcome.measured)
@@ -132,6 +151,8 @@ def run_one(phones: int, model: Path, work: Path) -> dict[str, float | str]:
             "servers": len(addresses),
             "parts": parts,
             "host_wall_ms": 1000 * (host_wall + db),
+            "steady_ms": 1000 * (steady + db),
+            "setup_s": setup,
             "db_ms": 1000 * db,
             "host_cpu_ms": 1000 * cpu,
             "runner_ms": 1000 * runner,
@@ -140,7 +161,7 @@ def run_one(phones: int, model: Path, work: Path) -> dict[str, float | str]:
             "pushed": pushed,
             "load_before": load_before,
             "load_after": load_line(),
-            "cpu": machine_share(before, after, wall, "the sweep"),
+            "cpu": cpu_line(before, after, own, wall),
         }
     finally:
         for proc in procs:
@@ -165,13 +186,14 @@ def main() -> None:
         results = [run_one(n, model, work) for n in counts]
     print()
     print(
-        "phones servers parts  host wall/part  (db write)  host CPU/part  runner/part  sweep wall"
+        "phones servers parts  host wall/part  (after set-up)  (db write)  host CPU/part"
+        "  runner/part  set-up/phone  sweep wall"
     )
     for r in results:
         print(
             f"{r['phones']:>6} {r['servers']:>7} {r['parts']:>5}  {r['host_wall_ms']:>11.1f} ms"
-            f"  ({r['db_ms']:>5.1f} ms)  {r['host_cpu_ms']:>10.1f} ms  {r['runner_ms']:>8.0f} ms"
-            f"  {r['wall_s']:>8.1f} s"
+            f"  ({r['steady_ms']:>9.1f} ms)  ({r['db_ms']:>5.1f} ms)  {r['host_cpu_ms']:>10.1f} ms"
+            f"  {r['runner_ms']:>8.0f} ms  {r['setup_s']:>10.2f} s  {r['wall_s']:>8.1f} s"
         )
     for r in results:
         print(f"\n{r['phones']} phone(s): {r['cpu']}")

@@ -209,6 +209,12 @@ def test_uploads_are_named_by_content_and_never_repeated(
 def test_measure_through_the_kit_runner(emu: AdbEmulator, tmp_path: Path,
                                         chain_tflite: Path) -> None:
     t = target(emu, tmp_path)
+
+    def scratch() -> set[str]:
+        ls = "ls /data/local/tmp/splitbench/runs 2>/dev/null || true"
+        return set(t.phone.check_shell(ls, "listing").split())
+
+    before = scratch()  # other tests' targets share this phone
     m = t.measure(chain_tflite, FAST)
     assert m.ok, m.error
     assert m.method == "benchmark_model"
@@ -229,7 +235,12 @@ def test_measure_through_the_kit_runner(emu: AdbEmulator, tmp_path: Path,
     assert m.meta["before.cpu0.governor"] != "unknown"
     assert m.meta["after.battery_level"] == "80"
     assert m.meta["runner_exit_status"] == "0"
-    assert t.phone.check_shell("ls /data/local/tmp/splitbench/runs", "listing").strip() == ""
+    # each batch removes the one before in its own adb call; the last goes on close()
+    assert len(scratch() - before) == 1
+    t.measure(chain_tflite, FAST)
+    assert len(scratch() - before) == 1
+    t.close()
+    assert scratch() == before
 
 
 def test_a_batch_runs_in_one_runner_call(emu: AdbEmulator, tmp_path: Path, chain_tflite: Path,

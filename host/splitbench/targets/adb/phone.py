@@ -47,6 +47,14 @@ from splitbench.targets.adb.wire import (
 from splitbench.targets.device_info import DeviceFacts, collect_facts, parse_df_free
 
 
+def close_now(conn: AdbConnection) -> None:
+    """Close a finished connection at once. adbutils' own ``close()`` sleeps 10 ms after the
+    shutdown (20 ms and more on a busy machine): that sleep was most of the host's cost of a
+    quick request (a stat: 24 ms with it, 3 ms without, measured on the emulated phone)."""
+    with contextlib.suppress(AdbError, OSError):
+        conn.conn.close()
+
+
 class PhoneFull(DeviceError):
     """A push failed because the phone's storage is full."""
 
@@ -184,13 +192,13 @@ class Phone:
                 reader = Reader(conn.conn, deadline)
                 result = read_v2(reader) if v2 else read_v1(reader)
             except RemoteTimeout:
-                conn.close()
+                close_now(conn)
                 if kill:
                     with contextlib.suppress(DeviceError, RemoteTimeout):
                         self.shell(kill, timeout=SHORT)
                 raise RemoteTimeout(timeout) from None
             finally:
-                conn.close()
+                close_now(conn)
         return result
 
     def check_shell(self, command: str, doing: str, timeout: float = SHORT) -> str:
@@ -224,7 +232,7 @@ class Phone:
                     f"phone {self.who} stopped answering while {doing} ({timeout:g} s)"
                 ) from None
             finally:
-                conn.close()
+                close_now(conn)
 
     def stat(self, path: str) -> tuple[int, int] | None:
         """(mode, size) of a remote path, or None when it does not exist."""
