@@ -136,7 +136,7 @@ def read_events(etdump: Path, etrecord: Path, handle_units: dict[int, int]) -> l
                     tuple(ev.op_types or ()),
                     tuple(int(h) for h in handles),
                     units,
-                    sum(samples) / len(samples) if samples else math.nan,
+                    typical_ms(samples),
                     samples,
                 )
             )
