@@ -205,7 +205,7 @@ def test_any_address_but_loopback_is_refused(tmp_path: Path) -> None:
         with pytest.raises(DeviceError, match=r"127\.0\.0\.1 only") as caught:
             AdbEmulator(root=tmp_path, host_address=address)
         assert "\n" not in str(caught.value)
-    cli = shutil.which("splitbench") or "splitbench"
+    cli = str(Path(sys.executable).parent / "splitbench")  # the venv's, as CI runs it
     r = subprocess.run(
         [cli, "emulator", "start", "--port", "0", "--address", "0.0.0.0"],
         capture_output=True,
