@@ -210,6 +210,7 @@ def test_etdump_profile_maps_to_split_points(forked: tuple[Path, Path]) -> None:
     mapping, ops = handle_units(whole)
     events = read_events(etdump, etrecord, mapping)
     assert events and all(len(e.samples_ms) == 5 for e in events)
+    assert not any("::" in e.name for e in events)  # not Method::execute (the whole run)
     covered = {u for e in events for u in e.units}
     assert covered == set(range(len(ops)))  # every unit's time is in exactly the profile
     times = split_times(events, len(ops), ops)

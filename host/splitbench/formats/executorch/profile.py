@@ -122,7 +122,9 @@ def read_events(etdump: Path, etrecord: Path, handle_units: dict[int, int]) -> l
         if block.name != "Execute":
             continue
         for ev in block.events:
-            if ev.is_delegated_op or ev.perf_data is None:
+            # XNNPACK's own kernel events sit inside their delegate call; the runtime's
+            # Method::execute spans the whole run (and carries the first debug handle).
+            if ev.is_delegated_op or ev.perf_data is None or "::" in ev.name:
                 continue
             raw = ev.debug_handles
             handles = (
