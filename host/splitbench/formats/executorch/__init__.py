@@ -7,6 +7,7 @@ Phones run parts with ExecuTorch's ``executor_runner``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,12 @@ if TYPE_CHECKING:
     from splitbench.formats.base import InputSpec, PartMaker, Session
     from splitbench.graph import ModelGraph
     from splitbench.measure.types import PartMeasurement, RunSettings
+
+# ExecuTorch's XNNPACK backend imports torchao, which logs a warning for each of its CUDA
+# extensions this CPU build cannot load, and torch's pytree warns about one of torchao's enums:
+# three lines on every run that would break the one-line contract of an error.
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 
 class ExecuTorchFormat:

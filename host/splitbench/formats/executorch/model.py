@@ -101,8 +101,19 @@ def load_edge(export: Path) -> EdgeModel:
 
 
 def _first(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0][:240]}" if lines else type(exc).__name__
+    """The first line of ``exc``, with the operator it is about where the verifier names one
+    further down ("Operator: <EdgeOpOverload: aten.abs.default>: ..."), so the line says which."""
+    import re
+
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    first = lines[0][:240].rstrip(":")
+    found = re.search(r"OpOverload: ([\w.:]+)>", text)
+    if found and found.group(1) not in first:
+        first = f"operator {found.group(1)}: {first}"
+    return f"{type(exc).__name__}: {first}"
 
 
 def whole_pte(export: Path, jobs: int = 1) -> Path:
