@@ -51,8 +51,61 @@ def weight_permute():
     return WeightPermute(), torch.zeros(2, 4)
 '''
 
+# Operators ExecuTorch 1.5.1 cannot take, each checked to fail for real: ``aten.sort`` lowers
+# (XNNPACK leaves it to the portable kernels) but the runtime has no kernel for
+# ``aten::sort.values``, so only the parts that hold it cannot load; a custom operator without
+# an out variant cannot be lowered at all; a complex intermediate fails the edge verifier.
+BAD_SOURCE = """
+import torch
+
+
+class Sorted(torch.nn.Module):
+    def forward(self, x):
+        v, _ = torch.sort(torch.relu(x), dim=1)
+        return v * 2.0 + 1.0
+
+
+@torch.library.custom_op("sbtest::twist", mutates_args=())
+def twist(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(-1) * 2.0
+
+
+@twist.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+class Custom(torch.nn.Module):
+    def forward(self, x):
+        return twist(torch.relu(x)) + 1.0
+
+
+class ComplexAbs(torch.nn.Module):
+    def forward(self, x):
+        return torch.abs(torch.fft.rfft(torch.relu(x))) + 1.0
+
+
+def sorted_values():
+    return Sorted(), torch.randn(2, 8)
+
+
+def custom_op():
+    return Custom(), torch.randn(2, 8)
+
+
+def complex_abs():
+    return ComplexAbs(), torch.randn(2, 8)
+"""
+SORT_UNIT = 1  # sorted_values: units relu, sort, mul, add
+
 
 def write_models(folder: Path) -> Path:
     path = folder / "et_models.py"
     path.write_text(SOURCE)
+    return path
+
+
+def write_bad_models(folder: Path) -> Path:
+    path = folder / "et_bad_models.py"
+    path.write_text(BAD_SOURCE)
     return path

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import FAST, assert_one_line_error, num, rows_by_split
 from cli_helpers import run_cli as _run_cli
-from executorch_models import write_models
+from executorch_models import SORT_UNIT, write_bad_models, write_models
 
 
 def run_cli(*args: object) -> object:
@@ -111,3 +111,59 @@ def test_a_pte_as_the_model_is_one_line(direct_run: Path, tmp_path: Path) -> Non
     mine.write_bytes(pte.read_bytes())
     result = run_cli("inspect", mine)
     assert_one_line_error(result, "cannot be split again", "give the PyTorch model")
+
+
+@pytest.fixture(scope="module")
+def bad_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_bad_models(tmp_path_factory.mktemp("etbad"))
+
+
+def test_an_operator_without_a_kernel_fails_only_the_parts_holding_it(
+    bad_src: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sorted"
+    result = run_cli(
+        "sweep",
+        f"{bad_src}:sorted_values",
+        "--format",
+        "executorch",
+        "--out",
+        out,
+        "--jobs",
+        "1",
+        *FAST,
+    )
+    # The other parts are measured and the table written; the exit is not 0 over the holes,
+    # and the last line names the operator.
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.describe()  # type: ignore[attr-defined]
+    last = result.stderr_lines[-1]  # type: ignore[attr-defined]
+    assert last.startswith("splitbench: error:") and "parts not measured" in last, last
+    assert "aten::sort.values" in last, last
+    assert f"not measured: split {SORT_UNIT + 1} head on host: " in result.stderr  # type: ignore[attr-defined]
+    rows = rows_by_split(out / "splits.csv")
+    n = 4
+    assert sorted(rows) == list(range(n + 1))
+    for k, row in rows.items():
+        for side, has_it, empty in (
+            ("client", k > SORT_UNIT, k == 0),
+            ("server", k <= SORT_UNIT, k == n),
+        ):
+            error, ms = row[f"{side}_error"], num(row[f"{side}_ms"])
+            if has_it:
+                assert "aten::sort.values" in error and "no kernel" in error, (k, side, error)
+                assert math.isnan(ms), (k, side, ms)
+            else:
+                assert error == "", (k, side, error)
+                assert ms == 0 if empty else ms > 0, (k, side, ms)
+        assert int(row["head_model_bytes"]) > 0 or k == 0
+
+
+def test_an_operator_that_cannot_be_lowered_is_one_line(bad_src: Path, tmp_path: Path) -> None:
+    custom = run_cli(
+        "sweep", f"{bad_src}:custom_op", "--format", "executorch", "--out", tmp_path / "c", *FAST
+    )
+    assert_one_line_error(custom, "cannot lower", "sbtest::twist")  # type: ignore[arg-type]
+    complex_abs = run_cli(
+        "sweep", f"{bad_src}:complex_abs", "--format", "executorch", "--out", tmp_path / "z", *FAST
+    )
+    assert_one_line_error(complex_abs, "edge dialect", "aten.abs")  # type: ignore[arg-type]

@@ -151,8 +151,42 @@ def load(
         try:
             method = program._program.load_method("forward")
         except (RuntimeError, ValueError, KeyError) as exc:
+            missing = missing_operators(path)
+            if missing:
+                raise PteFailure("load_method", missing_kernel_line(missing)) from None
             raise PteFailure("load_method", f"cannot load method forward: {exc}") from None
     return program, method
+
+
+def missing_operators(path: Path | bytes) -> list[str]:
+    """Operators the program calls that this runtime has no kernel for (``aten::sort.values``
+    in executorch 1.5.1: XNNPACK does not take it and the portable kernels lack it), in the
+    program's order. Read from the ``.pte``'s operator table, only once loading has failed."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+    from executorch.runtime import Runtime
+
+    try:
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+        pte = deserialize_pte_binary(data)
+    except Exception:  # not readable as a program: the runtime's own message says enough
+        return []
+    program = getattr(pte, "program", pte)
+    known = set(Runtime.get().operator_registry.operator_names)
+    missing: list[str] = []
+    for plan in program.execution_plan:
+        for op in plan.operators:
+            name = f"{op.name}.{op.overload}" if op.overload else op.name
+            if name not in known and name not in missing:
+                missing.append(name)
+    return missing
+
+
+def missing_kernel_line(missing: Sequence[str]) -> str:
+    ops = ", ".join(missing)
+    return (
+        f"operator {ops} has no kernel in {runtime_version()} (XNNPACK did not take it and the"
+        " portable kernels do not have it)"
+    )
 
 
 def _head(path: Path | bytes) -> bytes:
