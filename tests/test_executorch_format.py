@@ -225,3 +225,27 @@ def test_etdump_profile_maps_to_split_points(forked: tuple[Path, Path]) -> None:
     fused = [e for e in events if len(e.units) > 1]
     for e in fused:
         assert times.head_ms[e.units[-1]] is None and "spans the cut" in times.note
+
+
+def test_etdump_buffer_grows_and_a_runtime_abort_stays_in_its_child(
+    forked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """executorch 1.5.1: the ETDump event buffer grows with the events (many runs of the
+    per-operator program: every event kept, the file grows linearly); the fixed debug buffer
+    makes the runtime abort the process when too small — that stays in the profiling child
+    and comes back as one line."""
+    _export, whole = forked
+    pte, etrecord = make_profiling_program(whole)
+    few, many = tmp_path / "few.etdump", tmp_path / "many.etdump"
+    run_etdump(pte, few, 10, 1)
+    run_etdump(pte, many, 3000, 1)
+    assert many.stat().st_size / few.stat().st_size == pytest.approx(300, rel=0.05)
+    mapping, _ops = handle_units(whole)
+    events = read_events(many, etrecord, mapping)
+    assert events and all(len(e.samples_ms) == 3000 for e in events)
+    tiny = tmp_path / "tiny.etdump"
+    with pytest.raises(RuntimeError) as raised:
+        run_etdump(pte, tiny, 1, 1, debug_buffer_size=64)
+    line = str(raised.value)
+    assert "aborted" in line and "debug buffer (64 bytes) is too small" in line, line
+    assert "\n" not in line and not tiny.exists()

@@ -15,8 +15,10 @@ name split units, so
 
 Per-operator delegates pay a layout change (NCHW↔NHWC) around every call that the real
 program pays only at its edges; the difference to direct measurement is what the table's
-``*_ms_diff`` columns show. The profiling run happens in a child process: the runtime aborts
-the process when its ETDump buffer overflows, and that must never end a sweep.
+``*_ms_diff`` columns show. The profiling run happens in a child process: ExecuTorch's ETDump
+event buffer grows as needed, but its fixed debug buffer (intermediate outputs; the kit keeps
+none) makes the runtime abort the process when it is too small, and an abort of the runtime,
+whatever its cause, must never end a sweep: it costs the prediction, with one line saying why.
 
 The ETDump, the ETRecord and the profiling ``.pte`` are kept as evidence in the run directory.
 """
@@ -84,9 +86,15 @@ def make_profiling_program(whole: Path) -> tuple[Path, Path]:
     return pte, etrecord
 
 
-def run_etdump(pte: Path, etdump: Path, runs: int, threads: int) -> None:
+def run_etdump(
+    pte: Path, etdump: Path, runs: int, threads: int, *, debug_buffer_size: int = 0
+) -> None:
     """Run ``pte`` ``runs`` times with ETDump on, in a child process; raise ``RuntimeError``
-    with one line when it fails (an abort of the runtime included)."""
+    with one line when it fails (an abort of the runtime included: its native output stays in
+    the child's captured stderr). ``debug_buffer_size``: bytes for intermediate outputs (0:
+    none kept, the ETDump then holds timings only and has no fixed-size buffer to overflow)."""
+    import signal
+
     done = subprocess.run(
         [
             sys.executable,
@@ -96,16 +104,26 @@ def run_etdump(pte: Path, etdump: Path, runs: int, threads: int) -> None:
             str(etdump),
             str(runs),
             str(threads),
+            str(debug_buffer_size),
         ],
         capture_output=True,
         text=True,
         check=False,
         timeout=1800,
     )
-    if done.returncode != 0 or not etdump.is_file():
-        how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"the ETDump run ended with {how}: {last}")
+    if done.returncode == 0 and etdump.is_file():
+        return
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    if done.returncode == -signal.SIGABRT:
+        overflow = any("Ran out of space" in line or "debug buffer" in line for line in lines)
+        why = (
+            f"its ETDump debug buffer ({debug_buffer_size} bytes) is too small"
+            if overflow
+            else (lines[-1] if lines else "no output")
+        )
+        raise RuntimeError(f"the ExecuTorch runtime aborted the ETDump run: {why}")
+    how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
+    raise RuntimeError(f"the ETDump run ended with {how}: {lines[-1] if lines else 'no output'}")
 
 
 def read_events(etdump: Path, etrecord: Path, handle_units: dict[int, int]) -> list[OpEvent]:
