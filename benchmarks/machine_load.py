@@ -6,13 +6,18 @@ import os
 import resource
 
 
-def cpu_snapshot() -> tuple[dict[str, float], float]:
-    """System-wide CPU times and the CPU time of this script's finished children."""
+def cpu_snapshot(include_self: bool = False) -> tuple[dict[str, float], float]:
+    """System-wide CPU times and the CPU time of this script's finished children (and, with
+    ``include_self``, of this process: for work done in-process, not in a child command)."""
     import psutil
 
     times = psutil.cpu_times()._asdict()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return times, usage.ru_utime + usage.ru_stime
+    ours = usage.ru_utime + usage.ru_stime
+    if include_self:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        ours += own.ru_utime + own.ru_stime
+    return times, ours
 
 
 def machine_share(
