@@ -6,11 +6,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from onnx_models import side_input_model
 from splitbench.cutplan import output_bytes
 from splitbench.errors import SplitbenchError
 from splitbench.graph import load_graph
+from splitbench.kept_parts import KeptParts
 from splitbench.measure.types import RunSettings
 from splitbench.network import NetworkConfig
+from splitbench.rundir import SCRATCH_NAME
+from splitbench.splitter import ModelSplitter
 from splitbench.sweep import Sweep, SweepPlan, bout_settings
 from splitbench.targets.host import HostTarget
 from splitbench_collect.split_table import build_split_table
@@ -101,3 +105,56 @@ def test_other_rounds_are_other_measurements_beside_the_old(
     assert second.measured == 2 * (1 + 2 * n)  # not mixed with the one-bout measurements
     assert second.settings_hash != first.settings_hash
     assert sum(_bouts(second.db_path).values()) == 3 * (1 + 2 * n)  # nothing replaced
+
+
+def test_parts_are_written_once_and_reused_by_every_bout(tmp_path: Path) -> None:
+    """Later bouts load the very files the first bout wrote (same inode, same mtime), while
+    each bout still opens its own runtime session (its own init and first inference)."""
+    model = side_input_model(tmp_path / "side.onnx")
+    out = tmp_path / "run"
+    sweep = _sweep(model, out, rounds=3)
+    seen: dict[Path, set[tuple[int, int]]] = {}
+
+    def look(stage: str, done: int, total: int) -> None:
+        for part in (out / SCRATCH_NAME).rglob("*.onnx"):
+            st = part.stat()
+            seen.setdefault(part.relative_to(out), set()).add((st.st_ino, st.st_mtime_ns))
+
+    sweep.on_progress = look
+    outcome = sweep.run()
+    splitter = ModelSplitter(load_graph(model))
+    n = splitter.graph.num_operators
+    parts = [(k, io) for k in range(n + 1) for io in (splitter.head_io(k), splitter.tail_io(k))]
+    assert outcome.parts_written == n + 1  # once per split, not once per bout
+    assert len(seen) == sum(io is not None for _, io in parts)  # every part was on disk
+    assert all(len(stamps) == 1 for stamps in seen.values())  # never written again
+    assert not (out / SCRATCH_NAME).exists()  # and gone when the sweep ends
+    bouts = _bouts(outcome.db_path)
+    assert set(bouts.values()) == {3} and len(bouts) == len(seen) + 1  # + the whole model
+    with sqlite3.connect(outcome.db_path) as conn:
+        inits = conn.execute(
+            "SELECT count(*), count(init_ms), count(first_ms) FROM measurements"
+        ).fetchone()
+    assert inits[0] == inits[1] == inits[2] == 3 * len(bouts)  # a fresh session every bout
+
+
+def test_beyond_the_disk_budget_parts_are_written_per_bout(tmp_path: Path) -> None:
+    model = side_input_model(tmp_path / "side.onnx")
+    splitter = ModelSplitter(load_graph(model))
+    within = KeptParts(splitter, tmp_path / "within")
+    first = within.files(2)
+    assert within.is_kept(2) and within.files(2) == first and within.writes == 1
+    within.release(2, later_bouts=True)
+    assert first.split_dir.is_dir()
+    first.tail_path.write_bytes(b"changed")  # not the file that was written: written again
+    assert within.files(2).tail_bytes == first.tail_bytes and within.writes == 2
+    within.release(2, later_bouts=False)
+    assert not first.split_dir.exists()
+
+    beyond = KeptParts(splitter, tmp_path / "beyond", budget_bytes=0)
+    for _ in range(3):
+        files = beyond.files(2)
+        assert not beyond.is_kept(2)
+        beyond.release(2, later_bouts=True)
+        assert not files.split_dir.exists()
+    assert beyond.writes == 3

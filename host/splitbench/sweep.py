@@ -25,6 +25,7 @@ from pathlib import Path
 from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
 from splitbench.errors import DeviceError, SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
+from splitbench.kept_parts import KeptParts
 from splitbench.measure.inputs import make_inputs
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
@@ -112,6 +113,7 @@ class SweepOutcome:
     # their remaining measurements were not made (a rerun resumes them)
     stopped: dict[str, str] = field(default_factory=dict)
     db_s: float = 0.0  # seconds the measurements spent being written (lock wait included)
+    parts_written: int = 0  # splits whose parts this run wrote (once per split, not per bout)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -172,6 +174,7 @@ class Sweep:
         self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
         # Parts that failed in this process: retried by the next run, not by the next bout.
         self._failed_here: set[tuple[int | None, str, str]] = set()
+        self._parts: KeptParts | None = None  # this run's part files (see kept_parts)
 
     # -- stages -------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
@@ -350,6 +353,8 @@ class Sweep:
             parts_root = self.plan.out_dir / "parts"
         else:
             parts_root = make_scratch(self.plan.out_dir)
+        # Each split's parts are written once and reused by its later bouts (within a budget).
+        self._parts = KeptParts(splitter, parts_root, keep_files=self.plan.keep_parts)
         total = len(splits) * self.plan.rounds
         last = self.plan.rounds - 1
         try:
@@ -364,6 +369,7 @@ class Sweep:
                     )
             self.on_progress("splits", total, total)
         finally:
+            outcome.parts_written += self._parts.writes
             if not self.plan.keep_parts:
                 remove_scratch(parts_root)
             elif parts_root.is_dir() and not any(parts_root.iterdir()):
@@ -464,12 +470,16 @@ class Sweep:
         bout: int,
     ) -> None:
         k = cut.split
+        parts = self._parts
+        assert parts is not None and parts.root == parts_root, "_run_splits sets the parts up"
+        later_bouts = bout < self.plan.rounds - 1
         split_done = self.db.has_split(graph.sha256, k)
         codecs = self._codecs_missing(splitter, k)
         if split_done and not codecs and not self._pending_jobs(splitter, k, {}, bout):
+            parts.release(k, later_bouts=False)  # nothing of it left to measure in this run
             return
         try:
-            files = splitter.write_parts(k, parts_root)
+            files = parts.files(k)
         except OSError as exc:
             shutil.rmtree(splitter.split_dir(parts_root, k), ignore_errors=True)
             raise RunDirError(os_error_line(Path(exc.filename or parts_root), exc)) from None
@@ -497,8 +507,7 @@ class Sweep:
             )
             self._run_jobs(graph, jobs, lanes, outcome)
         finally:
-            if not self.plan.keep_parts:
-                shutil.rmtree(files.split_dir, ignore_errors=True)
+            parts.release(k, later_bouts=later_bouts)
 
     def _run_jobs(
         self,
