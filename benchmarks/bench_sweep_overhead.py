@@ -21,6 +21,11 @@ millisecond precision), so its lines add up to the wall time:
 The sweep's own closing line (``inference X s of Y s wall``, measured inside ``Sweep.run``)
 is echoed as a cross-check of the database sum.
 
+ONNX (issue 7): ``--onnx`` sweeps torchvision's mobilenet_v2 as an ONNX file (101 splits, 200
+parts of 1.42 GB per pass, ONNX Runtime on this host). The file is exported once with the kit's
+own PyTorch intake into the benchmark cache (the same file as ``bench_onnx_split.py``), before
+the clock starts: the ratio is the sweep's, not the export's.
+
 Run: ``python benchmarks/bench_sweep_overhead.py`` (about two minutes on two cores). Options
 ``--model``, ``--runs``, ``--min-secs``, ``--warmup``, ``--warmup-secs``, ``--threads`` and
 ``--splits`` are passed to ``splitbench sweep`` only when given, so the default is exactly the
@@ -115,12 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Defaults: the README's main job, `splitbench sweep posenet --out DIR`.",
     )
     parser.add_argument("--model", default="posenet", help="MODEL for splitbench sweep")
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="sweep torchvision:mobilenet_v2 as ONNX (exported once into the benchmark cache)",
+    )
     add_sweep_options(parser)
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="run into DIR (must not exist) and keep it"
     )
     args = parser.parse_args(argv)
 
+    if args.onnx:
+        from bench_onnx_split import mobilenet_onnx
+
+        args.model = str(mobilenet_onnx())
     exe = Path(sys.executable).with_name("splitbench")
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists (a rerun would resume, not sweep)")
