@@ -34,7 +34,7 @@ CHECK = textwrap.dedent(
     import sys
     import numpy as np
     from nncodec.nnc_core import approximator, coder
-    from splitbench.compress.params import load_params
+    from splitbench.compress.tflite_params import load_params
     bitstream, model = sys.argv[1], sys.argv[2]
     info = {"parameter_type": {}, "parameter_dimensions": {}, "parameter_index": {},
             "block_identifier": {}, "topology_storage_format": None,

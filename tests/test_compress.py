@@ -167,7 +167,7 @@ def test_nnc_bitstream_decodes_bit_exactly_with_nnc_core_alone(chain_tflite, tmp
     kit's bitstream with nothing but nncodec.nnc_core."""
     pytest.importorskip("nncodec.nnc_core")
     from splitbench.compress.coders.nnc import NncCoder
-    from splitbench.compress.params import load_params
+    from splitbench.compress.tflite_params import load_params
 
     params = load_params(chain_tflite)
     coder = NncCoder(-30)

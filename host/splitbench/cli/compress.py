@@ -34,7 +34,8 @@ def compress(
         typer.Argument(
             help="A .tflite file, a built-in name (posenet, mediapipe:NAME; see `splitbench "
             "models`) or a PyTorch model (file.py:factory, torchvision:NAME, facenet:NAME: "
-            "its TFLite conversion). Its float32/float16 weights are coded."
+            "its state_dict(), or its TFLite conversion with --format tflite). Its float "
+            "weights are coded."
         ),
     ],
     out: Annotated[
@@ -86,6 +87,15 @@ def compress(
         Path | None,
         typer.Option(help="TOML network configurations for --incremental start-up latency."),
     ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="What a PyTorch model is compressed as: state-dict (the default for modules: "
+            "its state_dict() float tensors, decoded models are state dict files) or tflite "
+            "(its litert-torch conversion; the only route for a .pt2 export).",
+        ),
+    ] = None,
     fresh: Annotated[
         bool, typer.Option(help="Start over instead of keeping an earlier run's rows.")
     ] = False,
@@ -93,9 +103,9 @@ def compress(
     """Compress a model's parameters with each coder configuration and measure what it does to
     the model: the seeds' results.csv (anc_size, rec_size, compress_ratio, ...) and a cSize vs
     performance plot; decoded models are kept, runnable."""
+    from splitbench.compress.anchor import open_anchor
     from splitbench.compress.coders import NncOptions, make_coders
     from splitbench.compress.scenarios import make_scenario
-    from splitbench.model_source import resolve_model
 
     coder_names = [c for c in coder.replace(" ", "").split(",") if c]
     qps = _ints(qp, "--qp")
@@ -103,22 +113,28 @@ def compress(
     if incremental is None:
         coders = make_coders(coder_names, qps, nnc=nnc, zstd_level=zstd_level)  # checks names
     out = out.expanduser()
-    resolved = resolve_model(model, workdir=out / "converted")
-    the_scenario = make_scenario(scenario, resolved.path)
+    anchor_model = open_anchor(model, out, fmt)
+    the_scenario = make_scenario(scenario, anchor_model.path, anchor_model.io)
     if incremental is not None:
-        _incremental(resolved.path, resolved.name, the_scenario, incremental, nnc, network, out)
+        _incremental(anchor_model, the_scenario, incremental, nnc, network, out)
         return
 
     from splitbench.compress.evaluate import evaluate
     from splitbench.compress.plot import plot_size_vs_perf
 
     anchor, rows = evaluate(
-        the_scenario, coders, out, model_name=resolved.name, fresh=fresh, progress=_progress_line
+        the_scenario,
+        coders,
+        out,
+        anchor_model.io,
+        model_name=anchor_model.name,
+        fresh=fresh,
+        progress=_progress_line,
     )
     png = plot_size_vs_perf(
         rows,
         out / "size_vs_perf.png",
-        title=f"{resolved.name} — {the_scenario.name} ({the_scenario.data_set_name})",
+        title=f"{anchor_model.name} — {the_scenario.name} ({the_scenario.data_set_name})",
     )
     _print_rows(anchor, rows, the_scenario.metric_name)
     print(f"wrote {out / 'results.csv'}, {png}, bitstreams/ and decoded/ in {out}")
@@ -144,7 +160,7 @@ def _print_rows(anchor, rows, metric: str) -> None:  # type: ignore[no-untyped-d
     console.print(table)
 
 
-def _incremental(anchor, name, scenario, spec, nnc, network, out) -> None:  # type: ignore[no-untyped-def]
+def _incremental(anchor, scenario, spec, nnc, network, out) -> None:  # type: ignore[no-untyped-def]
     from splitbench.compress.incremental import print_incremental, run_incremental
     from splitbench.network import load_network_configs
 
@@ -153,6 +169,15 @@ def _incremental(anchor, name, scenario, spec, nnc, network, out) -> None:  # ty
         raise SplitbenchError("--incremental takes LOW,HIGH bits with 2 <= LOW < HIGH <= 16")
     networks = load_network_configs(network)
     result = run_incremental(
-        scenario, anchor, name, bits[0], bits[1], nnc, networks, out, progress=_progress_line
+        scenario,
+        anchor.path,
+        anchor.io,
+        anchor.name,
+        bits[0],
+        bits[1],
+        nnc,
+        networks,
+        out,
+        progress=_progress_line,
     )
     print_incremental(result, networks)

@@ -14,7 +14,6 @@ belong to, so rows of another model are never mixed in.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitbench.compress.coders import Coder
-from splitbench.compress.params import load_params
+from splitbench.compress.params import ModelIO
 from splitbench.compress.scenarios.base import Scenario
 from splitbench.errors import SplitbenchError
 
@@ -64,15 +63,7 @@ class Anchor:
     eval_time: float
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _load_previous(out: Path, state: dict) -> dict[str, dict]:
+def _load_previous(out: Path, state: dict, suffix: str) -> dict[str, dict]:
     """Rows of an earlier run of the same anchor and scenario whose files are still there."""
     csv_path = out / RESULTS_CSV
     state_path = out / STATE_JSON
@@ -93,7 +84,7 @@ def _load_previous(out: Path, state: dict) -> dict[str, dict]:
         tag = row.get("unique_tag", "")
         if (
             any((out / "bitstreams").glob(f"{tag}.*"))
-            and (out / "decoded" / f"{tag}.tflite").exists()
+            and (out / "decoded" / f"{tag}{suffix}").exists()
         ):
             kept[tag] = row
     return kept
@@ -113,23 +104,27 @@ def evaluate(
     scenario: Scenario,
     coders: Sequence[Coder],
     out: Path,
+    io: ModelIO,
     *,
     model_name: str,
     fresh: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[Anchor, list[dict]]:
-    """Run the seeds' evaluation for every coder configuration; returns the anchor and rows."""
+    """Run the seeds' evaluation for every coder configuration; returns the anchor and rows.
+
+    ``io`` is the anchor's format (a ``.tflite`` file or a PyTorch state dict): what its
+    parameters are, how decoded ones are written back (``decoded/<tag><io.suffix>``)."""
     anchor_path = scenario.get_model()
-    params = load_params(anchor_path)
+    params = io.load_params(anchor_path)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bitstreams").mkdir(exist_ok=True)
     (out / "decoded").mkdir(exist_ok=True)
     state = {
-        "model_sha256": file_sha256(anchor_path),
+        "model_sha256": io.digest(anchor_path),
         "model_name": model_name,
         "scenario_name": scenario.name,
     }
-    previous = {} if fresh else _load_previous(out, state)
+    previous = {} if fresh else _load_previous(out, state, io.suffix)
     (out / STATE_JSON).write_text(json.dumps(state, indent=2) + "\n")
 
     progress(
@@ -153,7 +148,7 @@ def evaluate(
         start = time.perf_counter()
         decoded = coder.decode(bitstream, params)
         dec_time = time.perf_counter() - start
-        rec_path = coder.write_model(params, decoded, out / "decoded" / f"{tag}.tflite")
+        rec_path = coder.write_model(params, decoded, out / "decoded" / f"{tag}{io.suffix}")
         rec_perf, rec_time = scenario.get_perf(rec_path, "test")
         rec_size = bitstream.stat().st_size
         row: dict = {

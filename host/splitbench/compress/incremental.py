@@ -13,7 +13,9 @@ entropy-coded with NNC (DeepCABAC codes int32 arrays losslessly):
 * the anchor of the seed (UE2) receives ``q_high`` directly.
 
 The receiver reconstructs ``w = q · s`` (plus the update) into the model file in its stored
-dtype. For each stage the table has the bitstream bytes, encode, decode and reconstruction
+dtype (a ``.tflite`` file, or a PyTorch state dict: the same
+:class:`~splitbench.compress.params.ModelIO` as the compress evaluation). For each stage the
+table has the bitstream bytes, encode, decode and reconstruction
 times (measured here), the start-up latency per network (RTT + bytes / downlink + decode +
 reconstruction: arithmetic on the measured figures) and the scenario's performance of the model
 the receiver holds after that stage. The update-then-rebuild model equals the direct HIGH-bit
@@ -32,7 +34,7 @@ import numpy as np
 
 from splitbench.compress.coders import NncOptions
 from splitbench.compress.coders.nnc import decode_bitstream, encode_arrays, new_base
-from splitbench.compress.params import ModelParams, load_params, write_params
+from splitbench.compress.params import ModelIO, ModelParams
 from splitbench.compress.scenarios.base import Scenario
 from splitbench.errors import SplitbenchError
 from splitbench.network import NetworkConfig, delivery_ms
@@ -104,8 +106,16 @@ def _nnc(arrays, nnc: NncOptions, *, base=None, tca: bool = False) -> tuple[byte
 def _rebuild(params: ModelParams, q: dict, step: dict, out: Path) -> tuple[Path, float]:
     start = time.perf_counter()
     arrays = {k: q[k].astype(np.float32) * step[k] for k in params.arrays}
-    write_params(params.path, arrays, out)
+    params.io.write_params(params.path, arrays, out)
     return out, time.perf_counter() - start
+
+
+def _same_params(a: ModelParams, b: ModelParams) -> bool:
+    """Bit for bit, parameter by parameter (a file's bytes may hold more than its values)."""
+    return a.arrays.keys() == b.arrays.keys() and all(
+        a.arrays[k].dtype == b.arrays[k].dtype and a.arrays[k].tobytes() == b.arrays[k].tobytes()
+        for k in a.arrays
+    )
 
 
 def _decode(data: bytes, base=None) -> tuple[dict, float]:
@@ -117,6 +127,7 @@ def _decode(data: bytes, base=None) -> tuple[dict, float]:
 def run_incremental(
     scenario: Scenario,
     anchor: Path,
+    io: ModelIO,
     model_name: str,
     low: int,
     high: int,
@@ -126,7 +137,7 @@ def run_incremental(
     *,
     progress: Callable[[str], None] = lambda line: None,
 ) -> IncrementalResult:
-    params = load_params(anchor)
+    params = io.load_params(anchor)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bitstreams").mkdir(exist_ok=True)
     (out / "decoded").mkdir(exist_ok=True)
@@ -168,14 +179,15 @@ def run_incremental(
         + (rx_upd[k].reshape(q_low[k].shape) if k in rx_upd else 0)
         for k in params.arrays
     }
-    low_file, low_rec = _rebuild(params, rx_low, s_low, out / "decoded" / f"incr_{low}bit.tflite")
+    decoded = out / "decoded"
+    low_file, low_rec = _rebuild(params, rx_low, s_low, decoded / f"incr_{low}bit{io.suffix}")
     upd_file, upd_rec = _rebuild(
-        params, rebuilt, s_high, out / "decoded" / f"incr_{high}bit_updated.tflite"
+        params, rebuilt, s_high, decoded / f"incr_{high}bit_updated{io.suffix}"
     )
     dir_file, dir_rec = _rebuild(
-        params, rx_high, s_high, out / "decoded" / f"incr_{high}bit_direct.tflite"
+        params, rx_high, s_high, decoded / f"incr_{high}bit_direct{io.suffix}"
     )
-    if upd_file.read_bytes() != dir_file.read_bytes():
+    if not _same_params(io.load_params(upd_file), io.load_params(dir_file)):
         raise SplitbenchError("the updated model differs from the directly sent model")
 
     stages = []

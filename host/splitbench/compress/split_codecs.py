@@ -320,7 +320,7 @@ def delivery_codec_result(
     work_dir: Path,
 ) -> CodecResult:
     """Code the head's parameters (see the module docstring)."""
-    from splitbench.compress.params import load_params
+    from splitbench.compress.tflite_params import load_params
 
     coder = parse_delivery_codec(codec_spec)
     head_bytes = head.stat().st_size

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from splitbench.compress.cut_codecs import CutCodec
-from splitbench.compress.params import read_model
+from splitbench.compress.tflite_params import read_model
 
 _FLOAT32, _FLOAT16, _INT8 = 0, 1, 9
 _CAST, _DEQUANTIZE, _QUANTIZE = 53, 6, 114

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from splitbench.compress.params import read_model
+from splitbench.compress.tflite_params import read_model
 
 _INT8 = 9  # TensorType.INT8
 _DEQUANTIZE = 6  # BuiltinOperator.DEQUANTIZE

@@ -354,3 +354,51 @@ def _export_reason(exc: BaseException) -> str:
         if match:
             return f"{type(exc).__name__}: {match.group(1).strip()}"
     return _first(exc)
+
+
+# --- the module itself -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TorchModule:
+    """A PyTorch model as a module (eval mode), for what works on the module itself rather than
+    on its export: coding its ``state_dict()``."""
+
+    module: Any  # torch.nn.Module
+    name: str
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...], ...]
+    input_dtypes: tuple[Any, ...]  # torch dtypes
+
+
+def load_module(
+    spec: str, input_shapes: Mapping[str, tuple[int, ...]] | None = None
+) -> TorchModule:
+    """The module of a built-in name or ``file.py:factory`` (the same factories and one-line
+    errors as :func:`intake`); a ``.pt2`` export has no module of its own and is refused."""
+    import torch
+    from splitbench_models.torch_zoo import build_zoo_model, is_zoo_name
+
+    if spec.lower().endswith(PT2_SUFFIX):
+        raise ModelError(
+            f"{Path(spec).name} is a torch.export program, not a module with a state dict: give"
+            " its factory (file.py:factory), or compress its TFLite conversion (--format tflite)"
+        )
+    if is_zoo_name(spec):
+        module, default_shape = build_zoo_model(spec)
+        shapes = _shapes_for(module, input_shapes, spec, default=default_shape)
+        name, dtypes = spec, tuple(torch.float32 for _ in shapes)
+    else:
+        path, factory = _split_factory(spec)
+        module, examples = _call_factory(path, factory)
+        name = path.stem
+        if examples is None:
+            shapes = _shapes_for(module, input_shapes, f"{path.name}:{factory}")
+            dtypes = tuple(torch.float32 for _ in shapes)
+        else:
+            shapes = [tuple(int(d) for d in e.shape) for e in examples]
+            dtypes = tuple(e.dtype for e in examples)
+    names = _forward_inputs(module)
+    if len(names) != len(shapes):
+        names = [f"input{i}" for i in range(len(shapes))]
+    return TorchModule(module.eval(), name, tuple(names), tuple(tuple(s) for s in shapes), dtypes)

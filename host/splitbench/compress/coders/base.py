@@ -2,8 +2,10 @@
 
 ``encode(model, bitstream)`` writes the coded parameters of a model to a file;
 ``decode(bitstream, model)`` reads them back as arrays shaped like the model's parameters;
-``write_model(model, decoded, out)`` puts the decoded parameters into a copy of the model file,
-which is the reconstructed model the scenario evaluates (the seeds' ``rec_model``). Decoding is
+``write_model(model, decoded, out)`` puts the decoded parameters into a copy of the model file
+(through the model's :class:`~splitbench.compress.params.ModelIO`: a ``.tflite`` file or a
+PyTorch state dict), which is the reconstructed model the scenario evaluates (the seeds'
+``rec_model``). Decoding is
 split from writing so that ``dec_time`` is the decoder's time, not the file writer's.
 
 The decoder is given the anchor's :class:`~splitbench.compress.params.ModelParams` as the seeds'
@@ -19,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from splitbench.compress.params import ModelParams, write_params
+from splitbench.compress.params import ModelParams
 
 
 @dataclass
@@ -64,7 +66,7 @@ class ArrayCoder:
         return self.name
 
     def write_model(self, model: ModelParams, decoded: Decoded, out: Path) -> Path:
-        return write_params(model.path, decoded.arrays, out)
+        return model.io.write_params(model.path, decoded.arrays, out)
 
 
 def split_concatenated(data: bytes, model: ModelParams, dtype: np.dtype | None) -> dict:

@@ -8,6 +8,9 @@ a phone would download. The reconstructed model is not a float model with rounde
 a runnable TFLite model that stores the int8 weights with their per-channel quantisation and a
 DEQUANTIZE operator in front of each (the layout TFLite's converter uses for float16 weights), so
 its file size is the real size of a weight-quantised model (:mod:`splitbench.compress.tflite_int8`).
+A PyTorch state dict has no such layout that loads into the float module: its decoded model is
+the dequantised float32 state dict (:mod:`splitbench.compress.torch_params`); the bitstream,
+and so ``rec_size``, is the same int8 + scales either way.
 """
 
 from __future__ import annotations
@@ -87,6 +90,4 @@ class Int8WeightsCoder(ArrayCoder):
         return Decoded(arrays, {"int8": quantized})
 
     def write_model(self, model: ModelParams, decoded: Decoded, out: Path) -> Path:
-        from splitbench.compress.tflite_int8 import write_int8_weights
-
-        return write_int8_weights(model.path, decoded.extra["int8"], decoded.arrays, out)
+        return model.io.write_int8(model.path, decoded.extra["int8"], decoded.arrays, out)

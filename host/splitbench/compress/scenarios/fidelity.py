@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from splitbench.compress.runner import input_specs, run_model
+from splitbench.compress.params import ModelIO
 from splitbench.compress.scenarios.base import check_partition, photo_array, sample_photos
 
 _SEED = 20240507
@@ -46,20 +46,24 @@ def _is_image(spec: dict) -> bool:
     )
 
 
-def image_value(photo: Path, spec: dict, value_range: tuple[float, float]) -> np.ndarray:
+def image_value(
+    photo: Path | np.ndarray, spec: dict, value_range: tuple[float, float]
+) -> np.ndarray:
     values = photo_array(photo, _nhwc(spec), value_range)
     if _channels_first(spec):
         values = np.ascontiguousarray(values.transpose(0, 3, 1, 2))
     return values
 
 
-def photo_feeds(model: Path, partition: str, value_range=(-1.0, 1.0)) -> tuple[list[dict], bool]:
+def photo_feeds(
+    model: Path, io: ModelIO, partition: str, value_range: tuple[float, float] = (-1.0, 1.0)
+) -> tuple[list[dict], bool]:
     """One input set per sample photo (image inputs), seeded random values elsewhere.
 
     Returns the sets and whether any input took photos."""
     from splitbench.measure.inputs import random_value
 
-    specs = input_specs(model)
+    specs = io.input_specs(model)
     photos = sample_photos(partition)
     has_image = any(_is_image(s) for s in specs)
     rng = np.random.default_rng(_SEED)
@@ -93,10 +97,11 @@ class FidelityScenario:
     metric_name = "output_rel_l2"
     higher_is_better = False
 
-    def __init__(self, anchor: Path) -> None:
+    def __init__(self, anchor: Path, io: ModelIO) -> None:
         self.anchor = Path(anchor)
+        self.io = io
         self._reference: dict[str, list[dict]] = {}
-        _, has_image = photo_feeds(self.anchor, "test")
+        _, has_image = photo_feeds(self.anchor, io, "test")
         self.data_set_name = "skimage-sample-photos" if has_image else f"random-seed{_SEED}"
 
     def get_model(self) -> Path:
@@ -105,10 +110,10 @@ class FidelityScenario:
     def get_perf(self, model: Path, partition: str = "test") -> tuple[float, float]:
         check_partition(partition)
         start = time.perf_counter()
-        feeds, _ = photo_feeds(model, partition)
-        outputs = run_model(model, feeds)
+        feeds, _ = photo_feeds(model, self.io, partition)
+        outputs = self.io.run(model, feeds)
         if partition not in self._reference:
             same = Path(model).resolve() == self.anchor.resolve()
-            self._reference[partition] = outputs if same else run_model(self.anchor, feeds)
+            self._reference[partition] = outputs if same else self.io.run(self.anchor, feeds)
         perf = relative_l2(outputs, self._reference[partition])
         return perf, time.perf_counter() - start

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from splitbench.compress.runner import run_model
+from splitbench.compress.params import ModelIO
 from splitbench.compress.scenarios.base import check_partition
 from splitbench.compress.scenarios.fidelity import photo_feeds
 from splitbench.errors import ModelError
@@ -51,18 +51,19 @@ class PoseLandmarksScenario:
     higher_is_better = False
     data_set_name = "skimage-sample-photos"
 
-    def __init__(self, anchor: Path) -> None:
+    def __init__(self, anchor: Path, io: ModelIO) -> None:
         self.anchor = Path(anchor)
-        feeds, _ = photo_feeds(self.anchor, "valid", (0.0, 1.0))
-        self.layout = landmark_layout(run_model(self.anchor, feeds[:1])[0])
+        self.io = io
+        feeds, _ = photo_feeds(self.anchor, io, "valid", (0.0, 1.0))
+        self.layout = landmark_layout(io.run(self.anchor, feeds[:1])[0])
         self._reference: dict[str, list[np.ndarray]] = {}
 
     def get_model(self) -> Path:
         return self.anchor
 
     def _landmarks(self, model: Path, partition: str) -> list[np.ndarray]:
-        feeds, _ = photo_feeds(model, partition, (0.0, 1.0))
-        return [landmarks(o, self.layout) for o in run_model(model, feeds)]
+        feeds, _ = photo_feeds(model, self.io, partition, (0.0, 1.0))
+        return [landmarks(o, self.layout) for o in self.io.run(model, feeds)]
 
     def get_perf(self, model: Path, partition: str = "test") -> tuple[float, float]:
         check_partition(partition)
