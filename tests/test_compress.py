@@ -9,14 +9,12 @@ trained model, 0.2 M parameters) to keep the suite short.
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, read_csv, run_cli
+from nnc_fresh_decode import decode_in_fresh_process
 
 SEED_COLUMNS = [
     "anc_size",
@@ -174,34 +172,7 @@ def test_nnc_bitstream_decodes_bit_exactly_with_nnc_core_alone(chain_tflite, tmp
     bitstream = tmp_path / "chain.nnc"
     coder.encode(params, bitstream)
     np.savez(tmp_path / "enc_rec.npz", **coder.reconstruction)
-    script = textwrap.dedent(
-        f"""
-        import numpy as np
-        from nncodec.nnc_core import approximator, coder
-        info = {{"parameter_type": {{}}, "parameter_dimensions": {{}}, "parameter_index": {{}},
-                "block_identifier": {{}}, "topology_storage_format": None,
-                "topology_compression_format": None,
-                "performance_maps": {{"mps": {{}}, "lps": {{}}}},
-                "performance_map_flags": {{k: {{}} for k in (
-                    "mps_sparsification_flag", "lps_sparsification_flag", "mps_pruning_flag",
-                    "lps_pruning_flag", "mps_unification_flag", "lps_unification_flag",
-                    "mps_decomposition_performance_map_flag",
-                    "lps_decomposition_performance_map_flag")}}}}
-        data = bytearray(open({str(bitstream)!r}, "rb").read())
-        dec = coder.decode(data, info, hls_stats={{}}, oob_dict={{}})
-        approximator.rec(dec)
-        rec = approximator.recompose_params(info, dec)["parameters"]
-        enc = np.load({str(tmp_path / "enc_rec.npz")!r})
-        assert sorted(rec) == sorted(enc.files), (sorted(rec), enc.files)
-        for k in enc.files:
-            a, b = np.asarray(rec[k], np.float32), enc[k].astype(np.float32)
-            assert a.shape == b.shape and a.tobytes() == b.tobytes(), k
-        print("bit-exact", len(enc.files))
-        """
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = decode_in_fresh_process(bitstream, tmp_path / "enc_rec.npz")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"bit-exact {len(params.arrays)}"
     # and the kit's decoder gives the same arrays

@@ -14,9 +14,10 @@ The :class:`~splitbench.compress.params.ModelIO` of state dict files (``torch.sa
   factory builds (``int8-weights`` writes its dequantised float32 values: a float module cannot
   hold int8 weights);
 * a model file runs in eager PyTorch: the factory's module, built once, gets the file's state
-  dict loaded strictly, in eval mode under ``torch.no_grad()``. Its inputs are the module's
-  NCHW inputs; its outputs are named ``output0``, ``output1``, ... in the order ``forward``
-  returns them (nested tuples and lists flattened, dicts by key).
+  dict loaded strictly, in eval mode under ``torch.no_grad()``, on one thread (as a ``.tflite``
+  file runs in compress; on this shared 2-core host two threads made O-Net 4–7× slower). Its
+  inputs are the module's NCHW inputs; its outputs are named ``output0``, ``output1``, ... in
+  the order ``forward`` returns them (nested tuples and lists flattened, dicts by key).
 """
 
 from __future__ import annotations
@@ -170,10 +171,15 @@ class TorchStateDictIO:
             ) from None
         module.eval()
         results = []
-        with torch.no_grad():
-            for feed in feeds:
-                args = [torch.from_numpy(np.asarray(feed[n])) for n in self.model.input_names]
-                named: dict[str, np.ndarray] = {}
-                _outputs(module(*args), named)
-                results.append(named)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as compress runs a .tflite file (runner.py: one thread)
+        try:
+            with torch.no_grad():
+                for feed in feeds:
+                    args = [torch.from_numpy(np.asarray(feed[n])) for n in self.model.input_names]
+                    named: dict[str, np.ndarray] = {}
+                    _outputs(module(*args), named)
+                    results.append(named)
+        finally:
+            torch.set_num_threads(threads)
         return results
