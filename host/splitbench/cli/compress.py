@@ -72,8 +72,8 @@ def compress(
         typer.Option(
             help="How performance is measured: fidelity (any model: relative L2 error of the "
             "outputs on sample photos), pose-landmarks (mediapipe pose/hand landmark models: "
-            "mean landmark displacement in pixels), lfw-faces (mediapipe face detectors: "
-            "face/non-face accuracy on the LFW subset)."
+            "mean landmark displacement in pixels), lfw-faces (mediapipe face detectors, "
+            "facenet:onet/rnet: face/non-face accuracy on the LFW subset)."
         ),
     ] = "fidelity",
     incremental: Annotated[
