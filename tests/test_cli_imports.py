@@ -35,7 +35,8 @@ sys.exit(code)
 # Libraries a command must not load unless it uses them (top-level package names).
 REPORTING = {"pandas", "matplotlib", "openpyxl"}
 ML = {"tensorflow", "tf_keras", "keras", "torch", "ai_edge_litert", "onnx", "onnxruntime"}
-HEAVY = REPORTING | ML | {"numpy", "scipy", "adbutils"}
+# pydantic: typer 0.29 and newer import it for every option (pinned below 0.29 in pyproject).
+HEAVY = REPORTING | ML | {"numpy", "scipy", "adbutils", "pydantic"}
 # Our own modules that only sweeps and reports need.
 SWEEP_ONLY = {
     "splitbench.sweep",
@@ -96,7 +97,7 @@ def test_inspect_tflite_skips_reports_tensorflow_and_sweep(
 ) -> None:
     modules = loaded(["inspect", str(chain_tflite), "--workdir", str(tmp_path / "w")], tmp_path)
     assert "splitbench.graph" in modules  # the probe really ran the command
-    assert tops(modules) & (REPORTING | ML - {"ai_edge_litert"}) == set()
+    assert tops(modules) & (REPORTING | ML - {"ai_edge_litert"} | {"pydantic"}) == set()
     assert ours(modules, SWEEP_ONLY) == set()
 
 
@@ -106,5 +107,5 @@ def test_split_all_tflite_skips_reports_tensorflow_and_sweep(
     out = tmp_path / "parts"
     modules = loaded(["split", str(branchy_tflite), "--all", "--out", str(out)], tmp_path)
     assert any(out.rglob("*.tflite"))  # the probe really ran the command
-    assert tops(modules) & (REPORTING | ML - {"ai_edge_litert"}) == set()
+    assert tops(modules) & (REPORTING | ML - {"ai_edge_litert"} | {"pydantic"}) == set()
     assert ours(modules, SWEEP_ONLY) == set()

@@ -24,7 +24,6 @@ import contextlib
 import difflib
 import hashlib
 import importlib
-import importlib.metadata
 import os
 import re
 import sys
@@ -174,6 +173,8 @@ def _cached(
 
 def _tensorflow_version() -> str:
     """From the installed distribution, so a reused conversion does not pay TF's import."""
+    import importlib.metadata  # 10 ms: only when a conversion is looked up
+
     for dist in ("tensorflow-cpu", "tensorflow"):
         try:
             return importlib.metadata.version(dist)

@@ -13,9 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from splitbench_models.mediapipe_wheel import cached_mediapipe_models, mediapipe_model_path
-from splitbench_models.posenet import build_posenet_tflite
-
 from splitbench.convert import (
     convert_frozen_graph,
     convert_keras,
@@ -99,8 +96,12 @@ def _resolve_other(
     input_shapes: dict[str, tuple[int, ...]] | None,
 ) -> ResolvedModel:
     if spec in BUILTIN_NAMES:
+        from splitbench_models.posenet import build_posenet_tflite
+
         return ResolvedModel(build_posenet_tflite(), spec, "builtin", spec)
     if spec.startswith(MEDIAPIPE_PREFIX):
+        from splitbench_models.mediapipe_wheel import mediapipe_model_path
+
         path = mediapipe_model_path(spec)
         return ResolvedModel(path, spec, "mediapipe", spec)
 
@@ -164,6 +165,8 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
 
 def builtin_models_text() -> str:
     """The built-in model names for messages, listing mediapipe names only if already cached."""
+    from splitbench_models.mediapipe_wheel import cached_mediapipe_models
+
     cached = cached_mediapipe_models()
     if cached:
         mediapipe = ", ".join(MEDIAPIPE_PREFIX + n for n in cached)
