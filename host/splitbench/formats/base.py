@@ -35,11 +35,13 @@ so ``splitbench --help`` does not load TensorFlow, ONNX or PyTorch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from splitbench.errors import ModelError
 from splitbench.measure.types import PartFailure
 
 if TYPE_CHECKING:
@@ -48,9 +50,12 @@ if TYPE_CHECKING:
     from splitbench.graph import ModelGraph
     from splitbench.measure.types import PartMeasurement, RunSettings
 
+P = TypeVar("P")
+
 __all__ = [
     "Format",
     "InputSpec",
+    "ParsedCache",
     "PartFailure",
     "PartIO",
     "PartMaker",
@@ -147,3 +152,32 @@ class Format(Protocol):
     def host_runtime(self) -> str:
         """The runtime and version that runs this format on the host, e.g. ``onnxruntime 1.2``."""
         ...
+
+
+class ParsedCache(Generic[P]):
+    """A format's parsed model behind each :class:`ModelGraph` it loaded.
+
+    Loading a graph parses the file once; the splitter and the runners need that parse again.
+    The cache holds it as long as the graph lives, and re-reads the file for a graph it does not
+    know (one made in another process), refusing a file that changed since the graph was made.
+    """
+
+    def __init__(
+        self, load_parsed: Callable[[Path, Mapping[str, tuple[int, ...]]], tuple[ModelGraph, P]]
+    ) -> None:
+        self._load_parsed = load_parsed
+        self._parsed: weakref.WeakKeyDictionary[ModelGraph, P] = weakref.WeakKeyDictionary()
+
+    def put(self, graph: ModelGraph, parsed: P) -> None:
+        self._parsed[graph] = parsed
+
+    def get(self, graph: ModelGraph) -> P:
+        cached = self._parsed.get(graph)
+        if cached is not None:
+            return cached
+        shapes = {graph.tensors[i].name: graph.tensors[i].shape for i in graph.inputs}
+        again, parsed = self._load_parsed(graph.path, shapes)
+        if again.sha256 != graph.sha256:
+            raise ModelError(f"{graph.path} changed since it was loaded; load it again")
+        self._parsed[graph] = parsed
+        return parsed

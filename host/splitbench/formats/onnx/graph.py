@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from splitbench.errors import ModelError
+from splitbench.formats.base import ParsedCache
 from splitbench.graph import ModelGraph, OperatorInfo, TensorInfo
 
 _MAX_PROTO_BYTES = (1 << 31) - 1
@@ -39,7 +39,7 @@ class ParsedOnnx:
     order: tuple[int, ...]  # node indices of model.graph.node in execution order
 
 
-_PARSED: weakref.WeakKeyDictionary[ModelGraph, ParsedOnnx] = weakref.WeakKeyDictionary()
+_PARSED: ParsedCache[ParsedOnnx] = ParsedCache(lambda path, shapes: load_parsed(path, shapes))
 
 
 def load_graph(path: Path, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> ModelGraph:
@@ -48,15 +48,8 @@ def load_graph(path: Path, input_shapes: Mapping[str, tuple[int, ...]] | None = 
 
 
 def parsed_model(graph: ModelGraph) -> ParsedOnnx:
-    cached = _PARSED.get(graph)
-    if cached is not None:
-        return cached
-    shapes = {graph.tensors[i].name: graph.tensors[i].shape for i in graph.inputs}
-    again, parsed = load_parsed(graph.path, shapes)
-    if again.sha256 != graph.sha256:
-        raise ModelError(f"{graph.path} changed since it was loaded; load it again")
-    _PARSED[graph] = parsed
-    return parsed
+    """The parsed model behind ``graph``, from the cache or by re-reading ``graph.path``."""
+    return _PARSED.get(graph)
 
 
 def load_parsed(
@@ -83,7 +76,7 @@ def load_parsed(
     order = _topological_order(path, model.graph)
     graph, names = _build(path, data, model, order)
     parsed = ParsedOnnx(model=model, names=names, order=tuple(order))
-    _PARSED[graph] = parsed
+    _PARSED.put(graph, parsed)
     return graph, parsed
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from splitbench.errors import ModelError
+from splitbench.formats.base import ParsedCache
 from splitbench.graph import ModelGraph, OperatorInfo, TensorInfo
 
 _FILE_IDENTIFIER = b"TFL3"
@@ -43,7 +43,7 @@ class ParsedModel:
 
 
 # ModelGraph -> ParsedModel, dropped when the graph is garbage-collected.
-_PARSED: weakref.WeakKeyDictionary[ModelGraph, ParsedModel] = weakref.WeakKeyDictionary()
+_PARSED: ParsedCache[ParsedModel] = ParsedCache(lambda path, shapes: load_parsed(path, shapes))
 
 
 def load_graph(path: Path, input_shapes: Mapping[str, tuple[int, ...]] | None = None) -> ModelGraph:
@@ -71,21 +71,13 @@ def load_parsed(
     parsed = ParsedModel(
         data=data, model=model, static_shapes=static_shapes if write_shapes else None
     )
-    _PARSED[graph] = parsed
+    _PARSED.put(graph, parsed)
     return graph, parsed
 
 
 def parsed_model(graph: ModelGraph) -> ParsedModel:
     """The parsed model behind ``graph``, from the cache or by re-reading ``graph.path``."""
-    cached = _PARSED.get(graph)
-    if cached is not None:
-        return cached
-    shapes = {graph.tensors[i].name: graph.tensors[i].shape for i in graph.inputs}
-    again, parsed = load_parsed(graph.path, shapes)
-    if again.sha256 != graph.sha256:
-        raise ModelError(f"{graph.path} changed since it was loaded; load it again")
-    _PARSED[graph] = parsed
-    return parsed
+    return _PARSED.get(graph)
 
 
 # --- reading and validating --------------------------------------------------------------------
