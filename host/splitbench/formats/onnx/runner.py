@@ -13,8 +13,9 @@ are ONNX Runtime's defaults (all levels), as a server would run them.
 The lossless check (:class:`OrtSession`) runs at the *extended* level instead: every fusion, but
 not the CPU-specific layout transformation to blocked NCHWc convolutions. A cut breaks a chain of
 blocked convolutions where the whole model has none, and on AVX-512 CPUs the blocked kernels then
-sum in another order: the same split measured 2.4e-7 off the whole model on an Intel Xeon and bit
-for bit on an AMD EPYC, with every level up to extended bit for bit on both. The check is about
+sum in another order: a split of the side-input test model came out 2.4e-7 off the whole model at
+level all on an Intel Xeon and bit for bit at every lower level (on the AMD EPYC machines this
+suite ran on before, bit for bit at level all too). The check is about
 the split, so it compares whole and parts at the level where the CPU does not change the answer.
 
 Per-node profile (the predicted columns): after a whole model is timed, a *separate* session
