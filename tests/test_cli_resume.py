@@ -163,9 +163,14 @@ def test_other_signals_and_other_parents_stop_a_sweep_like_ctrl_c(
     (a background job of a non-interactive shell) passes it on to its children."""
     args = ("sweep", "posenet", "--out", tmp_path / "run", "--splits", "0-15", *FAST)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if parent_ignores_sigint else None
+    # Under nohup the suite inherits an ignored SIGHUP and passes it on, and the sweep rightly
+    # keeps it ignored (that is what nohup asks for): give the sweep the default disposition.
+    hup = signal.signal(signal.SIGHUP, signal.SIG_DFL) if sig == signal.SIGHUP else None
     try:
         code, stderr, seen = _interrupt(tmp_path, sig, args)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if hup is not None:
+            signal.signal(signal.SIGHUP, hup)
     _check_interrupted(tmp_path / "run", code, stderr, sig, seen)

@@ -168,12 +168,15 @@ class Sandbox:
         argv = ["unshare", *([] if self.ids.mapped else ["-r"]), "-m"]
         argv += ["-p", "--fork"] if self.own_pids else ["--fork"]
         argv += ["--propagation", "private", "/bin/sh", "-c", script]
+        # Unbuffered: _expect waits on the pipe with select, which cannot see lines a buffered
+        # reader already pulled in (under load "built" and "unshared" arrive in one read).
         builder = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            bufsize=0,
         )
         self._builder = builder
         try:
