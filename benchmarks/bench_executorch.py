@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +40,14 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
 
+    work = Path(tempfile.mkdtemp(prefix="bench-et-"))
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # its parts are hundreds of MB
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -47,7 +56,6 @@ def main() -> int:
     from splitbench.formats.executorch.units import program_units
     from splitbench.intake.pytorch import example_inputs, intake, load_program
 
-    work = Path(tempfile.mkdtemp(prefix="bench-et-"))
     export = intake(args.model, workdir=work)
     print(f"{args.model}: export {export.path.name}; jobs {args.jobs}; load {os.getloadavg()}")
 
