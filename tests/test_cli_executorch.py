@@ -74,6 +74,8 @@ def test_profile_then_verify_on_the_host(src: Path, tmp_path: Path) -> None:
         "profile-then-verify",
         "--out",
         out,
+        "--jobs",  # in-process lowering: worker processes are the direct sweep's (and cost
+        "1",  # about 12 CPU-s each to start)
         *FAST,
     ).ok()  # type: ignore[attr-defined]
     assert "profile-then-verify measured directly only splits" in result.stdout
@@ -96,6 +98,8 @@ def test_emulated_phone_sweep(src: Path, tmp_path: Path, adb_emulator: object) -
         str(port),
         "--out",
         out,
+        "--jobs",
+        "1",
         *FAST,
     ).ok()  # type: ignore[attr-defined]
     rows = rows_by_split(out / "splits.csv")

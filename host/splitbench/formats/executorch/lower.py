@@ -381,6 +381,7 @@ class PartCache:
         self.jobs = max(1, jobs)
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future[LoweredPart | str]] = {}
+        self._queued: dict[str, tuple[PartSpec, bool]] = {}  # what each pending future lowers
 
     def path(
         self, spec: PartSpec, per_op_mode: bool = False, meta: dict[str, Any] | None = None
@@ -442,6 +443,8 @@ class PartCache:
         pte = self.path(spec, per_op_mode, meta)
         future = self._pending.pop(str(pte), None)
         if future is not None:
+            self._queued.pop(str(pte), None)
+            self._help_until(future)
             try:
                 result = future.result()
             except BrokenProcessPool:
@@ -467,6 +470,31 @@ class PartCache:
         for spec in dict.fromkeys(todo):
             pte = self.path(spec, per_op_mode)
             self._pending[str(pte)] = pool.submit(_worker_lower, spec, str(pte), per_op_mode, None)
+            self._queued[str(pte)] = (spec, per_op_mode)
+
+    def _help_until(self, future: Future[LoweredPart | str]) -> None:
+        """While ``future`` is not done, lower here the last queued part no worker has taken.
+
+        This process holds the edge program already, while each worker first spends about
+        12 CPU-s starting (imports, reading the program back): without this, it would only wait.
+        A part a worker has started cannot be cancelled and stays the worker's.
+        """
+        while not future.done():
+            for key in reversed(list(self._queued)):
+                if self._pending[key].cancel():  # still in the pool's queue: take it
+                    spec, per_op_mode = self._queued.pop(key)
+                    try:
+                        part: LoweredPart | str = lower_part(
+                            self.edge, spec, Path(key), per_op_mode=per_op_mode
+                        )
+                    except LoweringError as exc:
+                        part = str(exc)
+                    done: Future[LoweredPart | str] = Future()
+                    done.set_result(part)
+                    self._pending[key] = done
+                    break
+            else:
+                return  # every other part is with a worker: wait for this one
 
     def lower_all(
         self,
@@ -516,5 +544,6 @@ class PartCache:
             for future in self._pending.values():
                 future.cancel()
             self._pending.clear()
+            self._queued.clear()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
