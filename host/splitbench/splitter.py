@@ -20,16 +20,22 @@ decides what goes into each part and writes the files.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from splitbench.cutplan import Cut, check_split, plan_cuts, weight_only_operators
+from splitbench.errors import SplitbenchError
 from splitbench.formats.base import PartIO, PartMaker, Segments
 from splitbench.graph import ModelGraph
 
+_FORKABLE = {"tflite", "onnx"}  # parts made in-process from the parsed model
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
@@ -205,8 +211,15 @@ class ModelSplitter:
             tail_io=tail_io,
         )
 
-    def write_all(self, out_dir: Path, splits: Iterable[int] | None = None) -> Iterator[PartFiles]:
+    def write_all(
+        self, out_dir: Path, splits: Iterable[int] | None = None, processes: int = 1
+    ) -> Iterator[PartFiles]:
         """Write the parts of every split (or of ``splits``), one split at a time.
+
+        ``processes=2`` (``split --all`` on a machine with two cores or more): a forked child
+        packs and writes the tails while this process does the heads — the two are independent
+        builders over the same parsed model — for formats whose parts are made in-process
+        (TFLite, ONNX), and only while this process runs no other thread.
 
         Packing and writing overlap: one thread writes while this one packs the next part (a
         write system call releases the GIL), so the command runs at the speed of whichever is
@@ -214,11 +227,16 @@ class ModelSplitter:
         and its tail until its next ``tail`` call, so the head of split k is written while the
         tail of k is packed, and that tail while the head of k + 1 is packed.
         """
+        ks = list(range(self.num_splits) if splits is None else splits)
+        forkable = self.format.name in _FORKABLE and hasattr(os, "fork")
+        if processes >= 2 and len(ks) >= 2 and forkable and threading.active_count() == 1:
+            yield from self._write_all_forked(out_dir, ks)
+            return
         suffix = self.format.suffix
         pending: tuple[PartFiles, Future[Path | None], Future[Path | None]] | None = None
         head_written: Future[Path | None] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="splitbench-write") as writer:
-            for k in range(self.num_splits) if splits is None else splits:
+            for k in ks:
                 cut = self.cut(k)
                 folder = self.split_dir(out_dir, k)
                 folder.mkdir(parents=True, exist_ok=True)
@@ -235,6 +253,69 @@ class ModelSplitter:
                 pending = (files, head_written, tail_written)
             if pending is not None:
                 yield _finished(*pending)
+
+
+    def _write_all_forked(self, out_dir: Path, ks: list[int]) -> Iterator[PartFiles]:
+        """Heads here, tails in a forked child that reports each one on a pipe as it is written."""
+        suffix = self.format.suffix
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: tails only, then leave without running the parent's exits
+            code = 0
+            try:
+                os.close(read_end)
+                for k in ks:
+                    folder = self.split_dir(out_dir, k)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    path = _write(folder / f"tail{suffix}", self._tail_segments(k, self.tail_io(k)))
+                    size = path.stat().st_size if path else -1
+                    os.write(write_end, f"{k} {size}\n".encode())
+            except BaseException as exc:  # reported to the parent, never raised here
+                code = 1
+                fault = {"message": f"{type(exc).__name__}: {exc}"}
+                if isinstance(exc, OSError) and exc.errno is not None:
+                    fault.update(errno=exc.errno, strerror=exc.strerror, filename=exc.filename)
+                with contextlib.suppress(OSError):
+                    os.write(write_end, ("! " + json.dumps(fault) + "\n").encode())
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        reports = os.fdopen(read_end, "rb")
+        try:
+            for k in ks:
+                cut = self.cut(k)
+                folder = self.split_dir(out_dir, k)
+                folder.mkdir(parents=True, exist_ok=True)
+                head_io, tail_io = self.head_io(k), self.tail_io(k)
+                head_path = _write(folder / f"head{suffix}", self._head_segments(k, head_io))
+                line = reports.readline().decode().strip()
+                if not line or line.startswith("!"):
+                    _, status = os.waitpid(child, 0)
+                    child = 0
+                    fault = json.loads(line[1:]) if line else {"message": f"status {status}"}
+                    if "errno" in fault:  # the child's file-system fault, as if raised here
+                        raise OSError(fault["errno"], fault["strerror"], fault["filename"])
+                    raise SplitbenchError(f"writing the tails failed: {fault['message']}")
+                done_k, size = (int(x) for x in line.split())
+                assert done_k == k, (done_k, k)
+                yield PartFiles(
+                    split=k,
+                    cut=cut,
+                    split_dir=folder,
+                    head_path=head_path,
+                    tail_path=folder / f"tail{suffix}" if size >= 0 else None,
+                    head_bytes=head_path.stat().st_size if head_path else 0,
+                    tail_bytes=max(size, 0),
+                    head_io=head_io,
+                    tail_io=tail_io,
+                )
+        finally:
+            reports.close()
+            if child:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)  # a no-op once it has finished
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child, 0)
 
 
 def _finished(files: PartFiles, head: Future[Path | None], tail: Future[Path | None]) -> PartFiles:

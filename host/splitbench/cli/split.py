@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -46,11 +47,12 @@ def split(
         check_split(graph, at)
     splitter = ModelSplitter(graph)
     if at is None:  # formats that make parts slowly (ExecuTorch) start them all in parallel
-        import os
-
         splitter.prefetch(range(splitter.num_splits), jobs=os.cpu_count() or 1)
     # write_all packs the next part while the last one is written: --all runs at disk speed.
-    for files in splitter.write_all(out, None if at is None else [at]):
+    # --all on two cores or more: a forked child writes the tails while this process writes the
+    # heads (TFLite and ONNX parts).
+    processes = min(2, os.cpu_count() or 1) if at is None else 1
+    for files in splitter.write_all(out, None if at is None else [at], processes=processes):
         console.print(
             f"split {files.split}:{graph.num_operators - files.split}  head {files.head_bytes} B"
             f"  tail {files.tail_bytes} B  → {files.split_dir}",
