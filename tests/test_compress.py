@@ -15,19 +15,8 @@ import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, read_csv, run_cli
 from nnc_fresh_decode import decode_in_fresh_process
+from seed_tables import SEED_COLUMNS
 
-SEED_COLUMNS = [
-    "anc_size",
-    "rec_size",
-    "compress_ratio",
-    "metric_name",
-    "anc_perf",
-    "rec_perf",
-    "anc_eval_time",
-    "rec_eval_time",
-    "enc_time",
-    "dec_time",
-]
 NAMED_EXTRAS = ["coder_name", "scenario_name", "data_set_name", "model_name", "unique_tag"]
 NNC_PARAMS = ["qp", "nonweight_qp", "use_dq", "param_opt", "opt_qp", "cabac_unary_length_minus1"]
 

@@ -17,23 +17,12 @@ import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, read_csv, run_cli
 from nnc_fresh_decode import decode_in_fresh_process
+from seed_tables import SEED_COLUMNS
 
 torch = pytest.importorskip("torch")
 if importlib.util.find_spec("facenet_pytorch") is None:  # importing it needs torchvision_package
     pytest.skip("facenet-pytorch is not installed (./install.sh)", allow_module_level=True)
 
-SEED_COLUMNS = [
-    "anc_size",
-    "rec_size",
-    "compress_ratio",
-    "metric_name",
-    "anc_perf",
-    "rec_perf",
-    "anc_eval_time",
-    "rec_eval_time",
-    "enc_time",
-    "dec_time",
-]
 PHOTOS = (  # scikit-image's colour sample photos, as the fidelity scenario documents
     "astronaut.png",
     "chelsea.png",
