@@ -167,6 +167,12 @@ def test_an_operator_that_cannot_be_lowered_is_one_line(bad_src: Path, tmp_path:
         "sweep", f"{bad_src}:custom_op", "--format", "executorch", "--out", tmp_path / "c", *FAST
     )
     assert_one_line_error(custom, "cannot lower", "sbtest::twist")  # type: ignore[arg-type]
+    # Again into the same run directory: the export is read from its cache, which works only
+    # once the file that registers the custom operator has been imported.
+    again = run_cli(
+        "sweep", f"{bad_src}:custom_op", "--format", "executorch", "--out", tmp_path / "c", *FAST
+    )
+    assert_one_line_error(again, "cannot lower", "sbtest::twist")  # type: ignore[arg-type]
     complex_abs = run_cli(
         "sweep", f"{bad_src}:complex_abs", "--format", "executorch", "--out", tmp_path / "z", *FAST
     )

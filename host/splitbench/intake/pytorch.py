@@ -76,6 +76,7 @@ def intake(
         return _export(module, _random_inputs(shapes), spec, workdir, key)
     path, factory = _split_factory(spec)
     key = _key("file", hashlib.sha256(path.read_bytes()).hexdigest() + ":" + factory, input_shapes)
+    _import_file(path)  # its custom operators, if any, before a cached export is read
     cached = _cached(workdir, key)
     if cached is not None:
         return cached
@@ -148,10 +149,13 @@ def _split_factory(spec: str) -> tuple[Path, str]:
     return path, factory
 
 
-def _call_factory(path: Path, factory: str) -> tuple[Any, tuple[Any, ...] | None]:
-    import torch
-
+def _import_file(path: Path) -> Any:
+    """The user's model file as a module, imported once per process. Imported before a cached
+    export is read too: a file that registers custom operators must have run first, or the
+    ``.pt2`` that uses them cannot be loaded."""
     name = "_splitbench_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ModelError(f"cannot import {path}")
@@ -160,7 +164,16 @@ def _call_factory(path: Path, factory: str) -> tuple[Any, tuple[Any, ...] | None
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[name]
         raise ModelError(f"importing {path.name} failed: {_first(exc)}") from None
+    return module
+
+
+def _call_factory(path: Path, factory: str) -> tuple[Any, tuple[Any, ...] | None]:
+    import torch
+
+    module = _import_file(path)
+    name = module.__name__
     fn = getattr(module, factory, None)
     if not callable(fn):
         found = sorted(
