@@ -34,6 +34,7 @@ err_console = Console(stderr=True)
 ModelArg = Annotated[
     str,
     typer.Argument(
+        metavar="MODEL",
         help="A .tflite file, a Keras .keras/.h5 file, a SavedModel folder, a TF1 frozen .pb "
         "(with --input-names/--output-names), an .onnx file, a PyTorch file.py:factory or "
         ".pt2 export, or a built-in name: posenet, mediapipe:NAME, torchvision:NAME, "

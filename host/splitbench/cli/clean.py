@@ -15,6 +15,7 @@ def clean(
     phones: Annotated[
         list[str],
         typer.Argument(
+            metavar="PHONE...",
             help="adb:SERIAL, adb:HOST:PORT/SERIAL, adb (the one connected phone) or all.",
         ),
     ],

@@ -32,6 +32,7 @@ def compress(
     model: Annotated[
         str,
         typer.Argument(
+            metavar="MODEL",
             help="A .tflite file, a built-in name (posenet, mediapipe:NAME; see `splitbench "
             "models`) or a PyTorch model (file.py:factory, torchvision:NAME, facenet:NAME: "
             "its state_dict(), or its TFLite conversion with --format tflite). Its float "

@@ -13,7 +13,9 @@ from splitbench.errors import ResultsError
 
 @app.command()
 def doctor(
-    out: Annotated[Path, typer.Argument(help="Run directory (or a results.sqlite file).")],
+    out: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Run directory (or a results.sqlite file).")
+    ],
 ) -> None:
     """Check a run's results database (PRAGMA integrity_check) and say what is in it. A damaged
     database is never modified: its readable rows are copied into results.recovered.sqlite

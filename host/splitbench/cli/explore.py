@@ -57,7 +57,7 @@ def _stop_on_signals() -> None:
 
 @app.command()
 def explore(
-    out: Annotated[Path, typer.Argument(help="Run directory of an earlier sweep.")],
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="Run directory of an earlier sweep.")],
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: a free one).")
     ] = 0,

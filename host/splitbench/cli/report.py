@@ -14,7 +14,7 @@ from splitbench.errors import SplitbenchError
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Argument(help="Run directory of an earlier sweep.")],
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="Run directory of an earlier sweep.")],
     network: Annotated[Path | None, typer.Option(help="TOML network configurations.")] = None,
     html: Annotated[
         bool,
