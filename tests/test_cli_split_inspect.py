@@ -5,13 +5,14 @@ they give the whole model's outputs.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import CliResult, run_cli, run_many, tensor_nbytes
+from cli_helpers import CliResult, assert_one_line_error, run_cli, run_many, tensor_nbytes
 
 pytestmark = pytest.mark.slow
 
@@ -121,6 +122,9 @@ def split_all(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
 def test_split_all_writes_every_split_with_true_sizes(split_all) -> None:  # type: ignore[no-untyped-def]
     result, out = split_all
     result.ok()
+    two = (os.cpu_count() or 1) >= 2
+    assert f"wrote {2 * POSENET_OPS} parts" in result.stdout
+    assert ("(tails written by a second process)" in result.stdout) == two, result.stdout
     lines = SPLIT_LINE.findall(result.stdout)
     assert [int(k) for k, *_ in lines] == list(range(POSENET_OPS + 1)), result.stdout
     for k, rest, head_b, tail_b, folder in lines:
@@ -157,6 +161,40 @@ def test_split_all_parts_chain_to_the_whole_model(split_all) -> None:  # type: i
             np.testing.assert_allclose(values[name], expected, atol=1e-5, err_msg=f"{k}: {name}")
 
 
+def test_split_all_in_two_processes_writes_the_parts_of_write_parts(
+    branchy_tflite: Path, tmp_path: Path
+) -> None:
+    """The command forks a child for the tails (a fresh process has no other threads): its
+    files are byte for byte those of write_parts in one process."""
+    from splitbench.splitter import ModelSplitter
+
+    result = run_cli("split", branchy_tflite, "--all", "--out", tmp_path / "cli").ok()
+    if (os.cpu_count() or 1) >= 2:
+        assert "(tails written by a second process)" in result.stdout, result.stdout
+    alone = ModelSplitter(branchy_tflite)
+    for k in range(alone.num_splits):
+        files = alone.write_parts(k, tmp_path / "alone")
+        for role, path in (("head", files.head_path), ("tail", files.tail_path)):
+            ours = alone.split_dir(tmp_path / "cli", k) / f"{role}.tflite"
+            assert ours.exists() == (path is not None), (k, role)
+            if path is not None:
+                assert ours.read_bytes() == path.read_bytes(), (k, role)
+    assert not list((tmp_path / "cli").rglob("*.partial"))
+
+
+def test_split_all_a_tail_that_cannot_be_written_is_one_line(
+    branchy_tflite: Path, tmp_path: Path
+) -> None:
+    from splitbench.splitter import ModelSplitter
+
+    in_the_way = ModelSplitter(branchy_tflite).split_dir(tmp_path / "out", 2) / "tail.tflite"
+    in_the_way.mkdir(parents=True)  # a folder where split 2's tail must go
+    result = run_cli("split", branchy_tflite, "--all", "--out", tmp_path / "out")
+    assert_one_line_error(result, str(in_the_way), "Is a directory")
+    assert [int(k) for k, *_ in SPLIT_LINE.findall(result.stdout)] == [0, 1]  # finished first
+    assert not list((tmp_path / "out").rglob("*.partial"))
+
+
 def test_split_at_writes_one_split(chain_tflite: Path, tmp_path: Path) -> None:
     result = run_cli("split", chain_tflite, "--at", "2", "--out", tmp_path).ok()
     ((k, rest, head_b, tail_b, folder),) = SPLIT_LINE.findall(result.stdout)
@@ -173,7 +211,6 @@ def test_split_at_writes_one_split(chain_tflite: Path, tmp_path: Path) -> None:
 
 
 def test_split_needs_exactly_one_of_at_or_all(chain_tflite: Path, tmp_path: Path) -> None:
-    from cli_helpers import assert_one_line_error
 
     neither: CliResult = run_cli("split", chain_tflite, "--out", tmp_path)
     assert_one_line_error(neither, "--at", "--all")

@@ -78,6 +78,8 @@ class ModelSplitter:
             self.format = format_of_file(Path(source))
             self.graph = self.format.load_graph(Path(source), input_shapes)
         self.cuts: list[Cut] = plan_cuts(self.graph)
+        #: how the last write_all ran: 1, or 2 with the tails written by a forked child
+        self.processes_used = 1
         n = self.graph.num_operators
         self._first_use: dict[int, int] = {}
         self._last_use: dict[int, int] = {}
@@ -230,8 +232,10 @@ class ModelSplitter:
         ks = list(range(self.num_splits) if splits is None else splits)
         forkable = self.format.name in _FORKABLE and hasattr(os, "fork")
         if processes >= 2 and len(ks) >= 2 and forkable and threading.active_count() == 1:
+            self.processes_used = 2
             yield from self._write_all_forked(out_dir, ks)
             return
+        self.processes_used = 1
         suffix = self.format.suffix
         pending: tuple[PartFiles, Future[Path | None], Future[Path | None]] | None = None
         head_written: Future[Path | None] | None = None

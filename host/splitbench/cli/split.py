@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -52,9 +53,18 @@ def split(
     # --all on two cores or more: a forked child writes the tails while this process writes the
     # heads (TFLite and ONNX parts).
     processes = min(2, os.cpu_count() or 1) if at is None else 1
+    start, parts, written = time.perf_counter(), 0, 0
     for files in splitter.write_all(out, None if at is None else [at], processes=processes):
         console.print(
             f"split {files.split}:{graph.num_operators - files.split}  head {files.head_bytes} B"
             f"  tail {files.tail_bytes} B  → {files.split_dir}",
             highlight=False,
         )
+        parts += (files.head_path is not None) + (files.tail_path is not None)
+        written += files.head_bytes + files.tail_bytes
+    how = "tails written by a second process" if splitter.processes_used == 2 else "one process"
+    console.print(
+        f"wrote {parts} parts, {written / 1e6:.1f} MB, in {time.perf_counter() - start:.2f} s"
+        f" ({how})",
+        highlight=False,
+    )
