@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from splitbench.errors import SplitbenchError
@@ -104,7 +105,7 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_pid(fd)
+                holder = _holder_pid(fd)
                 os.close(fd)
                 who = f" (pid {holder})" if holder else ""
                 raise RunDirBusy(
@@ -132,6 +133,17 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _holder_pid(fd: int, wait: float = 1.0) -> int | None:
+    """The pid the holder of the lock wrote. A holder that has just taken the lock may not have
+    written it yet (two sweeps started together): read again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        pid = _read_pid(fd)
+        if pid is not None or time.monotonic() >= deadline:
+            return pid
+        time.sleep(0.01)
 
 
 def _read_pid(fd: int) -> int | None:
