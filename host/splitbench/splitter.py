@@ -194,24 +194,17 @@ class ModelSplitter:
         Files are written under a temporary name and renamed, so an interrupted run never
         leaves a half-written part that a resumed run would trust.
         """
-        cut = self.cut(k)
+        files = self._unwritten(out_dir, k)
+        suffix = self.format.suffix
+        head = _write(files.split_dir / f"head{suffix}", self._head_segments(k, files.head_io))
+        tail = _write(files.split_dir / f"tail{suffix}", self._tail_segments(k, files.tail_io))
+        return _written(files, head, tail)
+
+    def _unwritten(self, out_dir: Path, k: int) -> PartFiles:
+        """Split ``k``'s folder (made) and part interfaces, before any part is written."""
         folder = self.split_dir(out_dir, k)
         folder.mkdir(parents=True, exist_ok=True)
-        head_io, tail_io = self.head_io(k), self.tail_io(k)
-        suffix = self.format.suffix
-        head_path = _write(folder / f"head{suffix}", self._head_segments(k, head_io))
-        tail_path = _write(folder / f"tail{suffix}", self._tail_segments(k, tail_io))
-        return PartFiles(
-            split=k,
-            cut=cut,
-            split_dir=folder,
-            head_path=head_path,
-            tail_path=tail_path,
-            head_bytes=head_path.stat().st_size if head_path else 0,
-            tail_bytes=tail_path.stat().st_size if tail_path else 0,
-            head_io=head_io,
-            tail_io=tail_io,
-        )
+        return PartFiles(k, self.cut(k), folder, None, None, 0, 0, self.head_io(k), self.tail_io(k))
 
     def write_all(
         self, out_dir: Path, splits: Iterable[int] | None = None, processes: int = 1
@@ -241,23 +234,18 @@ class ModelSplitter:
         head_written: Future[Path | None] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="splitbench-write") as writer:
             for k in ks:
-                cut = self.cut(k)
-                folder = self.split_dir(out_dir, k)
-                folder.mkdir(parents=True, exist_ok=True)
-                head_io, tail_io = self.head_io(k), self.tail_io(k)
+                files = self._unwritten(out_dir, k)
                 if head_written is not None:
                     head_written.result()  # the head maker's last part is on disk: reuse it
-                head_segments = self._head_segments(k, head_io)
-                head_written = writer.submit(_write, folder / f"head{suffix}", head_segments)
+                head = files.split_dir / f"head{suffix}", self._head_segments(k, files.head_io)
+                head_written = writer.submit(_write, *head)
                 if pending is not None:
                     yield _finished(*pending)  # its tail was written before this head
-                tail_segments = self._tail_segments(k, tail_io)
-                tail_written = writer.submit(_write, folder / f"tail{suffix}", tail_segments)
-                files = PartFiles(k, cut, folder, None, None, 0, 0, head_io, tail_io)
+                tail = files.split_dir / f"tail{suffix}", self._tail_segments(k, files.tail_io)
+                tail_written = writer.submit(_write, *tail)
                 pending = (files, head_written, tail_written)
             if pending is not None:
                 yield _finished(*pending)
-
 
     def _write_all_forked(self, out_dir: Path, ks: list[int]) -> Iterator[PartFiles]:
         """Heads here, tails in a forked child that reports each one on a pipe as it is written."""
@@ -269,11 +257,10 @@ class ModelSplitter:
             try:
                 os.close(read_end)
                 for k in ks:
-                    folder = self.split_dir(out_dir, k)
-                    folder.mkdir(parents=True, exist_ok=True)
-                    path = _write(folder / f"tail{suffix}", self._tail_segments(k, self.tail_io(k)))
-                    size = path.stat().st_size if path else -1
-                    os.write(write_end, f"{k} {size}\n".encode())
+                    files = self._unwritten(out_dir, k)
+                    tail = self._tail_segments(k, files.tail_io)
+                    written = _write(files.split_dir / f"tail{suffix}", tail) is not None
+                    os.write(write_end, f"{k} {int(written)}\n".encode())
             except BaseException as exc:  # reported to the parent, never raised here
                 code = 1
                 fault = {"message": f"{type(exc).__name__}: {exc}"}
@@ -287,11 +274,9 @@ class ModelSplitter:
         reports = os.fdopen(read_end, "rb")
         try:
             for k in ks:
-                cut = self.cut(k)
-                folder = self.split_dir(out_dir, k)
-                folder.mkdir(parents=True, exist_ok=True)
-                head_io, tail_io = self.head_io(k), self.tail_io(k)
-                head_path = _write(folder / f"head{suffix}", self._head_segments(k, head_io))
+                files = self._unwritten(out_dir, k)
+                head = self._head_segments(k, files.head_io)
+                head_path = _write(files.split_dir / f"head{suffix}", head)
                 line = reports.readline().decode().strip()
                 if not line or line.startswith("!"):
                     _, status = os.waitpid(child, 0)
@@ -300,19 +285,10 @@ class ModelSplitter:
                     if "errno" in fault:  # the child's file-system fault, as if raised here
                         raise OSError(fault["errno"], fault["strerror"], fault["filename"])
                     raise SplitbenchError(f"writing the tails failed: {fault['message']}")
-                done_k, size = (int(x) for x in line.split())
+                done_k, written = (int(x) for x in line.split())
                 assert done_k == k, (done_k, k)
-                yield PartFiles(
-                    split=k,
-                    cut=cut,
-                    split_dir=folder,
-                    head_path=head_path,
-                    tail_path=folder / f"tail{suffix}" if size >= 0 else None,
-                    head_bytes=head_path.stat().st_size if head_path else 0,
-                    tail_bytes=max(size, 0),
-                    head_io=head_io,
-                    tail_io=tail_io,
-                )
+                tail_path = files.split_dir / f"tail{suffix}" if written else None
+                yield _written(files, head_path, tail_path)
         finally:
             reports.close()
             if child:
@@ -324,7 +300,11 @@ class ModelSplitter:
 
 def _finished(files: PartFiles, head: Future[Path | None], tail: Future[Path | None]) -> PartFiles:
     """``files`` with the paths and sizes of its parts, once both are written."""
-    head_path, tail_path = head.result(), tail.result()
+    return _written(files, head.result(), tail.result())
+
+
+def _written(files: PartFiles, head_path: Path | None, tail_path: Path | None) -> PartFiles:
+    """``files`` with the paths of its written parts and their sizes on disk."""
     return replace(
         files,
         head_path=head_path,

@@ -174,7 +174,6 @@ class Sweep:
         self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
         # Parts that failed in this process: retried by the next run, not by the next bout.
         self._failed_here: set[tuple[int | None, str, str]] = set()
-        self._parts: KeptParts | None = None  # this run's part files (see kept_parts)
 
     # -- stages -------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
@@ -354,7 +353,7 @@ class Sweep:
         else:
             parts_root = make_scratch(self.plan.out_dir)
         # Each split's parts are written once and reused by its later bouts (within a budget).
-        self._parts = KeptParts(splitter, parts_root, keep_files=self.plan.keep_parts)
+        parts = KeptParts(splitter, parts_root, keep_files=self.plan.keep_parts)
         total = len(splits) * self.plan.rounds
         last = self.plan.rounds - 1
         try:
@@ -365,11 +364,11 @@ class Sweep:
                         outcome.skipped += 1
                         continue
                     self._run_split(
-                        graph, cuts[k], splitter, input_sets, parts_root, lanes, outcome, bout
+                        graph, cuts[k], splitter, input_sets, parts, lanes, outcome, bout
                     )
             self.on_progress("splits", total, total)
         finally:
-            outcome.parts_written += self._parts.writes
+            outcome.parts_written += parts.writes
             if not self.plan.keep_parts:
                 remove_scratch(parts_root)
             elif parts_root.is_dir() and not any(parts_root.iterdir()):
@@ -464,14 +463,12 @@ class Sweep:
         cut: Cut,
         splitter: ModelSplitter,
         input_sets: list[dict],
-        parts_root: Path,
+        parts: KeptParts,
         lanes: dict[str, ThreadPoolExecutor],
         outcome: SweepOutcome,
         bout: int,
     ) -> None:
         k = cut.split
-        parts = self._parts
-        assert parts is not None and parts.root == parts_root, "_run_splits sets the parts up"
         later_bouts = bout < self.plan.rounds - 1
         split_done = self.db.has_split(graph.sha256, k)
         codecs = self._codecs_missing(splitter, k)
@@ -481,8 +478,8 @@ class Sweep:
         try:
             files = parts.files(k)
         except OSError as exc:
-            shutil.rmtree(splitter.split_dir(parts_root, k), ignore_errors=True)
-            raise RunDirError(os_error_line(Path(exc.filename or parts_root), exc)) from None
+            shutil.rmtree(splitter.split_dir(parts.root, k), ignore_errors=True)
+            raise RunDirError(os_error_line(Path(exc.filename or parts.root), exc)) from None
         try:
             if not split_done:
                 result = verify_parts(
