@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import typer.main
 from cli_helpers import CliResult, run_cli, run_many
-from splitbench.cli import app
+from splitbench.cli import with_commands
 
 # What the issue and the README promise per command; the app may offer more.
 PROMISED: dict[tuple[str, ...], tuple[str, ...]] = {
@@ -48,7 +48,7 @@ def _commands() -> dict[tuple[str, ...], list[str]]:
             for opt in (*param.opts, *param.secondary_opts)
         ]
 
-    walk(typer.main.get_command(app), ())
+    walk(typer.main.get_command(with_commands()), ())
     return found
 
 
@@ -91,3 +91,20 @@ def test_no_command_prints_usage_not_a_traceback() -> None:
     result = run_cli()
     assert "Traceback" not in result.stderr
     assert "Usage: splitbench" in result.stdout + result.stderr
+
+
+def test_a_misspelt_command_is_named_with_the_closest_one() -> None:
+    """`main` registers only the command on the line; a name it does not know registers all of
+    them, so click can still suggest the closest."""
+    result = run_cli("splt", "posenet")
+    assert result.returncode == 2, result.describe()
+    assert "No such command 'splt'" in result.stderr
+    assert "Did you mean 'split'?" in result.stderr
+
+
+def test_a_command_name_after_an_option_is_not_run_alone() -> None:
+    """`splitbench --help split`: the first word is an option, so every command is registered
+    and the group's help lists them all."""
+    result = run_cli("--help", "split").ok()
+    for path in COMMANDS:
+        assert path[0] in result.stdout

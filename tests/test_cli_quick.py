@@ -108,9 +108,9 @@ def test_options_given_with_quick_win_and_the_label_says_custom(
 def test_sweep_defaults_are_the_careful_preset() -> None:
     """The preset named 'careful' is what `splitbench sweep` does without options."""
     import typer.main
-    from splitbench.cli import app
+    from splitbench.cli import with_commands
 
-    command = typer.main.get_command(app).commands["sweep"]  # type: ignore[attr-defined]
+    command = typer.main.get_command(with_commands()).commands["sweep"]  # type: ignore[attr-defined]
     defaults = {p.name: p.default for p in command.params}
     assert (
         defaults["runs"],

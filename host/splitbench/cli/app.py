@@ -8,10 +8,12 @@ pandas, TensorFlow, LiteRT or the sweep. Each command imports what it needs when
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -26,10 +28,28 @@ app = typer.Typer(
     # more than the rest of `splitbench --help` together (issue 13: start-up under 0.3 s).
     rich_markup_mode=None,
 )
-console = Console()
-if not console.is_terminal:  # logs and pipes: wide enough for the split table
-    console = Console(width=160)
-err_console = Console(stderr=True)
+
+
+@app.callback()
+def _group() -> None:
+    # With a callback typer keeps `splitbench COMMAND`, even when main has registered only the
+    # command being run (without one, a lone command would become the whole program).
+    pass
+
+
+def __getattr__(name: str) -> Console:
+    """``console`` and ``err_console``, made (and rich imported) on first use: ``split`` and
+    ``models`` print plain lines and start without rich."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    made = Console(stderr=name == "err_console")
+    if name == "console" and not made.is_terminal:  # logs, pipes: wide enough for split tables
+        made = Console(width=160)
+    globals()[name] = made
+    return made
+
 
 ModelArg = Annotated[
     str,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from splitbench.cli.app import app, console
+import sys
+
+from splitbench.cli.app import app
 
 
 @app.command()
@@ -16,5 +18,5 @@ def models() -> None:
     for entry in ZOO.values():
         shape = ",".join(str(d) for d in entry.input_shape)
         lines.append(f"{entry.name}  ({entry.note}; PyTorch, input {shape})")
-    # One plain write: rich's markup and highlighting per line cost more than the listing.
-    console.file.write("\n".join(lines) + "\n")
+    # One plain write: rich's import, markup and highlighting cost more than the listing.
+    sys.stdout.write("\n".join(lines) + "\n")
