@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +150,10 @@ def test_build_is_repeatable(posenet_tflite: Path, tmp_path: Path) -> None:
     fresh = posenet.build_posenet_tflite(tmp_path / "fresh.tflite")
     assert fresh.read_bytes() == posenet_tflite.read_bytes()
     sidecar = fresh.with_name(fresh.name + ".sha256")
-    assert sidecar.read_text().strip() == hashlib.sha256(fresh.read_bytes()).hexdigest()
+    digest, stamp = sidecar.read_text().splitlines()
+    assert digest == hashlib.sha256(fresh.read_bytes()).hexdigest()
+    st = fresh.stat()  # stamped when the new file was verified
+    assert stamp == f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
 def test_corrupt_or_unverified_file_is_rebuilt(posenet_tflite: Path, tmp_path: Path) -> None:
@@ -166,6 +171,25 @@ def test_corrupt_or_unverified_file_is_rebuilt(posenet_tflite: Path, tmp_path: P
     target.with_name(target.name + ".sha256").unlink()  # no sidecar: cannot be trusted
     target.write_bytes(b"garbage")
     posenet.build_posenet_tflite(target)
+    assert target.read_bytes() == good
+
+
+def test_a_stamped_file_changed_in_place_is_rebuilt(posenet_tflite: Path, tmp_path: Path) -> None:
+    """The stamp lets a run skip hashing the file. A byte changed in place, with the size and
+    the modification time put back, still changes the file's change time: it is hashed again,
+    found wrong and rebuilt."""
+    target = tmp_path / "p.tflite"
+    posenet.build_posenet_tflite(target)
+    good = target.read_bytes()
+    before = target.stat()
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    with target.open("r+b") as handle:
+        handle.seek(len(good) // 2)
+        handle.write(bytes([good[len(good) // 2] ^ 0xFF]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert posenet.build_posenet_tflite(target) == target
     assert target.read_bytes() == good
 
 

@@ -13,13 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from splitbench.convert import (
-    convert_frozen_graph,
-    convert_keras,
-    convert_saved_model,
-    frozen_graph_placeholders,
-    is_tflite_bytes,
-)
 from splitbench.errors import ModelError
 
 KINDS = ("tflite", "keras", "savedmodel", "frozen_graph", "builtin", "mediapipe", "pytorch", "onnx")
@@ -65,9 +58,7 @@ def resolve_model(
     ``fmt`` (``--format``) picks what a PyTorch model becomes: ``tflite`` (default) or ``onnx``;
     any other model is already in its one format, which ``fmt`` must then match.
     """
-    from splitbench.intake.pytorch import is_pytorch_spec
-
-    if is_pytorch_spec(spec):
+    if spec not in BUILTIN_NAMES and _is_pytorch_spec(spec):
         return _from_pytorch(spec, workdir, input_shapes, fmt or "tflite")
     resolved = _resolve_other(spec, workdir, input_names, output_names, input_shapes)
     if fmt is not None and resolved.format != fmt:
@@ -75,6 +66,14 @@ def resolve_model(
             f"--format {fmt} applies to PyTorch models; {spec} is a {resolved.format} model"
         )
     return resolved
+
+
+def _is_pytorch_spec(spec: str) -> bool:
+    # Imported here: the PyTorch intake and the TensorFlow converters are not on the path of a
+    # .tflite file or a built-in model (`split posenet --all` starts in a fraction of a second).
+    from splitbench.intake.pytorch import is_pytorch_spec
+
+    return is_pytorch_spec(spec)
 
 
 def _from_pytorch(
@@ -122,6 +121,8 @@ def _resolve_other(
         return ResolvedModel(with_static_inputs(path, input_shapes, workdir), name, kind, spec)
     if kind in ("tflite", "onnx"):
         return ResolvedModel(path, name, kind, spec)
+    from splitbench.convert import convert_frozen_graph, convert_keras, frozen_graph_placeholders
+
     if kind == "keras":
         converted = convert_keras(path, workdir=workdir, input_shapes=input_shapes)
         return ResolvedModel(converted, name, kind, spec)
@@ -195,6 +196,8 @@ def _from_folder(
 ) -> ResolvedModel:
     if not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
         raise ModelError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it)")
+    from splitbench.convert import convert_saved_model
+
     converted = convert_saved_model(path, workdir=workdir, input_shapes=input_shapes)
     return ResolvedModel(converted, path.resolve().name, "savedmodel", spec)
 
@@ -210,6 +213,8 @@ def _file_kind(path: Path) -> str:
         return "keras"
     if suffix == ".pb":
         return "frozen_graph"
+    from splitbench.convert import is_tflite_bytes
+
     with path.open("rb") as fh:
         head = fh.read(8)
     if is_tflite_bytes(head):

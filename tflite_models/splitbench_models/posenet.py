@@ -33,6 +33,7 @@ file size and reports its own count (:func:`posenet_parameter_count`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -298,12 +299,12 @@ def build_posenet_tflite(out: Path | None = None) -> Path:
     sidecar, a truncated or otherwise changed file is rebuilt. The file is converted from the
     frozen graph of :func:`export_posenet_frozen_graph`, exactly the path a user's ``.pb`` takes.
     """
-    from splitbench.convert import convert_frozen_graph
-
     target = out if out is not None else default_posenet_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     if _matches_sidecar(target):
         return target
+    from splitbench.convert import convert_frozen_graph
+
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".posenet-build-") as tmp:
         graph = export_posenet_frozen_graph(Path(tmp))
         converted = convert_frozen_graph(
@@ -364,11 +365,30 @@ def _sidecar(path: Path) -> Path:
 
 
 def _matches_sidecar(path: Path) -> bool:
+    """Is ``path`` the file its sidecar describes?
+
+    The sidecar's first line is the file's sha256. Once the file has been hashed and found
+    right, its second line is the file's stamp at that moment (inode, size, modification and
+    change times); a file with the same stamp has not been written since, so every later run
+    trusts it without reading and hashing 13 MB (the graph loader hashes it once more anyway).
+    """
     sidecar = _sidecar(path)
     if not path.is_file() or not sidecar.is_file():
         return False
-    expected = sidecar.read_text().strip()
-    return hashlib.sha256(path.read_bytes()).hexdigest() == expected
+    expected, *stamped = sidecar.read_text().split("\n", 1)
+    stamp = _stamp(path)  # before the read: a write after it makes the stamp stale, not wrong
+    if stamped and stamped[0].strip() == stamp:
+        return True
+    if hashlib.sha256(path.read_bytes()).hexdigest() != expected.strip():
+        return False
+    with contextlib.suppress(OSError):  # a read-only cache is still used, only hashed each time
+        _write_atomic(sidecar, f"{expected.strip()}\n{stamp}\n".encode())
+    return True
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

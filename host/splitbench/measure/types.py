@@ -6,7 +6,6 @@ never stored instead of the samples.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 
@@ -67,12 +66,16 @@ class PartMeasurement:
     @property
     def steady_mean_ms(self) -> float | None:
         if self.steady_ms:
+            import statistics  # here: this module is on `split`'s path, statistics is not
+
             return statistics.fmean(self.steady_ms)
         return self.steady_summary.avg_ms if self.steady_summary else None
 
     @property
     def steady_median_ms(self) -> float | None:
         if self.steady_ms:
+            import statistics
+
             return statistics.median(self.steady_ms)
         return None
 
