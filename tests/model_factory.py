@@ -62,3 +62,16 @@ def two_input_model() -> bytes:
     x = keras.layers.Conv2D(4, 1)(x)
     y = keras.layers.Add()([x, side])
     return _convert(keras.Model([img, side], y))
+
+
+def front_heavy_model() -> bytes:
+    """An 8 MB first layer, then small ones: every head but the empty one holds 8 MB, every
+    tail after the first is tiny (so a writer of tails finishes long before one of heads)."""
+    import keras
+
+    keras.utils.set_random_seed(17)
+    inp = keras.Input((1024,), batch_size=1, name="features")
+    x = keras.layers.Dense(2048, activation="relu")(inp)
+    for width in (16,) * 11 + (8,):
+        x = keras.layers.Dense(width, activation="relu")(x)
+    return _convert(keras.Model(inp, x))

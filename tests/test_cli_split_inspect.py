@@ -182,6 +182,28 @@ def test_split_all_in_two_processes_writes_the_parts_of_write_parts(
     assert not list((tmp_path / "cli").rglob("*.partial"))
 
 
+def test_split_all_when_the_tail_writer_finishes_long_before_the_heads(tmp_path: Path) -> None:
+    """Heavy heads, tiny tails: the forked tail writer is done and gone while this process still
+    writes heads. Its end is not a fault: every split is printed and every part is there."""
+    import model_factory
+
+    model = tmp_path / "front_heavy.tflite"
+    model.write_bytes(model_factory.front_heavy_model())
+    result = run_cli("split", model, "--all", "--out", tmp_path / "out").ok()
+    lines = SPLIT_LINE.findall(result.stdout)
+    assert [int(k) for k, *_ in lines] == list(range(len(lines)))
+    assert len(lines) >= 13
+    for k, _, head_b, tail_b, folder in lines:
+        for role, size in (("head", int(head_b)), ("tail", int(tail_b))):
+            part = Path(folder) / f"{role}.tflite"
+            assert part.exists() == (size > 0), (k, role)
+            if size:
+                assert part.stat().st_size == size
+    assert int(lines[1][2]) > 8_000_000 and int(lines[1][3]) < 200_000
+    if (os.cpu_count() or 1) >= 2:
+        assert "(tails written by a second process)" in result.stdout
+
+
 def test_split_all_a_tail_that_cannot_be_written_is_one_line(
     branchy_tflite: Path, tmp_path: Path
 ) -> None:

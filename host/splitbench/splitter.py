@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -248,7 +249,12 @@ class ModelSplitter:
                 yield _finished(*pending)
 
     def _write_all_forked(self, out_dir: Path, ks: list[int]) -> Iterator[PartFiles]:
-        """Heads here, tails in a forked child that reports each one on a pipe as it is written."""
+        """Heads here, tails in a forked child that reports each one on a pipe as it is written.
+
+        This process never waits for a tail while it has heads to write: heads are small for
+        low ``k`` and tails for high ``k``, so waiting split by split would leave one process
+        idle for much of the run. A split is yielded once both of its parts are on disk.
+        """
         suffix = self.format.suffix
         read_end, write_end = os.pipe()
         child = os.fork()
@@ -271,31 +277,93 @@ class ModelSplitter:
             finally:
                 os._exit(code)
         os.close(write_end)
-        reports = os.fdopen(read_end, "rb")
+        tails = _TailReports(read_end, child, len(ks))
+        heads: list[tuple[PartFiles, Path | None]] = []  # written, their tails not yet reported
         try:
             for k in ks:
                 files = self._unwritten(out_dir, k)
                 head = self._head_segments(k, files.head_io)
-                head_path = _write(files.split_dir / f"head{suffix}", head)
-                line = reports.readline().decode().strip()
-                if not line or line.startswith("!"):
-                    _, status = os.waitpid(child, 0)
-                    child = 0
-                    fault = json.loads(line[1:]) if line else {"message": f"status {status}"}
-                    if "errno" in fault:  # the child's file-system fault, as if raised here
-                        raise OSError(fault["errno"], fault["strerror"], fault["filename"])
-                    raise SplitbenchError(f"writing the tails failed: {fault['message']}")
-                done_k, written = (int(x) for x in line.split())
-                assert done_k == k, (done_k, k)
-                tail_path = files.split_dir / f"tail{suffix}" if written else None
-                yield _written(files, head_path, tail_path)
+                heads.append((files, _write(files.split_dir / f"head{suffix}", head)))
+                tails.poll()
+                yield from _both_written(heads, tails, suffix)
+            while heads:
+                tails.wait()
+                yield from _both_written(heads, tails, suffix)
         finally:
-            reports.close()
+            child = tails.close()
             if child:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGTERM)  # a no-op once it has finished
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(child, 0)
+
+
+class _TailReports:
+    """The forked tail writer's reports (``"k 1"``: split k's tail written, ``"k 0"``: it has
+    none), read as they come. A fault it reports, or its death, becomes ``fault``: raised by
+    the caller once the splits finished before it are passed on."""
+
+    def __init__(self, fd: int, child: int, splits: int) -> None:
+        self._fd, self.child, self._splits = fd, child, splits
+        self._pending = b""
+        self._ended = False  # the pipe is at its end: every report is in, or the fault
+        self.written: dict[int, bool] = {}
+        self.fault: Exception | None = None
+
+    def poll(self) -> None:
+        """Take the reports already sent, without waiting."""
+        while not self._ended and select.select([self._fd], [], [], 0)[0]:
+            self._read()
+
+    def wait(self) -> None:
+        """Wait for at least one more report (or the fault)."""
+        before = len(self.written)
+        while not self._ended and len(self.written) == before:
+            self._read()
+
+    def _read(self) -> None:
+        chunk = os.read(self._fd, 65536)
+        if not chunk:
+            self._ended = True
+            if len(self.written) < self._splits:  # the child is gone without every report
+                self._failed(b"")
+            return
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            if line.startswith(b"!"):
+                self._ended = True
+                self._failed(line)
+                return
+            k, written = (int(x) for x in line.split())
+            self.written[k] = bool(written)
+
+    def _failed(self, line: bytes) -> None:
+        _, status = os.waitpid(self.child, 0)
+        self.child = 0
+        fault = json.loads(line[1:]) if line else {"message": f"status {status}"}
+        if "errno" in fault:  # the child's file-system fault, as if raised here
+            self.fault = OSError(fault["errno"], fault["strerror"], fault["filename"])
+        else:
+            self.fault = SplitbenchError(f"writing the tails failed: {fault['message']}")
+
+    def close(self) -> int:
+        """Close the pipe; the child's pid if it has not been waited for, else 0."""
+        os.close(self._fd)
+        return self.child
+
+
+def _both_written(
+    heads: list[tuple[PartFiles, Path | None]], tails: _TailReports, suffix: str
+) -> Iterator[PartFiles]:
+    """Take from the front of ``heads`` the splits whose tail is reported too, in order; then
+    raise the child's fault, if it reported one."""
+    while heads and heads[0][0].split in tails.written:
+        files, head_path = heads.pop(0)
+        tail_path = files.split_dir / f"tail{suffix}" if tails.written[files.split] else None
+        yield _written(files, head_path, tail_path)
+    if tails.fault is not None:
+        raise tails.fault
 
 
 def _finished(files: PartFiles, head: Future[Path | None], tail: Future[Path | None]) -> PartFiles:
