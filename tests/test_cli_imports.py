@@ -101,6 +101,19 @@ def test_inspect_tflite_skips_reports_tensorflow_and_sweep(
     assert ours(modules, SWEEP_ONLY) == set()
 
 
+def test_split_all_builtin_posenet_loads_no_converter(tmp_path: Path) -> None:
+    """The built-in model on the fast path: its cache is checked, nothing is converted and
+    neither the TensorFlow converter module nor the PyTorch intake is imported."""
+    from splitbench_models.posenet import build_posenet_tflite
+
+    build_posenet_tflite()  # filled once (a user's first run converts; this is every later one)
+    out = tmp_path / "parts"
+    modules = loaded(["split", "posenet", "--at", "5", "--out", str(out)], tmp_path)
+    assert (out / "split_005" / "head.tflite").is_file()  # the probe really ran the command
+    assert ours(modules, {"splitbench.convert", "splitbench.intake"}) == set()
+    assert tops(modules) & (REPORTING | ML - {"ai_edge_litert"}) == set()
+
+
 def test_split_all_tflite_skips_reports_tensorflow_and_sweep(
     branchy_tflite: Path, tmp_path: Path
 ) -> None:
@@ -109,3 +122,12 @@ def test_split_all_tflite_skips_reports_tensorflow_and_sweep(
     assert any(out.rglob("*.tflite"))  # the probe really ran the command
     assert tops(modules) & (REPORTING | ML - {"ai_edge_litert"} | {"pydantic"}) == set()
     assert ours(modules, SWEEP_ONLY) == set()
+    # Only the command that runs is registered, and split prints plain lines: no rich, no
+    # other command's module, no TensorFlow converter module.
+    assert "rich" not in tops(modules)
+    assert {m for m in modules if m.startswith("splitbench.cli.")} <= {
+        "splitbench.cli.app",
+        "splitbench.cli.split",
+        "splitbench.cli.resolve",
+    }
+    assert "splitbench.convert" not in modules
