@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = part_sizes(model)
     total = sum(sizes.values())
     repeats = max(1, args.repeats)
-    before, wall_start = cpu_snapshot(), time.perf_counter()
+    before, wall_start = cpu_snapshot(include_self=True), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-split-", dir=args.dir) as tmp:
         workdir = Path(tmp)
         env, bytecode_note = bytecode_env(workdir)
@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
 
         splits = evenly_spaced(n + 1, args.sample) if args.sample else list(range(n + 1))
         reference = time_converter(model, frozen.path, splits, workdir)
-    share = machine_share(before, cpu_snapshot(), time.perf_counter() - wall_start, "the benchmark")
+    share = machine_share(
+        before, cpu_snapshot(include_self=True), time.perf_counter() - wall_start, "the benchmark"
+    )
 
     command_line = "python benchmarks/bench_split.py" + (
         f" --sample {args.sample}" if args.sample else ""
