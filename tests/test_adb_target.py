@@ -58,8 +58,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdbEmulator]:
 
 def own_emulator(tmp_path: Path, **spec: object) -> AdbEmulator:
     """A phone of its own, for a test that breaks it."""
-    return AdbEmulator(port=0, devices=[EmulatedDeviceSpec(SERIAL, **spec)],
-                       root=tmp_path / "emu")
+    return AdbEmulator(port=0, devices=[EmulatedDeviceSpec(SERIAL, **spec)], root=tmp_path / "emu")
 
 
 def target(emu: AdbEmulator, tmp_path: Path, **kw: object) -> AdbTarget:
@@ -78,7 +77,7 @@ def crash_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "#include <signal.h>\n#include <stdio.h>\n#include <sys/resource.h>\n"
         "int main(int argc, char **argv) {\n"
         "  struct rlimit none = {0, 0}; setrlimit(RLIMIT_CORE, &none);\n"
-        "  printf(\"crashing on purpose with %d flags\\n\", argc - 1); fflush(stdout);\n"
+        '  printf("crashing on purpose with %d flags\\n", argc - 1); fflush(stdout);\n'
         "  raise(SIGSEGV); return 0;\n}\n"
     )
     out = src.with_name("benchmark_model_crash")
@@ -96,17 +95,16 @@ def elf_header(machine: int, bits: int) -> bytes:
 
 
 def test_adb_port_comes_from_argument_then_environment_then_default() -> None:
-    code = (
-        "from splitbench.targets.adb import adb_server_port as p;"
-        "print(p(None), p(7000))"
-    )
+    code = "from splitbench.targets.adb import adb_server_port as p;print(p(None), p(7000))"
     env = {k: v for k, v in os.environ.items() if k != "ANDROID_ADB_SERVER_PORT"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["5037", "7000"]
     env["ANDROID_ADB_SERVER_PORT"] = "6123"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["6123", "7000"]
 
 
@@ -134,15 +132,23 @@ def test_no_server_is_one_line_and_no_server_is_started() -> None:
 
 
 def test_resolve_serials(tmp_path: Path) -> None:
-    specs = [EmulatedDeviceSpec("emu-a"), EmulatedDeviceSpec("emu-b"),
-             EmulatedDeviceSpec("emu-c", state="unauthorized"),
-             EmulatedDeviceSpec("emu-d", state="offline")]
+    specs = [
+        EmulatedDeviceSpec("emu-a"),
+        EmulatedDeviceSpec("emu-b"),
+        EmulatedDeviceSpec("emu-c", state="unauthorized"),
+        EmulatedDeviceSpec("emu-d", state="offline"),
+    ]
     with AdbEmulator(port=0, devices=specs, root=tmp_path / "emu") as emu:
         assert resolve_serials(["adb:emu-b", "adb:emu-a", "adb:emu-b"], emu.port) == [
-            "emu-b", "emu-a"]
+            "emu-b",
+            "emu-a",
+        ]
         assert resolve_serials(["all"], emu.port) == ["emu-a", "emu-b"]
-        with pytest.raises(DeviceError, match=r"exactly one connected phone, found 2 .*emu-c "
-                                              r"\(unauthorized\).*emu-d \(offline\)"):
+        with pytest.raises(
+            DeviceError,
+            match=r"exactly one connected phone, found 2 .*emu-c "
+            r"\(unauthorized\).*emu-d \(offline\)",
+        ):
             resolve_serials(["adb"], emu.port)
         with pytest.raises(DeviceError, match="emu-c is unauthorised: accept the USB debugging"):
             resolve_serials(["adb:emu-c"], emu.port)
@@ -171,8 +177,7 @@ def test_describe_reports_the_phone_and_its_runner(emu: AdbEmulator, tmp_path: P
     assert "warnings" not in info.extra
 
 
-def test_warnings_for_charging_battery_saver_and_screen(tmp_path: Path,
-                                                        chain_tflite: Path) -> None:
+def test_warnings_for_charging_battery_saver_and_screen(tmp_path: Path, chain_tflite: Path) -> None:
     profile = DeviceProfile(charging=True, screen_on=True, battery_saver=True)
     with own_emulator(tmp_path, profile=profile) as emu:
         t = target(emu, tmp_path)
@@ -207,8 +212,9 @@ def test_uploads_are_named_by_content_and_never_repeated(
 # -- measuring -----------------------------------------------------------------------------------
 
 
-def test_measure_through_the_kit_runner(emu: AdbEmulator, tmp_path: Path,
-                                        chain_tflite: Path) -> None:
+def test_measure_through_the_kit_runner(
+    emu: AdbEmulator, tmp_path: Path, chain_tflite: Path
+) -> None:
     t = target(emu, tmp_path)
 
     def scratch() -> set[str]:
@@ -227,8 +233,9 @@ def test_measure_through_the_kit_runner(emu: AdbEmulator, tmp_path: Path,
     stem = f"{file_sha256(chain_tflite)[:16]}-{settings_hash(FAST)}"
     evidence = {Path(p).name: Path(p) for p in m.evidence}
     assert set(evidence) == {f"{stem}.stdout", f"{stem}.csv", f"{stem}.meta"}
-    assert all(p.parent == tmp_path / "run" / "evidence" / f"adb_{SERIAL}"
-               for p in evidence.values())
+    assert all(
+        p.parent == tmp_path / "run" / "evidence" / f"adb_{SERIAL}" for p in evidence.values()
+    )
     assert "Inference timings in us" in evidence[f"{stem}.stdout"].read_text()
     assert m.meta["op_profile"].startswith("not available: ")  # the kit runner says so
     assert m.meta["runner"] == "kit"
@@ -244,8 +251,9 @@ def test_measure_through_the_kit_runner(emu: AdbEmulator, tmp_path: Path,
     assert scratch() == before
 
 
-def test_a_batch_runs_in_one_runner_call(emu: AdbEmulator, tmp_path: Path, chain_tflite: Path,
-                                         branchy_tflite: Path) -> None:
+def test_a_batch_runs_in_one_runner_call(
+    emu: AdbEmulator, tmp_path: Path, chain_tflite: Path, branchy_tflite: Path
+) -> None:
     t = target(emu, tmp_path)
     t.describe()
     t.measure(chain_tflite, FAST)  # prepare (push runner, launcher) outside the count
@@ -259,8 +267,7 @@ def test_a_batch_runs_in_one_runner_call(emu: AdbEmulator, tmp_path: Path, chain
     assert device.commands - before <= 8
 
 
-def test_odd_paths_are_passed_safely(emu: AdbEmulator, tmp_path: Path,
-                                     chain_tflite: Path) -> None:
+def test_odd_paths_are_passed_safely(emu: AdbEmulator, tmp_path: Path, chain_tflite: Path) -> None:
     odd_dir = tmp_path / "my models; rm -rf x"
     odd_dir.mkdir()
     part = odd_dir / "head $(touch pwned) 'k';1.tflite"
@@ -281,8 +288,14 @@ def test_device_dir_refuses_paths_outside_it() -> None:
     d = DeviceDir("/data/local/tmp/splitbench")
     assert d.path("parts", "a.tflite") == "/data/local/tmp/splitbench/parts/a.tflite"
     assert d.check("/data/local/tmp/splitbench/runs/../parts") == "/data/local/tmp/splitbench/parts"
-    for bad in ("/data/local/tmp/splitbench/../other", "/data/local/tmp/splitbench-evil/x",
-                "/data/local/tmp", "relative/splitbench", "/", "/sdcard/DCIM"):
+    for bad in (
+        "/data/local/tmp/splitbench/../other",
+        "/data/local/tmp/splitbench-evil/x",
+        "/data/local/tmp",
+        "relative/splitbench",
+        "/",
+        "/sdcard/DCIM",
+    ):
         with pytest.raises(DeviceError, match="outside the kit's directory"):
             d.check(bad)
         with pytest.raises(DeviceError):
@@ -290,7 +303,8 @@ def test_device_dir_refuses_paths_outside_it() -> None:
     with pytest.raises(DeviceError):
         d.path("..", "..", "etc")
     assert d.remove_command("/data/local/tmp/splitbench/runs/x y") == (
-        "rm -rf '/data/local/tmp/splitbench/runs/x y'")
+        "rm -rf '/data/local/tmp/splitbench/runs/x y'"
+    )
     for root in ("/", "/data/local/tmp", "relative", "/data/local/tmp/../../"):
         with pytest.raises(DeviceError, match="absolute path of its own"):
             DeviceDir(root)
@@ -298,8 +312,7 @@ def test_device_dir_refuses_paths_outside_it() -> None:
 
 def test_cool_down_waits_for_the_phone(tmp_path: Path, chain_tflite: Path) -> None:
     with own_emulator(tmp_path, profile=DeviceProfile(cpu_temp_c=47.0)) as emu:
-        t = target(emu, tmp_path, cooldown_temp_c=40.0, cooldown_max_wait_s=30,
-                   affinity_mask="1")
+        t = target(emu, tmp_path, cooldown_temp_c=40.0, cooldown_max_wait_s=30, affinity_mask="1")
         t.describe()
         timer = threading.Timer(2.5, lambda: emu.device(SERIAL).update_profile(cpu_temp_c=36.0))
         timer.start()
@@ -367,9 +380,9 @@ def test_timeout_kill_reaches_a_process_outside_the_session(tmp_path: Path) -> N
             time.sleep(0.05)
 
 
-def test_crashing_benchmark_binary_is_a_part_failure(tmp_path: Path, crash_elf: Path,
-                                                     chain_tflite: Path,
-                                                     branchy_tflite: Path) -> None:
+def test_crashing_benchmark_binary_is_a_part_failure(
+    tmp_path: Path, crash_elf: Path, chain_tflite: Path, branchy_tflite: Path
+) -> None:
     with own_emulator(tmp_path) as emu:
         t = target(emu, tmp_path, benchmark_binary=crash_elf)
         info = t.describe()
@@ -398,12 +411,16 @@ def test_wrong_abi_is_refused_before_pushing(tmp_path: Path, crash_elf: Path) ->
         message = str(err.value)
         assert "\n" not in message
         arch = read_elf_arch(crash_elf).name  # the host's own architecture
-        assert f"benchmark binary {crash_elf.name} is built for {arch} but phone {SERIAL} " \
-               f"runs {other}" in message
+        assert (
+            f"benchmark binary {crash_elf.name} is built for {arch} but phone {SERIAL} "
+            f"runs {other}" in message
+        )
         assert t.bytes_pushed == 0
         assert t.phone.stat("/data/local/tmp/splitbench/bin") is None or not [
-            n for n in t.phone.check_shell("ls /data/local/tmp/splitbench/bin", "ls").split()
-            if n.endswith("benchmark_model")]
+            n
+            for n in t.phone.check_shell("ls /data/local/tmp/splitbench/bin", "ls").split()
+            if n.endswith("benchmark_model")
+        ]
     aarch64 = tmp_path / "android_aarch64_benchmark_model"
     aarch64.write_bytes(elf_header(183, 64))
     assert read_elf_arch(aarch64).name == "AArch64 64-bit"
@@ -414,8 +431,11 @@ def test_wrong_abi_is_refused_before_pushing(tmp_path: Path, crash_elf: Path) ->
     if host_abi() == "x86_64":
         with own_emulator(tmp_path / "2") as emu:
             t = target(emu, tmp_path, benchmark_binary=aarch64)
-            with pytest.raises(DeviceError, match=r"built for AArch64 64-bit but phone "
-                                                  rf"{SERIAL} runs x86_64"):
+            with pytest.raises(
+                DeviceError,
+                match=r"built for AArch64 64-bit but phone "
+                rf"{SERIAL} runs x86_64",
+            ):
                 t.measure(aarch64, FAST)
 
 
@@ -433,8 +453,9 @@ def test_missing_or_unusable_binary(emu: AdbEmulator, tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
 
 
-def test_benchmark_app_not_installed_and_its_command_line(emu: AdbEmulator, tmp_path: Path,
-                                                          chain_tflite: Path) -> None:
+def test_benchmark_app_not_installed_and_its_command_line(
+    emu: AdbEmulator, tmp_path: Path, chain_tflite: Path
+) -> None:
     """The emulated phone has no Android app framework, so only the command and the "not
     installed" path are tested; the app's logcat output is never imitated."""
     t = target(emu, tmp_path, runner="app")
@@ -444,9 +465,14 @@ def test_benchmark_app_not_installed_and_its_command_line(emu: AdbEmulator, tmp_
     words = command.split(" ", 1)
     assert words[0] == "am"
     printed = t.phone.check_shell("printf '[%s]\\n' " + words[1], "printf").splitlines()
-    assert printed[:6] == ["[start]", "[-S]", "[-n]",
-                           "[org.tensorflow.lite.benchmark/.BenchmarkModelActivity]",
-                           "[--es]", "[args]"]
+    assert printed[:6] == [
+        "[start]",
+        "[-S]",
+        "[-n]",
+        "[org.tensorflow.lite.benchmark/.BenchmarkModelActivity]",
+        "[--es]",
+        "[args]",
+    ]
     assert printed[6] == (
         "[--graph=/data/local/tmp/splitbench/parts/ab.tflite --num_threads=1 --warmup_runs=1 "
         "--warmup_min_secs=0 --num_runs=5 --min_secs=0.05 --max_secs=150 "
@@ -457,8 +483,9 @@ def test_benchmark_app_not_installed_and_its_command_line(emu: AdbEmulator, tmp_
         app_start_command("/data/local/tmp/a b.tflite", FAST)
 
 
-def test_unplugged_mid_sweep_stops_cleanly_and_resumes(tmp_path: Path, chain_tflite: Path,
-                                                       branchy_tflite: Path) -> None:
+def test_unplugged_mid_sweep_stops_cleanly_and_resumes(
+    tmp_path: Path, chain_tflite: Path, branchy_tflite: Path
+) -> None:
     with own_emulator(tmp_path) as emu:
         t = target(emu, tmp_path)
         first = t.measure(chain_tflite, FAST)
@@ -490,12 +517,18 @@ def test_unplugged_while_the_runner_runs(tmp_path: Path, chain_tflite: Path) -> 
 
 
 def test_unauthorised_and_offline_phones(tmp_path: Path, chain_tflite: Path) -> None:
-    specs = [EmulatedDeviceSpec("emu-locked", state="unauthorized"),
-             EmulatedDeviceSpec("emu-off", state="offline"), EmulatedDeviceSpec(SERIAL)]
+    specs = [
+        EmulatedDeviceSpec("emu-locked", state="unauthorized"),
+        EmulatedDeviceSpec("emu-off", state="offline"),
+        EmulatedDeviceSpec(SERIAL),
+    ]
     with AdbEmulator(port=0, devices=specs, root=tmp_path / "emu") as emu:
         locked = AdbTarget("emu-locked", adb_port=emu.port, run_dir=tmp_path / "run")
-        with pytest.raises(DeviceError, match=r"^phone emu-locked is unauthorised: accept the "
-                                              r"USB debugging prompt on the phone"):
+        with pytest.raises(
+            DeviceError,
+            match=r"^phone emu-locked is unauthorised: accept the "
+            r"USB debugging prompt on the phone",
+        ):
             locked.describe()
         off = AdbTarget("emu-off", adb_port=emu.port, run_dir=tmp_path / "run")
         with pytest.raises(DeviceError, match=r"^phone emu-off is offline"):
@@ -507,8 +540,9 @@ def test_unauthorised_and_offline_phones(tmp_path: Path, chain_tflite: Path) -> 
             t.measure(chain_tflite, FAST)
 
 
-def test_full_phone_is_one_line_with_the_free_space(tmp_path: Path, chain_tflite: Path,
-                                                    branchy_tflite: Path) -> None:
+def test_full_phone_is_one_line_with_the_free_space(
+    tmp_path: Path, chain_tflite: Path, branchy_tflite: Path
+) -> None:
     with own_emulator(tmp_path) as emu:
         t = target(emu, tmp_path)
         assert t.measure(chain_tflite, FAST).ok
@@ -556,37 +590,85 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_sweep_with_the_phone_as_client_gives_the_host_table(tmp_path: Path,
-                                                             chain_tflite: Path) -> None:
+def test_sweep_with_the_phone_as_client_gives_the_host_table(
+    tmp_path: Path, chain_tflite: Path
+) -> None:
     """The whole pipeline through the real CLI: the phone's table has the same splits, cuts and
     sizes as a host sweep, client times measured on the phone, its evidence, and a rerun
     measures nothing again."""
     cli = Path(sys.executable).with_name("splitbench")
-    common = ["sweep", str(chain_tflite), "--runs", "5", "--min-secs", "0.05",
-              "--warmup-secs", "0", "--rounds", "2"]  # two bouts: pooled across passes
+    common = [
+        "sweep",
+        str(chain_tflite),
+        "--runs",
+        "5",
+        "--min-secs",
+        "0.05",
+        "--warmup-secs",
+        "0",
+        "--rounds",
+        "2",
+    ]  # two bouts: pooled across passes
     with own_emulator(tmp_path) as emu:
         phone_run = tmp_path / "phone"
         done = subprocess.run(
-            [str(cli), *common, "--out", str(phone_run), "--client", f"adb:{SERIAL}",
-             "--adb-port", str(emu.port)],
-            capture_output=True, text=True, timeout=600, check=False)
+            [
+                str(cli),
+                *common,
+                "--out",
+                str(phone_run),
+                "--client",
+                f"adb:{SERIAL}",
+                "--adb-port",
+                str(emu.port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         again = subprocess.run(
-            [str(cli), *common, "--out", str(phone_run), "--client", f"adb:{SERIAL}",
-             "--adb-port", str(emu.port)],
-            capture_output=True, text=True, timeout=600, check=False)
+            [
+                str(cli),
+                *common,
+                "--out",
+                str(phone_run),
+                "--client",
+                f"adb:{SERIAL}",
+                "--adb-port",
+                str(emu.port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert again.returncode == 0, again.stderr[-2000:]
         assert "measured 0 parts" in again.stdout
     host_run = tmp_path / "host"
-    done = subprocess.run([str(cli), *common, "--out", str(host_run)], capture_output=True,
-                          text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(cli), *common, "--out", str(host_run)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     phone_rows = _csv_rows(phone_run / "splits.csv")
     host_rows = _csv_rows(host_run / "splits.csv")
-    same = ("split", "cut_tensors", "intermediate_bytes", "head_model_bytes",
-            "tail_model_bytes", "max_abs_diff", "lossless")
+    same = (
+        "split",
+        "cut_tensors",
+        "intermediate_bytes",
+        "head_model_bytes",
+        "tail_model_bytes",
+        "max_abs_diff",
+        "lossless",
+    )
     assert [{k: r[k] for k in same} for r in phone_rows] == [
-        {k: r[k] for k in same} for r in host_rows]
+        {k: r[k] for k in same} for r in host_rows
+    ]
     for row in phone_rows[1:]:
         assert float(row["client_ms"]) > 0 and not row["client_error"]
     evidence = list((phone_run / "evidence" / f"adb_{SERIAL}").glob("*.stdout"))

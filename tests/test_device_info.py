@@ -58,7 +58,9 @@ def test_df_old_toolbox_format_with_unit_suffixes() -> None:
 def test_getprop_listing() -> None:
     text = "[ro.product.model]: [SM-A015F]\n[ro.empty]: []\n[ro.build.version.sdk]: [30]\n"
     assert parse_getprop(text) == {
-        "ro.product.model": "SM-A015F", "ro.empty": "", "ro.build.version.sdk": "30",
+        "ro.product.model": "SM-A015F",
+        "ro.empty": "",
+        "ro.build.version.sdk": "30",
     }
 
 
@@ -92,8 +94,11 @@ def test_thermal_status_and_zones() -> None:
 
 
 def test_warnings_only_for_known_conditions() -> None:
-    calm = DeviceFacts(serial="S1", battery=BatteryFacts(status="discharging"),
-                       power=PowerFacts(screen_on=False, battery_saver=False))
+    calm = DeviceFacts(
+        serial="S1",
+        battery=BatteryFacts(status="discharging"),
+        power=PowerFacts(screen_on=False, battery_saver=False),
+    )
     assert calm.warnings() == []
     unknown = DeviceFacts(serial="S1")
     assert unknown.warnings() == []  # nothing known, nothing claimed
@@ -115,8 +120,13 @@ def test_facts_script_on_this_host_says_unknown_for_what_is_missing(tmp_path: Pa
     """This host has no getprop, dumpsys or battery: those facts must be unknown, while what
     it does have (CPU list in /sys, free space) is read."""
     device_dir = tmp_path / "not" / "yet" / "made"  # df falls back to the nearest parent
-    done = subprocess.run(["/bin/sh", "-c", facts_script(str(device_dir))],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["/bin/sh", "-c", facts_script(str(device_dir))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     facts = facts_from_text("host-sh", done.stdout, str(device_dir))
     assert facts.model is None and facts.abi is None and facts.sdk is None
     assert facts.battery == BatteryFacts()
@@ -135,8 +145,10 @@ def test_facts_script_on_this_host_says_unknown_for_what_is_missing(tmp_path: Pa
 
 def test_list_devices_reads_the_emulated_phone(tmp_path: Path) -> None:
     profile = DeviceProfile(battery_level=57, battery_temp_c=33.5, cpu_temp_c=41.0)
-    specs = [EmulatedDeviceSpec("emu-facts", profile=profile, storage_bytes=64 * 1024**2),
-             EmulatedDeviceSpec("emu-locked", state="unauthorized")]
+    specs = [
+        EmulatedDeviceSpec("emu-facts", profile=profile, storage_bytes=64 * 1024**2),
+        EmulatedDeviceSpec("emu-locked", state="unauthorized"),
+    ]
     with AdbEmulator(port=0, devices=specs, root=tmp_path / "emu") as emu:
         by_serial = {f.serial: f for f in list_devices(emu.port)}
         facts = by_serial["emu-facts"]
@@ -157,8 +169,9 @@ def test_list_devices_reads_the_emulated_phone(tmp_path: Path) -> None:
         locked = by_serial["emu-locked"]
         assert locked.state == "unauthorized" and locked.model is None
 
-        emu.device("emu-facts").update_profile(charging=True, screen_on=True,
-                                               battery_saver=True, thermal_status=3)
+        emu.device("emu-facts").update_profile(
+            charging=True, screen_on=True, battery_saver=True, thermal_status=3
+        )
         facts = {f.serial: f for f in list_devices(emu.port)}["emu-facts"]
         assert facts.battery.charging is True
         assert facts.power == PowerFacts(screen_on=True, battery_saver=True)

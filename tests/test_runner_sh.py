@@ -83,13 +83,24 @@ def sysfs(tmp: Path, temp_mc: int | None = 35000) -> Path:
     return root
 
 
-def run(shell: list[str], args: list[str], sys_root: Path | None = None,
-        env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def run(
+    shell: list[str],
+    args: list[str],
+    sys_root: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
     if sys_root is not None:
         full_env["SPLITBENCH_SYSFS"] = str(sys_root)
-    return subprocess.run([*shell, str(RUNNER), *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, check=False)
+    return subprocess.run(
+        [*shell, str(RUNNER), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def meta(path: Path) -> dict[str, str]:
@@ -102,11 +113,26 @@ def test_batch_runs_each_part_with_its_graph_and_records_state(tmp_path: Path, s
     listing = tmp_path / "parts.list"
     listing.write_text(f"p1 {odd}\np2 /x/plain.tflite\n\n# comment\n")
     out = tmp_path / "out"
-    done = run(shell, ["-o", str(out), "-l", str(listing), "-P", "--", str(bench),
-                       "--num_threads=2", "two words"], sysfs(tmp_path))
+    done = run(
+        shell,
+        [
+            "-o",
+            str(out),
+            "-l",
+            str(listing),
+            "-P",
+            "--",
+            str(bench),
+            "--num_threads=2",
+            "two words",
+        ],
+        sysfs(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     assert (out / "p1.stdout").read_text().splitlines() == [
-        "[--num_threads=2]", "[two words]", f"[--graph={odd}]",
+        "[--num_threads=2]",
+        "[two words]",
+        f"[--graph={odd}]",
         f"[--profiling_output_csv_file={out}/p1.csv]",
     ]
     assert "[--graph=/x/plain.tflite]" in (out / "p2.stdout").read_text()
@@ -152,8 +178,12 @@ def test_watchdog_kills_a_hanging_part_and_goes_on(tmp_path: Path, shell) -> Non
     pid_file = tmp_path / "sleeper.pid"
     started = time.monotonic()
     root = sysfs(tmp_path)
-    done = run(shell, ["-o", str(out), "-l", str(listing), "-x", "1", "--", str(sleeper)],
-               root, env={"SLEEPER_PID": str(pid_file)})
+    done = run(
+        shell,
+        ["-o", str(out), "-l", str(listing), "-x", "1", "--", str(sleeper)],
+        root,
+        env={"SLEEPER_PID": str(pid_file)},
+    )
     elapsed = time.monotonic() - started
     assert done.returncode == 0
     assert elapsed < 10, elapsed
@@ -190,8 +220,24 @@ def test_cool_down_waits_until_below_threshold(tmp_path: Path, shell) -> None:
     out = tmp_path / "out"
     timer = _cool_later(root / "class/thermal/thermal_zone0/temp", 2.2, 39000)
     try:
-        done = run(shell, ["-o", str(out), "-l", str(listing), "-c", "40000", "-w", "30",
-                           "-s", "1", "--", str(bench)], root)
+        done = run(
+            shell,
+            [
+                "-o",
+                str(out),
+                "-l",
+                str(listing),
+                "-c",
+                "40000",
+                "-w",
+                "30",
+                "-s",
+                "1",
+                "--",
+                str(bench),
+            ],
+            root,
+        )
     finally:
         timer.cancel()
     assert done.returncode == 0
@@ -206,8 +252,11 @@ def test_cool_down_gives_up_after_max_wait(tmp_path: Path, shell) -> None:
     listing = tmp_path / "parts.list"
     listing.write_text("a /x/a.tflite\n")
     out = tmp_path / "out"
-    done = run(shell, ["-o", str(out), "-l", str(listing), "-c", "40000", "-w", "2",
-                       "-s", "1", "--", str(bench)], root)
+    done = run(
+        shell,
+        ["-o", str(out), "-l", str(listing), "-c", "40000", "-w", "2", "-s", "1", "--", str(bench)],
+        root,
+    )
     assert done.returncode == 0
     m = meta(out / "a.meta")
     assert m["cooldown_wait_s"] == "2"
@@ -254,8 +303,12 @@ def test_affinity_with_taskset_and_without(tmp_path: Path, shell) -> None:
     bindir.mkdir()
     for tool in ("cat", "date", "mkdir", "rm", "mv", "sleep", "grep"):
         (bindir / tool).symlink_to(shutil.which(tool))
-    done = run(shell, ["-o", str(out), "-l", str(listing), "-a", "1", "--", str(show)],
-               root, env={"PATH": str(bindir)})
+    done = run(
+        shell,
+        ["-o", str(out), "-l", str(listing), "-a", "1", "--", str(show)],
+        root,
+        env={"PATH": str(bindir)},
+    )
     assert done.returncode == 0, done.stderr
     assert meta(out / "a.meta")["affinity"] == "unavailable"
     assert (out / "a.rc").read_text().strip() == "0"

@@ -89,8 +89,14 @@ def write_report(
     from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
 
     table = add_codec_columns(
-        table, db_path, model_sha, networks, output_bytes, num_operators,
-        client=client, server=server,
+        table,
+        db_path,
+        model_sha,
+        networks,
+        output_bytes,
+        num_operators,
+        client=client,
+        server=server,
     )
     if conversion_max_abs_diff is not None:
         # A PyTorch model's conversion error, the same for every row; max_abs_diff stays

@@ -391,8 +391,10 @@ class Sweep:
         cut, delivery = self.plan.cut_codec, self.plan.delivery_codec
         if cut and k < n and not self._codecs.has(sha, k, "cut", cut.lower()):
             missing.append("cut")
-        if delivery and splitter.head_io(k) is not None and not self._codecs.has(
-            sha, k, "delivery", delivery
+        if (
+            delivery
+            and splitter.head_io(k) is not None
+            and not self._codecs.has(sha, k, "delivery", delivery)
         ):
             missing.append("delivery")
         return missing

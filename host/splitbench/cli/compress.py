@@ -36,7 +36,7 @@ def compress(
             help="A .tflite file, a built-in name (posenet, mediapipe:NAME; see `splitbench "
             "models`) or a PyTorch model (file.py:factory, torchvision:NAME, facenet:NAME: "
             "its state_dict(), or its TFLite conversion with --format tflite). Its float "
-            "weights are coded."
+            "weights are coded.",
         ),
     ],
     out: Annotated[
