@@ -250,3 +250,21 @@ def test_file_factory_state_dict_skips_integer_buffers_and_bad_input_is_one_line
         run_cli("compress", "posenet", "--format", "state-dict", "--out", tmp_path / "e"),
         "--format state-dict applies to PyTorch modules",
     )
+
+
+def test_a_factory_without_example_inputs_takes_input_shape(tmp_path: Path) -> None:
+    """`compress` names --input-shape when a factory returns no example inputs, and takes it."""
+    models = tmp_path / "models.py"
+    models.write_text(
+        BAD_FACTORIES.replace(
+            "return WithBatchNorm(), torch.zeros(1, 3, 16, 16)", "return WithBatchNorm()"
+        )
+    )
+    without = run_cli("compress", f"{models}:with_bn", "--coder", "raw", "--out", tmp_path / "a")
+    assert_one_line_error(without, "needs the shape of its input(s)", "--input-shape 1,3,224,224")
+    out = tmp_path / "b"
+    args = ("compress", f"{models}:with_bn", "--coder", "raw", "--input-shape", "1,3,16,16")
+    run_cli(*args, "--out", out).ok()
+    (row,) = read_csv(out / "results.csv")
+    assert float(row["rec_perf"]) == 0.0  # raw: the decoded model gives the anchor's outputs
+    assert int(row["anc_size"]) == int(row["rec_size"]) > 0

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from splitbench.cli.app import app
+from splitbench.cli.app import InputShapeOpt, app
 from splitbench.errors import SplitbenchError
 
 
@@ -100,10 +100,12 @@ def compress(
     fresh: Annotated[
         bool, typer.Option(help="Start over instead of keeping an earlier run's rows.")
     ] = False,
+    input_shape: InputShapeOpt = None,
 ) -> None:
     """Compress a model's parameters with each coder configuration and measure what it does to
     the model: the seeds' results.csv (anc_size, rec_size, compress_ratio, ...) and a cSize vs
     performance plot; decoded models are kept, runnable."""
+    from splitbench.cli_options import parse_input_shapes
     from splitbench.compress.anchor import open_anchor
     from splitbench.compress.coders import NncOptions, make_coders
     from splitbench.compress.scenarios import make_scenario
@@ -114,7 +116,7 @@ def compress(
     if incremental is None:
         coders = make_coders(coder_names, qps, nnc=nnc, zstd_level=zstd_level)  # checks names
     out = out.expanduser()
-    anchor_model = open_anchor(model, out, fmt)
+    anchor_model = open_anchor(model, out, fmt, parse_input_shapes(input_shape or []))
     the_scenario = make_scenario(scenario, anchor_model.path, anchor_model.io)
     if incremental is not None:
         _incremental(anchor_model, the_scenario, incremental, nnc, network, out)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,16 @@ def default_format(spec: str) -> str:
     return "tflite"
 
 
-def open_anchor(spec: str, out: Path, fmt: str | None = None) -> AnchorModel:
-    """The anchor of MODEL ``spec`` in format ``fmt`` (None: :func:`default_format`)."""
+def open_anchor(
+    spec: str,
+    out: Path,
+    fmt: str | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> AnchorModel:
+    """The anchor of MODEL ``spec`` in format ``fmt`` (None: :func:`default_format`).
+
+    ``input_shapes`` (``--input-shape``) is what a PyTorch factory that returns no example
+    inputs needs, and fixes dynamic input shapes of a model converted to TFLite."""
     from splitbench.intake.pytorch import is_pytorch_spec
 
     fmt = fmt or default_format(spec)
@@ -54,12 +63,12 @@ def open_anchor(spec: str, out: Path, fmt: str | None = None) -> AnchorModel:
         from splitbench.compress.torch_params import TorchStateDictIO
         from splitbench.intake.pytorch import load_module
 
-        module = load_module(spec)
+        module = load_module(spec, input_shapes)
         io = TorchStateDictIO(module)
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", module.name)
         return AnchorModel(io.save_anchor(out / "anchor" / f"{stem}.pt"), module.name, io)
     from splitbench.compress.tflite_params import TFLITE
     from splitbench.model_source import resolve_model
 
-    resolved = resolve_model(spec, workdir=out / "converted")
+    resolved = resolve_model(spec, workdir=out / "converted", input_shapes=input_shapes)
     return AnchorModel(resolved.path, resolved.name, TFLITE)
