@@ -19,9 +19,11 @@ HOST = TargetInfo("host", "host", "Xeon", 2, "ai-edge-litert 2.3.0")
 BOUT = RunSettings(threads=1, warmup_runs=0, warmup_min_secs=0.0, num_runs=40, min_secs=0.0)
 PARTS = 120
 PAGE = 4096
+CODEC_ROWS = 5
 
 
 def filled_db(path: Path) -> None:
+    """A database of PARTS measurements (40 samples each) and CODEC_ROWS codec rows."""
     db = ResultsDB(path)
     db.record_model(sha256=SHA, name="m", path="m.tflite", file_bytes=10, num_operators=PARTS)
     db.record_target(HOST)
@@ -30,15 +32,31 @@ def filled_db(path: Path) -> None:
         part = PartMeasurement("litert-interpreter", "2.3.0", BOUT, steady_ms=steady)
         db.record_measurement(SHA, k, "head", "host", part, bout=0)
     db.close()  # the last connection checkpoints the WAL into the file
+    conn = sqlite3.connect(path)  # a cut codec's row per split, as a sweep writes them
+    with conn:
+        conn.executemany(
+            "INSERT INTO codec_results VALUES (?, ?, 'cut', 'int8', ?, 0.5, 0.25, 0.01, 1, "
+            "'host', '{}')",
+            [(SHA, k, 1000.0 + k) for k in range(1, CODEC_ROWS + 1)],
+        )
+    conn.close()  # the last connection: the WAL goes into the file before it is damaged
 
 
 def damage_middle(path: Path) -> None:
-    """Overwrite two pages in the middle of the file with garbage (the header stays intact)."""
+    """Overwrite two leaf pages in the middle of the samples table with garbage (the header and
+    every other table stay intact): the measurements whose samples were there are lost."""
+    conn = sqlite3.connect(path)
+    leaves = [
+        page
+        for (page,) in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'samples' AND pagetype = 'leaf' ORDER BY pageno"
+        )
+    ]
+    conn.close()
+    assert len(leaves) > 10, leaves
     data = bytearray(path.read_bytes())
-    pages = len(data) // PAGE
-    assert pages > 10, pages
-    for page in (pages // 2, pages // 2 + 1):
-        data[page * PAGE : (page + 1) * PAGE] = bytes([0xA5]) * PAGE
+    for page in leaves[len(leaves) // 2 : len(leaves) // 2 + 2]:  # pageno counts from 1
+        data[(page - 1) * PAGE : page * PAGE] = bytes([0xA5]) * PAGE
     path.write_bytes(bytes(data))
 
 
@@ -83,6 +101,10 @@ def test_doctor_recovers_the_readable_rows_into_a_new_database(damaged: Path) ->
         assert db.settings_sets(SHA)[0].measurements == len(kept)
     with sqlite3.connect(report.recovered_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        codec = conn.execute("SELECT split, coded_bytes FROM codec_results").fetchall()
+    # The codec rows sit in the file's last pages, past the damaged middle: all are recovered.
+    assert report.recovered["codec_results"] == CODEC_ROWS
+    assert sorted(codec) == [(k, 1000.0 + k) for k in range(1, CODEC_ROWS + 1)]
 
 
 def test_doctor_on_a_healthy_database(tmp_path: Path) -> None:
@@ -91,3 +113,28 @@ def test_doctor_on_a_healthy_database(tmp_path: Path) -> None:
     report = examine(path)
     assert report.healthy and report.recovered_path is None
     assert report.counts["measurements"] == PARTS and report.counts["samples"] == 40 * PARTS
+    assert report.counts["codec_results"] == CODEC_ROWS
+
+
+def test_a_damaged_index_is_still_one_line(tmp_path: Path) -> None:
+    """SQLite reports damaged index pages over several lines ("*** in database main ***", one
+    line per page): the message joins them."""
+    path = tmp_path / "run" / "results.sqlite"
+    filled_db(path)
+    conn = sqlite3.connect(path)
+    pages = [
+        page
+        for (page,) in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'measurements_identity' ORDER BY pageno"
+        )
+    ]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    for page in pages[:2]:
+        data[(page - 1) * PAGE : page * PAGE] = bytes([0xA5]) * PAGE
+    path.write_bytes(bytes(data))
+    with pytest.raises(ResultsError) as err:
+        ResultsDB(path)
+    message = str(err.value)
+    assert "Page " in message and "splitbench doctor" in message
+    assert "\n" not in message

@@ -118,3 +118,33 @@ def test_schema_1_file_is_upgraded_without_losing_a_row(tmp_path: Path) -> None:
         check=True,
     )
     assert check.stdout.strip() == "ok"
+
+
+CODEC_ROW = (SHA, 3, "cut", "int8", 1234.0, 0.5, 0.25, 0.01, 1, "host", "{}")
+
+
+def test_schema_2_file_with_codec_rows_is_upgraded_without_losing_them(tmp_path: Path) -> None:
+    """Before schema 3 the codec store made ``codec_results`` itself: such a file keeps its rows,
+    and a version-2 file without the table gets it."""
+    from splitbench.results import schema
+
+    with_rows, without = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    for path in (with_rows, without):
+        conn = sqlite3.connect(path)
+        for statement in schema.statements():
+            if "codec_results (" not in statement:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 2")
+        if path == with_rows:  # the table as the codec store of schema 2 created it
+            (create,) = [s for s in schema.statements() if "codec_results (" in s]
+            conn.execute(create)
+            conn.execute("INSERT INTO codec_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", CODEC_ROW)
+        conn.commit()
+        conn.close()
+    for path, rows in ((with_rows, [CODEC_ROW]), (without, [])):
+        db = ResultsDB(path)
+        assert db.schema_version == SCHEMA_VERSION == 3
+        db.close()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT * FROM codec_results").fetchall() == rows

@@ -184,9 +184,7 @@ class Sweep:
 
     def _run(self) -> SweepOutcome:
         if self.fresh:
-            self.db.clear()
-            if self._codecs is not None:
-                self._codecs.clear()
+            self.db.clear()  # the codec rows too: they are part of the schema
             self.fresh = False
         started = time.perf_counter()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)

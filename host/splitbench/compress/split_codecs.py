@@ -41,23 +41,6 @@ from splitbench.errors import ModelError, SplitbenchError
 TOLERANCE = 1e-3  # the seeds' lossless tolerance
 HOST_TIMING = "host (this machine, in-process)"
 
-_CREATE = """
-CREATE TABLE IF NOT EXISTS codec_results (
-    model_sha256  TEXT NOT NULL,
-    split         INTEGER NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('cut', 'delivery')),
-    codec         TEXT NOT NULL,
-    coded_bytes   REAL,
-    encode_ms     REAL,
-    decode_ms     REAL,
-    max_abs_diff  REAL,
-    lossless      INTEGER,
-    timed_on      TEXT,
-    detail_json   TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (model_sha256, split, kind, codec)
-)
-"""
-
 
 @dataclass(frozen=True)
 class CodecResult:
@@ -74,13 +57,11 @@ class CodecResult:
 
 
 class CodecStore:
-    """The ``codec_results`` table of a run's results database."""
+    """The ``codec_results`` table of a run's results database (created with the rest of the
+    schema by :class:`~splitbench.results.ResultsDB`)."""
 
-    def __init__(self, db_path: Path, *, create: bool = True) -> None:
+    def __init__(self, db_path: Path) -> None:
         self.path = Path(db_path)
-        if create:
-            with self._conn() as conn:
-                conn.execute(_CREATE)
 
     def _conn(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -134,10 +115,6 @@ class CodecStore:
             )
             for r in rows
         }
-
-    def clear(self) -> None:
-        with self._conn() as conn:
-            conn.execute("DELETE FROM codec_results")
 
 
 def time_ms(fn: Callable[[], object], *, min_total_s: float = 0.02, max_reps: int = 50) -> float:

@@ -58,7 +58,7 @@ def add_codec_columns(
 
     For codecs that ran as TFLite operators on the targets (fp16, int8), encode and decode are
     the times measured on ``client`` and ``server``; otherwise the host's in-process times."""
-    store = CodecStore(db_path, create=False)
+    store = CodecStore(db_path)
     cut = {k: _on_targets(r, client, server) for k, r in store.results(model_sha, "cut").items()}
     delivery = store.results(model_sha, "delivery")
     n = num_operators

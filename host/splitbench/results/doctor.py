@@ -26,7 +26,7 @@ from splitbench.errors import ResultsError
 from splitbench.results import schema
 from splitbench.results.store import now_iso
 
-ROWID_TABLES = ("targets", "models", "settings", "splits", "measurements")
+ROWID_TABLES = ("targets", "models", "settings", "splits", "measurements", "codec_results")
 PROBE_MARGIN = 2000  # rowids probed past the last known one, for tables whose end is unreadable
 
 
@@ -103,6 +103,8 @@ def _rows(conn: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
     """Every readable row of a rowid table: all at once when the table reads cleanly, else one
     rowid at a time, skipping the unreadable ones."""
     cols = _columns(conn, table)
+    if not cols:  # a table this file does not have (codec_results before schema 3)
+        return
     select = f"SELECT {', '.join(cols)} FROM {table}"
     try:
         rows = conn.execute(select).fetchall()
@@ -207,7 +209,10 @@ def _recover(src: sqlite3.Connection, dest_path: Path, report: DoctorReport) -> 
                         "INSERT INTO samples (measurement_id, phase, idx, ms) VALUES (?, ?, ?, ?)",
                         [(row["id"], p, i, ms) for p, i, ms in samples],
                     )
-                elif table == "splits" and row["model_sha256"] not in kept["models"]:
+                elif (
+                    table in ("splits", "codec_results")
+                    and row["model_sha256"] not in kept["models"]
+                ):
                     continue
                 else:
                     _insert(dest, table, row, cols)

@@ -16,9 +16,14 @@ marks the file as ours):
                  summary_count/min/max/avg/std_ms, error, started_at, finished_at,
                  evidence_json, conditions_json, kit_version
 ``samples``      (measurement_id, phase, idx) PK, ms
+``codec_results`` (model_sha256, split, kind, codec) PK, coded_bytes, encode_ms, decode_ms,
+                 max_abs_diff, lossless, timed_on, detail_json: a cut or delivery codec's row
+                 per split (:mod:`splitbench.compress.split_codecs`)
 
 Version 2 added ``settings`` and the ``settings_hash``/``bout`` columns: the run settings became
-part of a measurement's identity (see :mod:`splitbench.results.identity`).
+part of a measurement's identity (see :mod:`splitbench.results.identity`). Version 3 made
+``codec_results`` part of the schema (before, the codec store created it on its own, so
+``--fresh`` and the doctor did not know it).
 """
 
 from __future__ import annotations
@@ -28,9 +33,17 @@ import sqlite3
 
 from splitbench.results.identity import settings_from_json, settings_hash
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x53504C42  # "SPLB": marks the file as a splitbench results database
-TABLES = ("samples", "measurements", "settings", "splits", "models", "targets")  # delete order
+TABLES = (  # delete order
+    "codec_results",
+    "samples",
+    "measurements",
+    "settings",
+    "splits",
+    "models",
+    "targets",
+)
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS targets (
@@ -124,6 +137,21 @@ CREATE TABLE IF NOT EXISTS samples (
     ms             REAL NOT NULL CHECK (ms >= 0),
     PRIMARY KEY (measurement_id, phase, idx)
 ) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS codec_results (
+    model_sha256  TEXT NOT NULL,
+    split         INTEGER NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('cut', 'delivery')),
+    codec         TEXT NOT NULL,
+    coded_bytes   REAL,
+    encode_ms     REAL,
+    decode_ms     REAL,
+    max_abs_diff  REAL,
+    lossless      INTEGER,
+    timed_on      TEXT,
+    detail_json   TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (model_sha256, split, kind, codec)
+);
 """
 
 
@@ -144,6 +172,10 @@ def upgrade(conn: sqlite3.Connection, version: int, now: str) -> None:
     """Bring a file of an older schema to the current one, inside the caller's transaction."""
     if version < 2:
         _v1_to_v2(conn, now)
+    if version < 3:  # a version-2 file may have the table already, made by the codec store
+        for statement in statements():
+            if "codec_results (" in statement:
+                conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

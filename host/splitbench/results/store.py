@@ -76,6 +76,9 @@ def health_problem(path: Path) -> str | None:
 
 
 def damaged_message(path: Path, problem: str) -> str:
+    # One line: an integrity-check row can hold several lines ("*** in database main ***\n
+    # Page 35: ...").
+    problem = " ".join(problem.split())
     return (
         f"{path}: the results database is damaged ({problem}); it was left as it is — run "
         f"`splitbench doctor {path.parent}` to see what can be recovered"
