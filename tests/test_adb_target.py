@@ -611,39 +611,11 @@ def test_sweep_with_the_phone_as_client_gives_the_host_table(
     ]  # two bouts: pooled across passes
     with own_emulator(tmp_path) as emu:
         phone_run = tmp_path / "phone"
-        done = subprocess.run(
-            [
-                str(cli),
-                *common,
-                "--out",
-                str(phone_run),
-                "--client",
-                f"adb:{SERIAL}",
-                "--adb-port",
-                str(emu.port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        argv = [str(cli), *common, "--out", str(phone_run), "--client", f"adb:{SERIAL}"]
+        argv += ["--adb-port", str(emu.port)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
-        again = subprocess.run(
-            [
-                str(cli),
-                *common,
-                "--out",
-                str(phone_run),
-                "--client",
-                f"adb:{SERIAL}",
-                "--adb-port",
-                str(emu.port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
         assert again.returncode == 0, again.stderr[-2000:]
         assert "measured 0 parts" in again.stdout
     host_run = tmp_path / "host"

@@ -45,17 +45,27 @@ def filled_db(path: Path) -> None:
 def damage_middle(path: Path) -> None:
     """Overwrite two leaf pages in the middle of the samples table with garbage (the header and
     every other table stay intact): the measurements whose samples were there are lost."""
-    conn = sqlite3.connect(path)
-    leaves = [
-        page
-        for (page,) in conn.execute(
-            "SELECT pageno FROM dbstat WHERE name = 'samples' AND pagetype = 'leaf' ORDER BY pageno"
-        )
-    ]
-    conn.close()
+    leaves = pages_of(path, "samples", "leaf")
     assert len(leaves) > 10, leaves
+    overwrite(path, leaves[len(leaves) // 2 : len(leaves) // 2 + 2])
+
+
+def pages_of(path: Path, name: str, kind: str | None = None) -> list[int]:
+    """The page numbers (from 1) of a table or index, of one kind (leaf, internal) or all."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT pageno, pagetype FROM dbstat WHERE name = ? ORDER BY pageno", (name,)
+        ).fetchall()
+    finally:
+        conn.close()
+    return [page for page, pagetype in rows if kind in (None, pagetype)]
+
+
+def overwrite(path: Path, pages: list[int]) -> None:
+    """Fill these pages of the file with garbage."""
     data = bytearray(path.read_bytes())
-    for page in leaves[len(leaves) // 2 : len(leaves) // 2 + 2]:  # pageno counts from 1
+    for page in pages:
         data[(page - 1) * PAGE : page * PAGE] = bytes([0xA5]) * PAGE
     path.write_bytes(bytes(data))
 
@@ -121,18 +131,7 @@ def test_a_damaged_index_is_still_one_line(tmp_path: Path) -> None:
     line per page): the message joins them."""
     path = tmp_path / "run" / "results.sqlite"
     filled_db(path)
-    conn = sqlite3.connect(path)
-    pages = [
-        page
-        for (page,) in conn.execute(
-            "SELECT pageno FROM dbstat WHERE name = 'measurements_identity' ORDER BY pageno"
-        )
-    ]
-    conn.close()
-    data = bytearray(path.read_bytes())
-    for page in pages[:2]:
-        data[(page - 1) * PAGE : page * PAGE] = bytes([0xA5]) * PAGE
-    path.write_bytes(bytes(data))
+    overwrite(path, pages_of(path, "measurements_identity")[:2])
     with pytest.raises(ResultsError) as err:
         ResultsDB(path)
     message = str(err.value)
