@@ -324,21 +324,23 @@ class _TailReports:
     def _read(self) -> None:
         chunk = os.read(self._fd, 65536)
         if not chunk:
-            self._ended = True
             if len(self.written) < self._splits:  # the child is gone without every report
                 self._failed(b"")
+            self._ended = True
             return
         lines = (self._pending + chunk).split(b"\n")
         self._pending = lines.pop()
         for line in lines:
             if line.startswith(b"!"):
-                self._ended = True
                 self._failed(line)
                 return
             k, written = (int(x) for x in line.split())
             self.written[k] = bool(written)
 
     def _failed(self, line: bytes) -> None:
+        """Record the child's fault (its report ``line``, or its exit status); nothing more is
+        read after it."""
+        self._ended = True
         _, status = os.waitpid(self.child, 0)
         self.child = 0
         fault = json.loads(line[1:]) if line else {"message": f"status {status}"}
