@@ -173,10 +173,16 @@ def upgrade(conn: sqlite3.Connection, version: int, now: str) -> None:
     if version < 2:
         _v1_to_v2(conn, now)
     if version < 3:  # a version-2 file may have the table already, made by the codec store
-        for statement in statements():
-            if "codec_results (" in statement:
-                conn.execute(statement)
+        _create_only(conn, "codec_results (")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _create_only(conn: sqlite3.Connection, *markers: str) -> None:
+    """Run the schema statements that contain one of ``markers`` (``IF NOT EXISTS``: what a
+    file already has stays as it is)."""
+    for statement in statements():
+        if any(marker in statement for marker in markers):
+            conn.execute(statement)
 
 
 def _v1_to_v2(conn: sqlite3.Connection, now: str) -> None:
@@ -185,9 +191,7 @@ def _v1_to_v2(conn: sqlite3.Connection, now: str) -> None:
     each row's bout is its position among the rows of the same part."""
     conn.execute("ALTER TABLE measurements ADD COLUMN settings_hash TEXT REFERENCES settings(hash)")
     conn.execute("ALTER TABLE measurements ADD COLUMN bout INTEGER CHECK (bout >= 0)")
-    for statement in statements():
-        if "settings (" in statement or "measurements_identity" in statement:
-            conn.execute(statement)
+    _create_only(conn, "settings (", "measurements_identity")
     fill_identity(conn, now)
 
 
