@@ -101,7 +101,7 @@ def test_inspect_tflite_skips_reports_tensorflow_and_sweep(
     assert ours(modules, SWEEP_ONLY) == set()
 
 
-def test_split_all_builtin_posenet_loads_no_converter(tmp_path: Path) -> None:
+def test_split_of_builtin_posenet_loads_no_converter(tmp_path: Path) -> None:
     """The built-in model on the fast path: its cache is checked, nothing is converted and
     neither the TensorFlow converter module nor the PyTorch intake is imported."""
     from splitbench_models.posenet import build_posenet_tflite
