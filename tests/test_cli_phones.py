@@ -207,8 +207,8 @@ def _measured_run_order(model: Path, tmp_path: Path) -> tuple[Path, list[float]]
     a one-operator model (head of k+1, then its tail from k) and timed with the kit's runner.
     benchmark_model cannot run here; this is the honest way to get per-operator numbers of a
     model we hold, in the format collate reads."""
+    from splitbench.formats.tflite.litert import measure_file
     from splitbench.graph import load_graph
-    from splitbench.measure.litert_runner import measure_file
     from splitbench.measure.types import RunSettings
     from splitbench.splitter import ModelSplitter
 

@@ -10,7 +10,7 @@ import ai_edge_litert
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
-from splitbench.measure.litert_runner import (
+from splitbench.formats.tflite.litert import (
     METHOD,
     describe_runtime_error,
     measure_file,

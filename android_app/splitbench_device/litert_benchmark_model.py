@@ -7,7 +7,7 @@ collate) is then exercised exactly as with a real phone::
     python -m splitbench_device.litert_benchmark_model --graph=head.tflite --num_threads=1 \\
         --warmup_runs=1 --num_runs=50
 
-The numbers come from :func:`splitbench.measure.litert_runner.run_part` (the host's built-in
+The numbers come from :func:`splitbench.formats.tflite.litert.run_part` (the host's built-in
 runner), which follows ``BenchmarkModel::Run`` step by step. The lines are formatted as in
 TensorFlow's sources (``benchmark_model.cc``, ``benchmark_tflite_model.cc``,
 ``tsl/util/stats_calculator.h``, ``lite/tools/logging.h``): ``INFO:``/``WARN:`` lines on stdout,
@@ -55,7 +55,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from splitbench.measure.litert_runner import PartRun, run_part
+from splitbench.formats.tflite.litert import run_part
+from splitbench.measure.loop import PartRun
 from splitbench.measure.types import RunSettings
 
 RAW_PREFIX = "splitbench raw"

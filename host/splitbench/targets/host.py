@@ -7,7 +7,7 @@ against ~1.5 s of measured inference per part at the default settings), which al
 most of the sweep's overhead budget (sweep wall time ≤ 1.3 × the measured inference time). In
 process, the runner keeps memory figures honest another way: it collects garbage and returns
 freed heap to the OS (``malloc_trim``) before each part's baseline, and uses the kernel's RSS
-high-water mark when this part raised it (see :mod:`splitbench.measure.litert_runner`).
+high-water mark when this part raised it (see :mod:`splitbench.measure.loop`).
 
 ``HostTarget(isolate=True)`` still runs each part in a fresh interpreter process, for when a
 clean process matters more than time: first-run memory figures, or parts that might crash the
@@ -28,7 +28,7 @@ from pathlib import Path
 from splitbench import __version__
 from splitbench.errors import DeviceError
 from splitbench.formats import format_of_file
-from splitbench.measure.litert_runner import METHOD, measure_file, runtime_version
+from splitbench.formats.tflite.litert import METHOD, measure_file, runtime_version
 from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
 from splitbench.targets.base import TargetInfo
 
@@ -39,7 +39,7 @@ _CHILD = """
 import json, sys
 from dataclasses import asdict
 from pathlib import Path
-from splitbench.measure.litert_runner import measure_file
+from splitbench.formats.tflite.litert import measure_file
 from splitbench.measure.types import RunSettings
 args = json.loads(sys.argv[1])
 m = measure_file(Path(args["part"]), RunSettings(**args["settings"]),

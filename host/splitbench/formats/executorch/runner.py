@@ -1,16 +1,13 @@
 """The ExecuTorch host runner: one ``.pte`` file timed with ``executorch.runtime``.
 
-Same KPIs and the same loop as the LiteRT runner (:mod:`splitbench.measure.litert_runner`),
-so a row means the same thing whatever the format:
+Timing is the shared loop's (:mod:`splitbench.measure.loop`), so a row means the same thing
+whatever the format; this module supplies what is ExecuTorch's own:
 
 * **init** = ``Runtime.load_program`` (reads and verifies the program) + ``load_method``
   (allocates the memory plan, initialises the XNNPACK delegates), as ``executor_runner``'s
   "Model loaded" + "Method loaded";
-* inputs are set once with ``set_inputs``, outside every timed region; each sample is
-  ``perf_counter_ns`` around ``execute()`` alone; the first run is the **first inference**,
-  then the warm-up, then the steady state (at least ``num_runs`` and ``min_secs``, never a run
-  started after ``max_secs``). Raw samples are kept;
-* memory is the RSS growth from just before the load, after init and at the end, and its peak.
+* inputs are set once with ``set_inputs`` (seeded random values in
+  :mod:`splitbench.measure.inputs`' ranges unless given); each run is one ``execute()``.
 
 XNNPACK's thread pool follows ``RunSettings.threads``. A ``.pte`` that this runtime cannot load
 (another ExecuTorch version, a corrupt file, a missing kernel) comes back with ``error`` set.
@@ -19,17 +16,16 @@ XNNPACK's thread pool follows ``RunSettings.threads``. A ``.pte`` that this runt
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitbench.measure.types import PartMeasurement, RunSettings
+from splitbench.measure import loop
+from splitbench.measure.types import PartFailure, PartMeasurement, RunSettings
 
 METHOD = "executorch-runtime"
 RANDOM_INPUT_SEED = 0
-_MB = float(1 << 20)
 
 # ExecuTorch ScalarType codes (runtime/core/portable_type/scalar_type.h) -> torch dtype names.
 SCALAR_TYPES = {
@@ -52,11 +48,13 @@ def runtime_version() -> str:
     return f"executorch {executorch_version()}"
 
 
-class PteFailure(Exception):
-    def __init__(self, phase: str, detail: str) -> None:
-        super().__init__(detail)
-        self.phase = phase
-        self.detail = detail
+class PteFailure(PartFailure):
+    """The ExecuTorch runtime could not load or run a program (phases ``load``,
+    ``load_method``, ``execute``)."""
+
+    @property
+    def reason(self) -> str:
+        return self.detail if self.phase == "load" else f"{self.phase}: {self.detail}"
 
 
 def program_identifier() -> bytes:
@@ -101,20 +99,19 @@ def input_specs(method_meta: Any) -> list[TensorSpec]:
 
 
 def random_inputs(specs: Sequence[TensorSpec], seed: int = RANDOM_INPUT_SEED) -> list[Any]:
+    """Seeded random tensors of the program's input shapes, in the same value ranges as every
+    other runtime's (:func:`splitbench.measure.inputs.random_value`)."""
     import numpy as np
     import torch
+
+    from splitbench.measure.inputs import random_value
 
     rng = np.random.default_rng(seed)
     values = []
     for spec in specs:
-        if spec.dtype.startswith("float") or spec.dtype == "bfloat16":
-            arr = rng.standard_normal(spec.shape).astype("float32")
-            values.append(torch.from_numpy(arr).to(getattr(torch, spec.dtype)))
-        elif spec.dtype == "bool":
-            values.append(torch.from_numpy(rng.integers(0, 2, spec.shape).astype(bool)))
-        else:
-            arr = rng.integers(0, 8, spec.shape)
-            values.append(torch.from_numpy(arr).to(getattr(torch, spec.dtype)))
+        as_numpy = "float32" if spec.dtype == "bfloat16" else spec.dtype  # numpy has none
+        value = torch.from_numpy(random_value(spec.shape, as_numpy, rng))
+        values.append(value.to(getattr(torch, spec.dtype)))
     return values
 
 
@@ -215,67 +212,50 @@ def set_threads(threads: int) -> None:
         portable_lib._unsafe_reset_threadpool(threads)
 
 
+class _LoadedProgram:
+    def __init__(self, program: Any, method: Any) -> None:
+        self._program = program  # the program must outlive the method
+        self._method = method
+
+    def set_inputs(self, inputs: Sequence[Any] | None) -> None:
+        values = (
+            list(inputs)
+            if inputs is not None
+            else random_inputs(input_specs(self._method.method_meta()))
+        )
+        self._method.set_inputs(values)
+
+    def run_once(self) -> None:
+        try:
+            self._method.execute()
+        except (RuntimeError, ValueError) as exc:
+            raise PteFailure("execute", str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ExecuTorchRuntime:
+    """:class:`splitbench.measure.loop.Runtime` for ``executorch.runtime`` (XNNPACK's thread
+    pool follows ``RunSettings.threads``)."""
+
+    method: str = METHOD
+
+    def version(self) -> str:
+        return runtime_version()
+
+    def prepare(self, settings: RunSettings) -> None:
+        import executorch.runtime  # noqa: F401  (loaded before the baseline)
+
+        set_threads(max(1, settings.threads))
+
+    def warm_key(self, settings: RunSettings) -> Hashable:
+        return settings.threads
+
+    def load(self, path: Path, settings: RunSettings) -> _LoadedProgram:
+        return _LoadedProgram(*load(Path(path)))
+
+
 def measure_pte(
     path: Path, settings: RunSettings, inputs: Sequence[Any] | None = None
 ) -> PartMeasurement:
     """Measure one ``.pte`` (head, tail or whole model) on this machine."""
-    from splitbench.measure.litert_runner import _MemoryMonitor, _timed_runs
-
-    m = PartMeasurement(method=METHOD, runtime=runtime_version(), settings=settings)
-    import executorch.runtime  # noqa: F401  (loaded before the baseline)
-
-    set_threads(max(1, settings.threads))
-    _warm_once(path)
-    monitor = _MemoryMonitor()
-    try:
-        start = time.perf_counter_ns()
-        _program, method = load(Path(path))  # the program must outlive the method
-        m.init_ms = (time.perf_counter_ns() - start) / 1e6
-        m.mem_init_mb = monitor.delta_mb()
-        values = (
-            list(inputs) if inputs is not None else random_inputs(input_specs(method.method_meta()))
-        )
-        method.set_inputs(values)
-
-        def execute() -> None:
-            try:
-                method.execute()
-            except (RuntimeError, ValueError) as exc:
-                raise PteFailure("execute", str(exc)) from None
-
-        max_secs = max(0.0, settings.max_secs)
-        warm = _timed_runs(
-            execute, max(1, settings.warmup_runs), settings.warmup_min_secs, max_secs, monitor
-        )
-        m.first_ms = warm[0] / 1e6
-        m.warmup_ms = [ns / 1e6 for ns in warm[1:]]
-        steady = _timed_runs(execute, settings.num_runs, settings.min_secs, max_secs, monitor)
-        m.steady_ms = [ns / 1e6 for ns in steady]
-        m.mem_overall_mb = monitor.delta_mb()
-        trace = monitor.trace()
-        m.mem_peak_mb = trace.peak_mb - trace.baseline_mb
-    except PteFailure as failure:
-        m.error = (
-            failure.detail if failure.phase == "load" else f"{failure.phase}: {failure.detail}"
-        )
-        m.init_ms = m.first_ms = None
-        m.warmup_ms, m.steady_ms = [], []
-    return m
-
-
-_warmed = False
-
-
-def _warm_once(path: Path) -> None:
-    """Load and run one program untimed, the first time a process measures anything, so that the
-    runtime's one-time state (XNNPACK's caches, the thread pool) is not charged to the first
-    part's memory and init."""
-    global _warmed
-    if _warmed:
-        return
-    try:
-        _program, method = load(Path(path))
-        method(random_inputs(input_specs(method.method_meta())))
-    except (PteFailure, RuntimeError, ValueError):
-        return
-    _warmed = True
+    return loop.measure(ExecuTorchRuntime(), Path(path), settings, inputs)

@@ -1,10 +1,9 @@
 """ONNX Runtime on this host: load, run and time an ONNX part; per-node profile of a model.
 
-Timing follows the LiteRT runner step for step (:mod:`splitbench.measure.litert_runner`, whose
-timing loop and memory monitor it uses), so the KPIs mean the same for both runtimes: init =
-``InferenceSession`` construction (graph optimisation, kernel creation, weight prepacking);
-the first inference; warm-up and steady-state runs with raw samples, each around ``run()``
-alone; RSS growth at init, overall and peak.
+Timing is the shared loop's (:mod:`splitbench.measure.loop`), so the KPIs mean the same for
+every runtime: init = ``InferenceSession`` construction (graph optimisation, kernel creation,
+weight prepacking); each run is one ``run()``; raw samples; RSS growth at init, overall and
+peak.
 
 Execution provider: the CPU provider, or CUDA when ``onnxruntime-gpu`` and a GPU are present;
 the provider in use is part of ``runtime`` (recorded with every sample). Graph optimisations
@@ -33,8 +32,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +41,8 @@ import numpy as np
 
 from splitbench.errors import ModelError
 from splitbench.formats.base import InputSpec
+from splitbench.measure import loop
 from splitbench.measure.inputs import random_value
-from splitbench.measure.litert_runner import MemoryMonitor, timed_runs
 from splitbench.measure.types import PartFailure, PartMeasurement, RunSettings
 
 METHOD = "onnxruntime"
@@ -195,7 +194,38 @@ def _random_feeds(session: Any) -> dict[str, np.ndarray]:
     return feeds
 
 
-_warmed: set[int] = set()
+class _LoadedSession:
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._feeds: dict[str, np.ndarray] = {}
+
+    def set_inputs(self, inputs: Mapping[str, np.ndarray] | None) -> None:
+        self._feeds = _random_feeds(self._session) if inputs is None else dict(inputs)
+
+    def run_once(self) -> None:
+        try:
+            self._session.run(None, self._feeds)
+        except Exception as exc:  # onnxruntime raises its own exception classes
+            raise PartFailure("invoke", _ort_reason(str(exc))) from None
+
+
+@dataclass(frozen=True)
+class OrtRuntime:
+    """:class:`splitbench.measure.loop.Runtime` for ONNX Runtime (default optimisations)."""
+
+    method: str = METHOD
+
+    def version(self) -> str:
+        return runtime_version()
+
+    def prepare(self, settings: RunSettings) -> None:
+        import onnxruntime  # noqa: F401  (loaded before the baseline)
+
+    def warm_key(self, settings: RunSettings) -> Hashable:
+        return settings.threads
+
+    def load(self, path: Path, settings: RunSettings) -> _LoadedSession:
+        return _LoadedSession(load_session(path, settings.threads))
 
 
 def measure_file(
@@ -203,55 +233,10 @@ def measure_file(
 ) -> PartMeasurement:
     """Measure one ONNX file on this host; with ``profile_dir``, also keep a per-node profile
     of it there (a separate session, after the timed runs) and list it in ``evidence``."""
-    if settings.threads < 1:
-        raise ValueError("RunSettings.threads must be at least 1")
-    m = PartMeasurement(method=METHOD, runtime=runtime_version(), settings=settings)
-    _warm_runtime(Path(path), settings.threads)
-    monitor = MemoryMonitor()
-    try:
-        start = time.perf_counter_ns()
-        session = load_session(Path(path), settings.threads)
-        m.init_ms = (time.perf_counter_ns() - start) / 1e6
-        m.mem_init_mb = monitor.delta_mb()
-        feeds = _random_feeds(session)
-
-        def invoke() -> None:
-            try:
-                session.run(None, feeds)
-            except Exception as exc:
-                raise PartFailure("invoke", _ort_reason(str(exc))) from None
-
-        max_secs = max(0.0, settings.max_secs)
-        warmup = timed_runs(
-            invoke, max(1, settings.warmup_runs), settings.warmup_min_secs, max_secs, monitor
-        )
-        m.first_ms = warmup[0] / 1e6
-        m.warmup_ms = [ns / 1e6 for ns in warmup[1:]]
-        steady = timed_runs(invoke, settings.num_runs, settings.min_secs, max_secs, monitor)
-        m.steady_ms = [ns / 1e6 for ns in steady]
-        m.mem_overall_mb = monitor.delta_mb()
-        trace = monitor.trace()
-        m.mem_peak_mb = trace.peak_mb - trace.baseline_mb
-    except PartFailure as failure:
-        return PartMeasurement(
-            method=METHOD, runtime=m.runtime, settings=settings, error=failure.reason
-        )
-    if profile_dir is not None:
+    m = loop.measure(OrtRuntime(), Path(path), settings)
+    if m.ok and profile_dir is not None:
         m.evidence.append(str(profile(Path(path), settings.threads, Path(profile_dir))))
     return m
-
-
-def _warm_runtime(path: Path, threads: int) -> None:
-    """One untimed session the first time a process measures: the runtime's one-time state
-    (thread pools, allocator arenas) is then not charged to the first part measured."""
-    if threads in _warmed:
-        return
-    try:
-        session = load_session(path, threads)
-        session.run(None, _random_feeds(session))
-    except Exception:  # this part cannot run; the next one will warm the runtime
-        return
-    _warmed.add(threads)
 
 
 def profile(path: Path, threads: int, out_dir: Path) -> Path:

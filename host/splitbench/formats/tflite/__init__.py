@@ -47,12 +47,12 @@ class TFLiteFormat:
     ) -> PartMeasurement:
         """LiteRT's Python interpreter has no per-operator profile: ``profile_dir`` is unused
         (phones profile with benchmark_model)."""
-        from splitbench.measure.litert_runner import measure_file
+        from splitbench.formats.tflite.litert import measure_file
 
         return measure_file(path, settings)
 
     def host_runtime(self) -> str:
-        from splitbench.measure.litert_runner import runtime_version
+        from splitbench.formats.tflite.litert import runtime_version
 
         return runtime_version()
 

@@ -1,6 +1,6 @@
 """LiteRT on this host for the TFLite format: a part loaded once and run by tensor name.
 
-Timing (KPIs, raw samples, memory) is :mod:`splitbench.measure.litert_runner`, which the
+Timing (KPIs, raw samples, memory) is :mod:`.litert` through the shared loop, which the
 on-device runner shares; this module is what the lossless check needs.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from splitbench.errors import ModelError
 from splitbench.formats.base import InputSpec
-from splitbench.measure.litert_runner import PartFailure, load_interpreter
+from splitbench.formats.tflite.litert import PartFailure, load_interpreter
 from splitbench.measure.quiet import native_stderr_silenced
 
 

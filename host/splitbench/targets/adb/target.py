@@ -273,7 +273,7 @@ class AdbTarget:
         if kind == "benchmark_model" and self.binary is not None:
             return f"benchmark_model sha256:{file_sha256(self.binary)[:16]}"
         if kind == "kit":
-            from splitbench.measure.litert_runner import runtime_version
+            from splitbench.formats.tflite.litert import runtime_version
 
             return f"splitbench kit runner ({runtime_version()})"
         if kind == "app":
