@@ -40,7 +40,6 @@ HEAVY = REPORTING | ML | {"numpy", "scipy", "adbutils", "pydantic"}
 # Our own modules that only sweeps and reports need.
 SWEEP_ONLY = {
     "splitbench.sweep",
-    "splitbench.results_db",
     "splitbench.results",
     "splitbench.report",
     "splitbench.verify",

@@ -90,7 +90,7 @@ def write_report(
 
     table = add_codec_columns(
         table,
-        db_path,
+        db,
         model_sha,
         networks,
         output_bytes,

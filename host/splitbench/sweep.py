@@ -164,11 +164,7 @@ class Sweep:
         self.db_path = plan.out_dir / DB_NAME
         self.db = ResultsDB(self.db_path)
         self.fresh = fresh  # cleared under the run lock, never while another sweep writes
-        self._codecs = None
-        if plan.cut_codec or plan.delivery_codec:
-            from splitbench.compress.split_codecs import CodecStore
-
-            self._codecs = CodecStore(self.db_path)
+        self._codecs = bool(plan.cut_codec or plan.delivery_codec)
         self._reference: list | None = None  # whole-model outputs on the check inputs
         self._db_lock = threading.Lock()
         self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
@@ -382,17 +378,17 @@ class Sweep:
     def _codecs_missing(self, splitter: ModelSplitter, k: int) -> list[str]:
         """Codec kinds still to compute for split k (none at split N for the cut, none at
         split 0 for the delivery: nothing crosses, nothing is delivered)."""
-        if self._codecs is None:
+        if not self._codecs:
             return []
         sha, n = splitter.graph.sha256, splitter.graph.num_operators
         missing = []
         cut, delivery = self.plan.cut_codec, self.plan.delivery_codec
-        if cut and k < n and not self._codecs.has(sha, k, "cut", cut.lower()):
+        if cut and k < n and not self.db.has_codec(sha, k, "cut", cut.lower()):
             missing.append("cut")
         if (
             delivery
             and splitter.head_io(k) is not None
-            and not self._codecs.has(sha, k, "delivery", delivery)
+            and not self.db.has_codec(sha, k, "delivery", delivery)
         ):
             missing.append("delivery")
         return missing
@@ -401,7 +397,7 @@ class Sweep:
         from splitbench.compress.runner import run_model
         from splitbench.compress.split_codecs import cut_codec_result, delivery_codec_result
 
-        assert self._codecs is not None
+        assert self._codecs
         if self._reference is None:
             self._reference = run_model(self.plan.model_path, input_sets)
         k = files.split
@@ -427,7 +423,7 @@ class Sweep:
                     (self.server_name, self.server),
                     self.plan.settings,
                 )
-            self._codecs.record(graph.sha256, result)
+            self.db.record_codec(graph.sha256, result)
         if "delivery" in kinds and self.plan.delivery_codec and files.head_path is not None:
             result = delivery_codec_result(
                 self.plan.delivery_codec,
@@ -438,7 +434,7 @@ class Sweep:
                 reference=self._reference,
                 work_dir=files.split_dir / "delivery",
             )
-            self._codecs.record(graph.sha256, result)
+            self.db.record_codec(graph.sha256, result)
 
     def _pending_jobs(
         self, splitter: ModelSplitter, k: int, paths: dict[str, Path | None], bout: int

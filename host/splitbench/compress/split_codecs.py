@@ -17,19 +17,18 @@ For each split the sweep has already made the parts and checked them; this modul
   ``head_coded_bytes`` is the bitstream plus the head file's bytes that are not parameters
   (the graph travels uncoded). Decoding is timed on this host: no decoder runs on a phone here.
 
-Results go into the run's ``results.sqlite`` (table ``codec_results``, one row per split, kind
-and codec, written the moment it is computed), so a rerun resumes and ``splitbench report``
-rebuilds the columns. Nothing is estimated: every byte count and time here was measured.
+Results go into the run's ``results.sqlite`` through :class:`~splitbench.results.ResultsDB`
+(table ``codec_results``, one row per split, kind and codec, written the moment it is
+computed), so a rerun resumes and ``splitbench report`` rebuilds the columns. Nothing is
+estimated: every byte count and time here was measured.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -37,84 +36,10 @@ import numpy as np
 from splitbench.compress.cut_codecs import CutCodec, parse_cut_codec
 from splitbench.compress.runner import run_model
 from splitbench.errors import ModelError, SplitbenchError
+from splitbench.results.records import CodecResult
 
 TOLERANCE = 1e-3  # the seeds' lossless tolerance
 HOST_TIMING = "host (this machine, in-process)"
-
-
-@dataclass(frozen=True)
-class CodecResult:
-    split: int
-    kind: str  # "cut" | "delivery"
-    codec: str
-    coded_bytes: float
-    encode_ms: float
-    decode_ms: float
-    max_abs_diff: float
-    lossless: bool
-    timed_on: str
-    detail: dict
-
-
-class CodecStore:
-    """The ``codec_results`` table of a run's results database (created with the rest of the
-    schema by :class:`~splitbench.results.ResultsDB`)."""
-
-    def __init__(self, db_path: Path) -> None:
-        self.path = Path(db_path)
-
-    def _conn(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
-
-    def has(self, model_sha: str, split: int, kind: str, codec: str) -> bool:
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM codec_results WHERE model_sha256=? AND split=? AND kind=? "
-                "AND codec=?",
-                (model_sha, split, kind, codec),
-            ).fetchone()
-        return row is not None
-
-    def record(self, model_sha: str, result: CodecResult) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO codec_results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    model_sha,
-                    result.split,
-                    result.kind,
-                    result.codec,
-                    result.coded_bytes,
-                    result.encode_ms,
-                    result.decode_ms,
-                    result.max_abs_diff,
-                    int(result.lossless),
-                    result.timed_on,
-                    json.dumps(result.detail),
-                ),
-            )
-
-    def results(self, model_sha: str, kind: str) -> dict[int, CodecResult]:
-        if not self.path.exists():
-            return {}
-        with self._conn() as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='codec_results'"
-            ).fetchone()
-            if not exists:
-                return {}
-            rows = conn.execute(
-                "SELECT split, kind, codec, coded_bytes, encode_ms, decode_ms, max_abs_diff, "
-                "lossless, timed_on, detail_json FROM codec_results WHERE model_sha256=? AND "
-                "kind=? ORDER BY split",
-                (model_sha, kind),
-            ).fetchall()
-        return {
-            r[0]: CodecResult(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], json.loads(r[9])
-            )
-            for r in rows
-        }
 
 
 def time_ms(fn: Callable[[], object], *, min_total_s: float = 0.02, max_reps: int = 50) -> float:
@@ -361,7 +286,6 @@ def asdict_safe(config: Mapping[str, object]) -> dict:
 
 __all__ = [
     "CodecResult",
-    "CodecStore",
     "asdict",
     "cut_codec_result",
     "delivery_codec_result",

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from splitbench.compress.split_codecs import CodecStore
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
+from splitbench.results.records import CodecResult
+
+if TYPE_CHECKING:
+    from splitbench.results import ResultsDB
 
 NAN = math.nan
 
@@ -45,7 +48,7 @@ def _f(value: object) -> float:
 
 def add_codec_columns(
     table: pd.DataFrame,
-    db_path: Path,
+    db: ResultsDB,
     model_sha: str,
     networks: Sequence[NetworkConfig],
     output_bytes: int,
@@ -58,9 +61,8 @@ def add_codec_columns(
 
     For codecs that ran as TFLite operators on the targets (fp16, int8), encode and decode are
     the times measured on ``client`` and ``server``; otherwise the host's in-process times."""
-    store = CodecStore(db_path)
-    cut = {k: _on_targets(r, client, server) for k, r in store.results(model_sha, "cut").items()}
-    delivery = store.results(model_sha, "delivery")
+    cut = {k: _on_targets(r, client, server) for k, r in db.codec_results(model_sha, "cut").items()}
+    delivery = db.codec_results(model_sha, "delivery")
     n = num_operators
     if cut:
         codec = next(iter(cut.values())).codec
@@ -120,7 +122,7 @@ def add_codec_columns(
     return table
 
 
-def _on_targets(result, client: str | None, server: str | None):  # type: ignore[no-untyped-def]
+def _on_targets(result: CodecResult, client: str | None, server: str | None) -> CodecResult:
     from dataclasses import replace
 
     enc = result.detail.get("encode_ms_by_target", {}).get(client)

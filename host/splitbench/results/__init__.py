@@ -7,7 +7,13 @@ safe opening (health check, environment faults) and transactions.
 
 from splitbench.results.db import ROLES, STRATEGIES, ResultsDB
 from splitbench.results.identity import SettingsRecord, settings_hash, settings_key
-from splitbench.results.records import ModelRecord, SplitRecord, StoredMeasurement, TargetRecord
+from splitbench.results.records import (
+    CodecResult,
+    ModelRecord,
+    SplitRecord,
+    StoredMeasurement,
+    TargetRecord,
+)
 from splitbench.results.schema import APPLICATION_ID, SCHEMA_VERSION
 from splitbench.results.store import BUSY_TIMEOUT_S
 
@@ -17,6 +23,7 @@ __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
     "STRATEGIES",
+    "CodecResult",
     "ModelRecord",
     "ResultsDB",
     "SettingsRecord",

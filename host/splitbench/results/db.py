@@ -39,6 +39,7 @@ from splitbench.results.identity import (
     settings_key,
 )
 from splitbench.results.records import (
+    CodecResult,
     ModelRecord,
     SplitRecord,
     StoredMeasurement,
@@ -182,6 +183,62 @@ class ResultsDB(Store):
             "SELECT 1 FROM splits WHERE model_sha256 = ? AND split = ?", (model_sha, split)
         )
         return bool(rows)
+
+    def record_codec(self, model_sha: str, result: CodecResult) -> None:
+        """Insert or replace one codec result (a rerun that recomputes it overwrites)."""
+        with self._write() as conn:
+            conn.execute(
+                """INSERT OR REPLACE INTO codec_results (model_sha256, split, kind, codec,
+                       coded_bytes, encode_ms, decode_ms, max_abs_diff, lossless, timed_on,
+                       detail_json)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    model_sha,
+                    result.split,
+                    result.kind,
+                    result.codec,
+                    result.coded_bytes,
+                    result.encode_ms,
+                    result.decode_ms,
+                    result.max_abs_diff,
+                    int(result.lossless),
+                    result.timed_on,
+                    json.dumps(result.detail),
+                ),
+            )
+
+    def has_codec(self, model_sha: str, split: int, kind: str, codec: str) -> bool:
+        """Whether this codec was already run on this split (resume skips it)."""
+        rows = self._read(
+            "SELECT 1 FROM codec_results WHERE model_sha256 = ? AND split = ? AND kind = ? "
+            "AND codec = ?",
+            (model_sha, split, kind, codec),
+        )
+        return bool(rows)
+
+    def codec_results(self, model_sha: str, kind: str) -> dict[int, CodecResult]:
+        """The recorded results of one kind (``cut`` or ``delivery``), by split."""
+        rows = self._read(
+            """SELECT split, kind, codec, coded_bytes, encode_ms, decode_ms, max_abs_diff,
+                      lossless, timed_on, detail_json FROM codec_results
+               WHERE model_sha256 = ? AND kind = ? ORDER BY split""",
+            (model_sha, kind),
+        )
+        return {
+            r["split"]: CodecResult(
+                r["split"],
+                r["kind"],
+                r["codec"],
+                r["coded_bytes"],
+                r["encode_ms"],
+                r["decode_ms"],
+                r["max_abs_diff"],
+                bool(r["lossless"]),
+                r["timed_on"],
+                json.loads(r["detail_json"]),
+            )
+            for r in rows
+        }
 
     def record_settings(self, settings: RunSettings, rounds: int | None = 1) -> str:
         """Register a settings identity (idempotent) and return its hash."""

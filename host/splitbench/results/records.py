@@ -26,6 +26,23 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class CodecResult:
+    """One codec on one split (table ``codec_results``): the cut sent compressed (``cut``) or
+    the head delivered compressed (``delivery``), measured by :mod:`splitbench.compress`."""
+
+    split: int
+    kind: str  # "cut" | "delivery"
+    codec: str
+    coded_bytes: float
+    encode_ms: float
+    decode_ms: float
+    max_abs_diff: float
+    lossless: bool
+    timed_on: str
+    detail: dict
+
+
+@dataclass(frozen=True)
 class SplitRecord:
     """What one cut produced: sizes (measured from the written files) and the lossless check."""
 
