@@ -26,6 +26,7 @@ from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec, host_abi
 from splitbench.emulator.profile import DeviceProfile
 from splitbench.errors import DeviceError
 from splitbench.measure.types import RunSettings
+from splitbench.results.identity import settings_hash
 from splitbench.targets.adb import (
     AdbTarget,
     DeviceDir,
@@ -37,7 +38,6 @@ from splitbench.targets.binaries import (
     app_start_command,
     file_sha256,
     read_elf_arch,
-    settings_hash,
 )
 
 SERIAL = "emu-target"

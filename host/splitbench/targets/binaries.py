@@ -128,12 +128,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def settings_hash(settings: RunSettings) -> str:
-    """Short stable hash of the run settings, part of every evidence file name."""
-    text = repr(sorted(vars(settings).items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def _num(value: float) -> str:
     """A flag value as benchmark_model parses it (ints without a trailing .0)."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
@@ -252,7 +246,7 @@ class BatchOutcome:
 
 
 @dataclass
-class PartFiles:
+class RunnerOutput:
     """The files ``runner.sh`` wrote for one part, as pulled from the phone."""
 
     stdout: str = ""
@@ -262,7 +256,7 @@ class PartFiles:
     meta: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_files(cls, name: str, files: dict[str, bytes]) -> PartFiles:
+    def from_files(cls, name: str, files: dict[str, bytes]) -> RunnerOutput:
         rc_text = files.get(f"{name}.rc", b"").decode("ascii", errors="replace").strip()
         run = cls(
             stdout=files.get(f"{name}.stdout", b"").decode("utf-8", errors="replace"),
@@ -290,7 +284,7 @@ def op_profile_note(csv: bytes) -> str:
 
 
 def part_measurement(
-    run: PartFiles,
+    run: RunnerOutput,
     settings: RunSettings,
     label: str,
     runtime: str,

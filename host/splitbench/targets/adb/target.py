@@ -34,7 +34,7 @@ from splitbench.targets.base import TargetInfo
 from splitbench.targets.binaries import (
     APP_PACKAGE,
     BatchOutcome,
-    PartFiles,
+    RunnerOutput,
     app_run_text,
     app_start_command,
     benchmark_flags,
@@ -46,7 +46,6 @@ from splitbench.targets.binaries import (
     parse_meta,
     part_measurement,
     read_elf_arch,
-    settings_hash,
 )
 from splitbench.targets.device_info import DeviceFacts
 
@@ -418,6 +417,8 @@ class AdbTarget:
         return self.uploads.stage_part(part, keep)
 
     def _upload(self, part: Path, settings: RunSettings, keep: set[str] | None = None) -> _Part:
+        from splitbench.results.identity import settings_hash  # the database's own identity
+
         sha, remote, _sent = self._stage(part, keep)
         return _Part(part, sha, remote, f"{sha[:16]}-{settings_hash(settings)}")
 
@@ -491,7 +492,7 @@ class AdbTarget:
                 path = evidence_dir / f"{part.name}.{suffix}"
                 path.write_bytes(data)
                 evidence.append(str(path))
-        run = PartFiles.from_files(part.name, files)
+        run = RunnerOutput.from_files(part.name, files)
         run.meta.update(
             {
                 "runner": runner.kind,
