@@ -11,6 +11,7 @@ its evidence; then there is no prediction, and the reason is given instead of a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,26 @@ class NoPrediction:
 def predict_from_measurement(
     graph: ModelGraph, whole: PartMeasurement, run_dir: Path
 ) -> Prediction | NoPrediction:
-    """Read the Run Order out of a whole-model measurement's evidence files."""
+    """Per-split times from the per-operator profile among a whole-model measurement's
+    evidence files, read by the model's format (:meth:`Format.predict`)."""
+    from splitbench.formats import get_format
+
+    if not whole.ok:
+        return NoPrediction(f"the whole model could not be measured: {whole.error}")
+    evidence = [run_dir / p for p in whole.evidence]
+    found = get_format(graph.format).predict(graph, whole, [p for p in evidence if p.is_file()])
+    if found is not None:
+        return found
+    return NoPrediction(
+        f"{whole.method} ({whole.runtime}) gave no per-operator profile: predicted times need "
+        "TensorFlow Lite's benchmark_model with op profiling (--benchmark-binary), or an ONNX "
+        "or ExecuTorch model on the host (ONNX Runtime's profiler, ExecuTorch's ETDump)"
+    )
+
+
+def from_run_order(graph: ModelGraph, evidence: Sequence[Path]) -> Prediction | None:
+    """benchmark_model's op-profiling CSV (its Run Order) among ``evidence``, attributed to
+    the graph's operators (delegate kernels resolved to the operators they ran)."""
     from splitbench_collect.op_profile import (
         ProfileFormatError,
         attribute_to_operators,
@@ -46,17 +66,7 @@ def predict_from_measurement(
         resolve_delegate_kernels,
     )
 
-    if not whole.ok:
-        return NoPrediction(f"the whole model could not be measured: {whole.error}")
-    candidates = [run_dir / p for p in whole.evidence]
-    candidates.sort(key=lambda p: (p.suffix != ".csv", str(p)))  # the profiling CSV first
-    for path in candidates:
-        if not path.is_file():
-            continue
-        if path.name.endswith(".ortprofile.json") and graph.format == "onnx":
-            return _from_ort_profile(graph, path)
-        if path.suffix == ".etdump" and graph.format == "executorch":
-            return _from_etdump(graph, whole, candidates)
+    for path in sorted(evidence, key=lambda p: (p.suffix != ".csv", str(p))):  # CSVs first
         try:
             nodes = parse_run_order(path.read_text(errors="replace"))
         except ProfileFormatError:
@@ -75,47 +85,17 @@ def predict_from_measurement(
             source=str(path),
             note="; ".join(reasons),
         )
-    return NoPrediction(
-        f"{whole.method} ({whole.runtime}) gave no per-operator profile: predicted times need "
-        "TensorFlow Lite's benchmark_model with op profiling (--benchmark-binary), or an ONNX "
-        "or ExecuTorch model on the host (ONNX Runtime's profiler, ExecuTorch's ETDump)"
-    )
+    return None
 
 
-def _from_etdump(
-    graph: ModelGraph, whole: PartMeasurement, evidence: list[Path]
-) -> Prediction | NoPrediction:
-    """ExecuTorch's ETDump of the per-operator profiling program, mapped to split units
-    through the debug handles (see :mod:`splitbench.formats.executorch.profile`)."""
-    from splitbench.formats.executorch.profile import predict
-
-    found = predict(whole, evidence, graph.path)
-    if isinstance(found, str):
-        return NoPrediction(found)
-    times, source = found
-    return Prediction(
-        head_ms=times.head_ms, tail_ms=times.tail_ms, source=str(source), note=times.note
-    )
-
-
-def _from_ort_profile(graph: ModelGraph, path: Path) -> Prediction | NoPrediction:
-    """ONNX Runtime's per-node profile: head of split k = nodes < k, tail = nodes >= k."""
-    from splitbench.errors import ModelError
-    from splitbench.formats.onnx.runner import graph_node_times
-
-    try:
-        times, note = graph_node_times(graph, path)
-    except ModelError as exc:
-        return NoPrediction(str(exc))
+def from_unit_times(times: Sequence[float], source: Path, note: str) -> Prediction:
+    """Head of split k = the units before k, tail = the rest, from one time per unit."""
     head = [0.0]
     for t in times:
         head.append(head[-1] + t)
     total = head[-1]
     return Prediction(
-        head_ms=list(head),
-        tail_ms=[total - h for h in head],
-        source=str(path),
-        note=note,
+        head_ms=list(head), tail_ms=[total - h for h in head], source=str(source), note=note
     )
 
 

@@ -36,7 +36,6 @@ from splitbench.errors import SplitbenchError
 from splitbench.formats.base import PartIO, PartMaker, Segments
 from splitbench.graph import ModelGraph
 
-_FORKABLE = {"tflite", "onnx"}  # parts made in-process from the parsed model
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
@@ -159,11 +158,10 @@ class ModelSplitter:
     def prefetch(self, splits: Iterable[int], jobs: int = 1) -> None:
         """Tell the format which parts are coming, for makers that prepare them in parallel
         (ExecuTorch lowers in ``jobs`` worker processes); others ignore it."""
-        start = getattr(self._maker, "prefetch", None)
-        if start is None or jobs < 2:
+        if jobs < 2:
             return
         ios = [io for k in splits for io in (self.head_io(k), self.tail_io(k)) if io is not None]
-        start(ios, jobs)
+        self._maker.prefetch(ios, jobs)
 
     # --- parts as bytes -------------------------------------------------------------------------
 
@@ -224,7 +222,7 @@ class ModelSplitter:
         tail of k is packed, and that tail while the head of k + 1 is packed.
         """
         ks = list(range(self.num_splits) if splits is None else splits)
-        forkable = self.format.name in _FORKABLE and hasattr(os, "fork")
+        forkable = self.format.packs_in_process and hasattr(os, "fork")
         if processes >= 2 and len(ks) >= 2 and forkable and threading.active_count() == 1:
             self.processes_used = 2
             yield from self._write_all_forked(out_dir, ks)

@@ -36,7 +36,7 @@ so ``splitbench --help`` does not load TensorFlow, ONNX or PyTorch.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -48,7 +48,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from splitbench.graph import ModelGraph
+    from splitbench.intake.pytorch import TorchExport
     from splitbench.measure.types import PartMeasurement, RunSettings
+    from splitbench.predict import NoPrediction, Prediction
 
 P = TypeVar("P")
 
@@ -103,6 +105,11 @@ class PartMaker(Protocol):
         """The tail of split ``k``: exactly the units ``io.operators``, boundary ``io``."""
         ...
 
+    def prefetch(self, ios: Sequence[PartIO], jobs: int) -> None:
+        """The parts that are coming, for makers that prepare them in ``jobs`` worker processes
+        (ExecuTorch lowers in parallel); a maker that packs in-process does nothing."""
+        ...
+
 
 class Session(Protocol):
     """A model file loaded on this host, run by tensor name."""
@@ -124,6 +131,9 @@ class Format(Protocol):
 
     name: str  # "tflite", "onnx", ... (ModelGraph.format)
     suffix: str  # file suffix of its parts: ".tflite", ".onnx", ...
+    # Parts are packed in this process from the parsed model, so a forked child can write the
+    # tails while this process writes the heads (``ModelSplitter.write_all``).
+    packs_in_process: bool
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """Is ``path`` (first bytes ``head``) a file of this format?"""
@@ -151,6 +161,19 @@ class Format(Protocol):
 
     def host_runtime(self) -> str:
         """The runtime and version that runs this format on the host, e.g. ``onnxruntime 1.2``."""
+        ...
+
+    def from_torch(self, export: TorchExport) -> Path:
+        """This format's file of a PyTorch export (:mod:`splitbench.intake`), converted once
+        and kept beside the export."""
+        ...
+
+    def predict(
+        self, graph: ModelGraph, whole: PartMeasurement, evidence: Sequence[Path]
+    ) -> Prediction | NoPrediction | None:
+        """Per-split times predicted from the per-operator profile among ``evidence`` (the
+        whole model's measurement files) in the form this format's runtimes write it; None when
+        none of them is such a profile."""
         ...
 
 

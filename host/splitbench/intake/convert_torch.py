@@ -24,28 +24,23 @@ import numpy as np
 from splitbench.errors import ModelError
 from splitbench.intake.pytorch import TorchExport, example_inputs, load_program, quiet
 
-TORCH_FORMATS = ("tflite", "onnx", "executorch")
 _ONE_FILE_LIMIT = 1_800_000_000  # weights above this go to external data beside the .onnx
 
 
 def convert_export(export: TorchExport, fmt: str) -> Path:
     """The model file of format ``fmt`` for ``export``, converted once and kept beside it."""
-    if fmt == "tflite":
-        return _to_tflite(export)
-    if fmt == "onnx":
-        return _to_onnx(export)
-    if fmt == "executorch":
-        from splitbench.formats.executorch.model import whole_pte
+    from splitbench.formats import FORMAT_NAMES, get_format
 
-        return whole_pte(export.path)
-    raise ModelError(f"--format {fmt}: a PyTorch model converts to {' or '.join(TORCH_FORMATS)}")
+    if fmt not in FORMAT_NAMES:
+        raise ModelError(f"--format {fmt}: a PyTorch model converts to {' or '.join(FORMAT_NAMES)}")
+    return get_format(fmt).from_torch(export)
 
 
 def _target(export: TorchExport, tag: str, suffix: str) -> Path:
     return export.path.with_name(f"{export.path.stem}.{tag}{suffix}")
 
 
-def _to_tflite(export: TorchExport) -> Path:
+def to_tflite(export: TorchExport) -> Path:
     import litert_torch
 
     out = _target(export, f"litert-torch-{litert_torch.__version__}", ".tflite")
@@ -78,7 +73,7 @@ def _refuse_custom_operators(path: Path, name: str) -> None:
         )
 
 
-def _to_onnx(export: TorchExport) -> Path:
+def to_onnx(export: TorchExport) -> Path:
     import torch
 
     out = _target(export, f"torch-{torch.__version__.split('+')[0]}", ".onnx")

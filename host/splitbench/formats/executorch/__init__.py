@@ -8,14 +8,16 @@ Phones run parts with ExecuTorch's ``executor_runner``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from splitbench.formats.base import InputSpec, PartMaker, Session
     from splitbench.graph import ModelGraph
+    from splitbench.intake.pytorch import TorchExport
     from splitbench.measure.types import PartMeasurement, RunSettings
+    from splitbench.predict import NoPrediction, Prediction
 
 # ExecuTorch's XNNPACK backend imports torchao, which logs a warning for each of its CUDA
 # extensions this CPU build cannot load, and torch's pytree warns about one of torchao's enums:
@@ -27,6 +29,7 @@ for _noisy in ("torchao", "torch.utils._pytree"):
 class ExecuTorchFormat:
     name = "executorch"
     suffix = ".pte"
+    packs_in_process = False  # parts are lowered in worker processes
 
     def sniff(self, path: Path, head: bytes) -> bool:
         return len(head) >= 8 and head[4:6] == b"ET"
@@ -64,6 +67,20 @@ class ExecuTorchFormat:
         from splitbench.formats.executorch.runner import runtime_version
 
         return runtime_version()
+
+    def from_torch(self, export: TorchExport) -> Path:
+        from splitbench.formats.executorch.model import whole_pte
+
+        return whole_pte(export.path)
+
+    def predict(
+        self, graph: ModelGraph, whole: PartMeasurement, evidence: Sequence[Path]
+    ) -> Prediction | NoPrediction | None:
+        """ExecuTorch's ETDump of the per-operator profiling program, mapped to split units
+        through the debug handles (:mod:`.profile`)."""
+        from splitbench.formats.executorch.profile import predict_from_etdump
+
+        return predict_from_etdump(graph, whole, evidence)
 
 
 FORMAT = ExecuTorchFormat()

@@ -29,8 +29,10 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from splitbench.measure.types import PartMeasurement, RunSettings
 
@@ -287,6 +289,23 @@ def predict(
     mapping, ops = handle_units(graph_path)
     events = read_events(etdumps[0], etrecords[0], mapping)
     return split_times(events, len(ops), ops), etdumps[0]
+
+
+def predict_from_etdump(graph: Any, whole: PartMeasurement, evidence: Sequence[Path]) -> Any:
+    """A :class:`~splitbench.predict.Prediction` from the ETDump among ``evidence``, a
+    :class:`~splitbench.predict.NoPrediction` saying why not, or None without any profile."""
+    from splitbench.predict import NoPrediction, Prediction
+
+    if not any(p.suffix == ".etdump" for p in evidence):
+        reason = whole.meta.get("profile_error") if whole.meta else None
+        return NoPrediction(reason) if reason else None
+    found = predict(whole, list(evidence), graph.path)
+    if isinstance(found, str):
+        return NoPrediction(found)
+    times, source = found
+    return Prediction(
+        head_ms=times.head_ms, tail_ms=times.tail_ms, source=str(source), note=times.note
+    )
 
 
 def describe(etdump: Path, etrecord: Path) -> list[dict[str, object]]:

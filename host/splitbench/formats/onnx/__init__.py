@@ -4,19 +4,22 @@ Android can be had here, so ONNX parts run on the host (or a host-like server) o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from splitbench.formats.base import InputSpec, PartMaker, Session
     from splitbench.graph import ModelGraph
+    from splitbench.intake.pytorch import TorchExport
     from splitbench.measure.types import PartMeasurement, RunSettings
+    from splitbench.predict import NoPrediction, Prediction
 
 
 class OnnxFormat:
     name = "onnx"
     suffix = ".onnx"
+    packs_in_process = True
 
     def sniff(self, path: Path, head: bytes) -> bool:
         # ModelProto starts with ir_version (field 1, varint: 0x08) in every exporter's output.
@@ -55,6 +58,20 @@ class OnnxFormat:
         from splitbench.formats.onnx.runner import runtime_version
 
         return runtime_version()
+
+    def from_torch(self, export: TorchExport) -> Path:
+        from splitbench.intake.convert_torch import to_onnx
+
+        return to_onnx(export)
+
+    def predict(
+        self, graph: ModelGraph, whole: PartMeasurement, evidence: Sequence[Path]
+    ) -> Prediction | NoPrediction | None:
+        """ONNX Runtime's per-node profile (``*.ortprofile.json``) of the whole model."""
+        from splitbench.formats.onnx.runner import PROFILE_SUFFIX, predict_from_profile
+
+        profiles = sorted(p for p in evidence if p.name.endswith(PROFILE_SUFFIX))
+        return predict_from_profile(graph, profiles[0]) if profiles else None
 
 
 FORMAT = OnnxFormat()

@@ -337,3 +337,15 @@ def graph_node_times(graph: Any, trace_path: Path) -> tuple[list[float], str]:
         graph.tensors[t].name: op.index for op in graph.operators for t in op.outputs if t >= 0
     }
     return node_times(trace_path, names, produced_by)
+
+
+def predict_from_profile(graph: Any, path: Path) -> Any:
+    """A :class:`~splitbench.predict.Prediction` from ONNX Runtime's per-node profile: head of
+    split k = nodes < k, tail = nodes >= k (or why there is none)."""
+    from splitbench.predict import NoPrediction, from_unit_times
+
+    try:
+        times, note = graph_node_times(graph, path)
+    except ModelError as exc:
+        return NoPrediction(str(exc))
+    return from_unit_times(times, path, note)

@@ -16,6 +16,8 @@ fields (IR version, producer, metadata) come from the original model, serialized
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from splitbench.formats.base import PartIO, Segments
 from splitbench.formats.onnx.graph import ParsedOnnx, _subgraph_reads, parsed_model
 from splitbench.graph import ModelGraph
@@ -107,6 +109,9 @@ class OnnxPartMaker:
         self._header = header.SerializeToString()
         self._graph_name = _framed(_GRAPH_NAME, g.name.encode()) if g.name else b""
         self._onnx = onnx
+
+    def prefetch(self, ios: Sequence[PartIO], jobs: int) -> None:
+        """Parts are packed here, on demand: nothing to start ahead."""
 
     def head(self, k: int, io: PartIO) -> Segments:
         return self._part(io)

@@ -3,19 +3,22 @@ LiteRT runners (:mod:`.runner`; phones run parts with ``benchmark_model``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from splitbench.formats.base import InputSpec, PartMaker, Session
     from splitbench.graph import ModelGraph
+    from splitbench.intake.pytorch import TorchExport
     from splitbench.measure.types import PartMeasurement, RunSettings
+    from splitbench.predict import NoPrediction, Prediction
 
 
 class TFLiteFormat:
     name = "tflite"
     suffix = ".tflite"
+    packs_in_process = True
 
     def sniff(self, path: Path, head: bytes) -> bool:
         return len(head) >= 8 and head[4:8] == b"TFL3"
@@ -55,6 +58,20 @@ class TFLiteFormat:
         from splitbench.formats.tflite.litert import runtime_version
 
         return runtime_version()
+
+    def from_torch(self, export: TorchExport) -> Path:
+        from splitbench.intake.convert_torch import to_tflite
+
+        return to_tflite(export)
+
+    def predict(
+        self, graph: ModelGraph, whole: PartMeasurement, evidence: Sequence[Path]
+    ) -> Prediction | NoPrediction | None:
+        """benchmark_model's op-profiling CSV (phones): LiteRT's Python interpreter on the host
+        has no per-operator profile."""
+        from splitbench.predict import from_run_order
+
+        return from_run_order(graph, evidence)
 
 
 FORMAT = TFLiteFormat()

@@ -33,6 +33,7 @@ Why it is fast (all 62 parts of the 13 MB PoseNet in a fraction of a second):
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,9 @@ class TFLitePartMaker:
         self._weight_only = weight_only_operators(graph)
         self._heads: _PartChain | None = None
         self._tails: _PartChain | None = None
+
+    def prefetch(self, ios: Sequence[PartIO], jobs: int) -> None:
+        """Parts are packed here, on demand: nothing to start ahead."""
 
     def head(self, k: int, io: PartIO) -> Segments:
         if self._heads is None:
