@@ -70,9 +70,9 @@ def tables(out: Path) -> dict[str, object]:
     """preset name -> split table, for the settings identities measured in ``out``."""
     from splitbench.network import load_network_configs
     from splitbench.presets import preset_name
+    from splitbench.report.split_table import build_split_table
     from splitbench.results import ResultsDB
     from splitbench.run_record import RunRecord
-    from splitbench_collect.split_table import build_split_table
 
     run = RunRecord.load(out)
     found = {}

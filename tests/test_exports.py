@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 from split_table_data import NETWORKS, OUTPUT_BYTES, SETTINGS, SHA, SLOW, UNRESOLVED, N, fill
 from splitbench.measure.types import PartMeasurement, RunSettings
-from splitbench.results import ResultsDB
-from splitbench.targets.base import TargetInfo
-from splitbench_collect.export import (
+from splitbench.report.export import (
     REQUIRED_CSV_COLUMNS,
     metadata_from_db,
     write_csv,
     write_xlsx,
 )
-from splitbench_collect.split_table import build_split_table
+from splitbench.report.split_table import build_split_table
+from splitbench.results import ResultsDB
+from splitbench.targets.base import TargetInfo
 
 SERVER_INFO = TargetInfo("host", "host", "AMD EPYC", 2, "ai-edge-litert 2.3.0")
 

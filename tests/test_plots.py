@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from split_table_data import NETWORKS, OUTPUT_BYTES, SHA, SLOW, N, fill
 from splitbench.network import NetworkConfig, e2e_ms
-from splitbench_collect.plots import (
+from splitbench.report.plots import (
     COLORS,
     NETWORK_COLORS,
     best_split_curve,
@@ -24,7 +24,7 @@ from splitbench_collect.plots import (
     stacked_latency_png,
     uplink_axis,
 )
-from splitbench_collect.split_table import build_split_table
+from splitbench.report.split_table import build_split_table
 
 
 @pytest.fixture()

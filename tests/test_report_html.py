@@ -18,8 +18,8 @@ import pytest
 from browser import chromium, console_errors
 from cli_helpers import FAST, run_cli
 from split_table_data import NETWORKS, OUTPUT_BYTES, SHA, N, fill, part
-from splitbench.report import write_report
-from splitbench.report_html import HTML_NAME, write_run_html
+from splitbench.report.run_page import HTML_NAME, write_run_html
+from splitbench.report.write import write_report
 from splitbench.targets.base import TargetInfo
 
 PHONE2 = TargetInfo("adb:phone2", "adb", "Cortex-A76", 8, "benchmark_model 2.16")
@@ -211,8 +211,8 @@ def test_host_sweep_page_says_same_machine(chain_tflite: Path, tmp_path: Path) -
 def test_no_prediction_chart_when_only_empty_parts_are_predicted(tmp_path: Path) -> None:
     """A host run has predicted columns that are 0 for the empty parts and empty elsewhere:
     that is no prediction, and the page must not draw one."""
-    from splitbench_collect.plots import uplink_axis
-    from splitbench_collect.report_data import ClientSection, _section
+    from splitbench.report.plots import uplink_axis
+    from splitbench.report.report_data import ClientSection, _section
 
     filled = fill(tmp_path / "results.sqlite")
     files = write_report(

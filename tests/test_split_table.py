@@ -25,8 +25,8 @@ from split_table_data import (
 )
 from splitbench.errors import ResultsError
 from splitbench.measure.types import RunSettings, StatsSummary
+from splitbench.report.split_table import best_splits, build_split_table
 from splitbench.targets.base import TargetInfo
-from splitbench_collect.split_table import best_splits, build_split_table
 
 SIDE = [
     "init_ms",
@@ -198,7 +198,7 @@ def test_bouts_of_one_part_are_pooled(tmp_path: Path) -> None:
 
 
 def test_summaries_of_bouts_pool_exactly() -> None:
-    from splitbench_collect.split_table import _pooled_summary
+    from splitbench.report.split_table import _pooled_summary
 
     a = StatsSummary(count=2, min_ms=1.0, max_ms=3.0, avg_ms=2.0, std_ms=1.0)  # runs 1, 3
     b = StatsSummary(count=2, min_ms=5.0, max_ms=7.0, avg_ms=6.0, std_ms=1.0)  # runs 5, 7

@@ -13,11 +13,11 @@ from splitbench.graph import load_graph
 from splitbench.kept_parts import KeptParts
 from splitbench.measure.types import RunSettings
 from splitbench.network import NetworkConfig
+from splitbench.report.split_table import build_split_table
 from splitbench.rundir import SCRATCH_NAME
 from splitbench.splitter import ModelSplitter
 from splitbench.sweep import Sweep, SweepPlan, bout_settings
 from splitbench.targets.host import HostTarget
-from splitbench_collect.split_table import build_split_table
 
 NET = [NetworkConfig("lan", uplink_mbps=100.0, downlink_mbps=100.0, rtt_ms=1.0)]
 

@@ -49,7 +49,7 @@ def adapter_graph(model_path: Path) -> tuple[str, dict[str, str]]:
 
 def node_ids_of_splits(graph: ModelGraph) -> tuple[str, dict[int, str]]:
     """Graph id, and split k → the node id after which split k cuts (the input node for 0)."""
-    from splitbench_collect.node_data import cut_keys
+    from splitbench.report.node_data import cut_keys
 
     if graph.format != "tflite":
         raise SplitbenchError(
@@ -79,7 +79,7 @@ def write_explorer_data(
     tables: Mapping[str, pd.DataFrame],
 ) -> dict[str, list[Path]]:
     """Node-data files for every client's table, under ``run_dir/model_explorer/``."""
-    from splitbench_collect.node_data import write_node_data
+    from splitbench.report.node_data import write_node_data
 
     graph_id, nodes = node_ids_of_splits(graph)
     clients = list(tables)

@@ -60,11 +60,11 @@ def collate(
             raise SplitbenchError(f"{path}: no such file")
     from splitbench_collect.collate import collate as build
     from splitbench_collect.collate import profile_check_lines, read_side
-    from splitbench_collect.export import write_csv, write_xlsx
 
     from splitbench.cache import cache_dir
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
+    from splitbench.report.export import write_csv, write_xlsx
 
     networks = load_network_configs(network)
     resolved, shapes = resolve(model, cache_dir("converted"), None, None, None)

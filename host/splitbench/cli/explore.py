@@ -16,7 +16,7 @@ def explorer_tables(out: Path, network: Path | None):  # type: ignore[no-untyped
     """The run, its graph, networks and every client's split table (nothing written)."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
-    from splitbench.report import write_report
+    from splitbench.report.write import write_report
     from splitbench.run_record import RunRecord
     from splitbench.sweep import DB_NAME
 

@@ -51,8 +51,8 @@ def report(
     status is non-zero when a table has a part that is not measured."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
-    from splitbench.report import find_holes, incomplete, whole_model_holes, write_report
-    from splitbench.report_html import same_machine_note, write_run_html
+    from splitbench.report.run_page import same_machine_note, write_run_html
+    from splitbench.report.write import find_holes, incomplete, whole_model_holes, write_report
     from splitbench.results import ResultsDB
     from splitbench.run_record import RunRecord
     from splitbench.sweep import DB_NAME

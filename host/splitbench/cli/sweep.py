@@ -392,8 +392,8 @@ def _report_target(target: object) -> None:
 
 def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked, retry) -> None:  # type: ignore[no-untyped-def]
     from splitbench.cutplan import output_bytes
-    from splitbench.report import find_holes, incomplete, whole_model_holes, write_report
-    from splitbench.report_html import same_machine_note, write_run_html
+    from splitbench.report.run_page import same_machine_note, write_run_html
+    from splitbench.report.write import find_holes, incomplete, whole_model_holes, write_report
     from splitbench.run_record import RunRecord
     from splitbench.targets.base import file_label
 

@@ -2,7 +2,7 @@
 
 Self-contained means one file that works from disk with no network: plotly.js is inlined from
 the ``plotly`` wheel (``plotly.offline.get_plotlyjs()``), the styles and the page's own script
-are inlined, the data is a JSON block built by :mod:`splitbench_collect.report_data`. Nothing
+are inlined, the data is a JSON block built by :mod:`splitbench.report.report_data`. Nothing
 is fetched at view time.
 """
 
@@ -19,7 +19,7 @@ TITLE = "splitbench report"
 
 def _asset(name: str) -> str:
     """The page's own style sheet and script, shipped beside this module (``assets/``)."""
-    return resources.files("splitbench_collect").joinpath("assets", name).read_text("utf-8")
+    return resources.files("splitbench.report").joinpath("assets", name).read_text("utf-8")
 
 
 def _plotly_js() -> str:

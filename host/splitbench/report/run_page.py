@@ -15,7 +15,7 @@ from typing import Any
 
 from splitbench import __version__
 from splitbench.network import NetworkConfig
-from splitbench.report import ReportFiles
+from splitbench.report.write import ReportFiles
 from splitbench.results import ResultsDB
 
 HTML_NAME = "report.html"
@@ -51,9 +51,9 @@ def write_run_html(
 ) -> Path:
     """Write ``out_dir/report.html`` from the per-client tables already built by
     :func:`splitbench.report.write_report` (so the page shows exactly what the CSVs hold)."""
-    from splitbench_collect.export import split_off_notes
-    from splitbench_collect.html_report import write_html
-    from splitbench_collect.report_data import ClientSection, RunFacts, report_payload
+    from splitbench.report.export import split_off_notes
+    from splitbench.report.html_page import write_html
+    from splitbench.report.report_data import ClientSection, RunFacts, report_payload
 
     with ResultsDB(db_path, create=False) as db:
         note = same_machine_note(clients, server, db)

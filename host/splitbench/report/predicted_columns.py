@@ -8,6 +8,7 @@ from what the split parts really cost.
 from __future__ import annotations
 
 import pandas as pd
+
 from splitbench.predict import NoPrediction, Prediction
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from splitbench.graph import ModelGraph
 from splitbench.network import NetworkConfig
-
-from splitbench_collect.split_table import best_splits, e2e_column
+from splitbench.report.split_table import best_splits, e2e_column
 
 BEST_BG = "#1b5e20"
 BEST_TEXT = "#ffffff"

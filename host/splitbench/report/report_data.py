@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from splitbench.network import NetworkConfig
 
-from splitbench_collect.plots import best_split_curve, latency_components, uplink_axis
-from splitbench_collect.split_table import e2e_column
+from splitbench.network import NetworkConfig
+from splitbench.report.plots import best_split_curve, latency_components, uplink_axis
+from splitbench.report.split_table import e2e_column
 
 # Columns shown by default in the per-split table, in this order (when present); every other
 # column of the table is behind "all columns".

@@ -58,9 +58,9 @@ def write_report(
     settings as the user typed them (from ``run.json``), shown in place of the totals the
     database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
     table without writing anything (for ``report --html``)."""
-    from splitbench_collect.export import metadata_from_db, write_csv, write_xlsx
-    from splitbench_collect.plots import best_split_vs_uplink_png, stacked_latency_png
-    from splitbench_collect.split_table import best_splits, build_split_table
+    from splitbench.report.export import metadata_from_db, write_csv, write_xlsx
+    from splitbench.report.plots import best_split_vs_uplink_png, stacked_latency_png
+    from splitbench.report.split_table import best_splits, build_split_table
 
     db = ResultsDB(db_path)
     used = _settings_used(db, model_sha, client, server, settings_hash)
@@ -76,9 +76,8 @@ def write_report(
         settings=chosen,
     )
     if graph is not None:
-        from splitbench_collect.predicted_columns import add_predicted_columns
-
         from splitbench.predict import prediction_for_target
+        from splitbench.report.predicted_columns import add_predicted_columns
 
         table = add_predicted_columns(
             table,

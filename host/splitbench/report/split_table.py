@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
 from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key

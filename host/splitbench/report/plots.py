@@ -31,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
 from splitbench.network import NetworkConfig, downlink_ms, uplink_ms
 
 COLORS = {
@@ -235,7 +236,7 @@ def best_split_curve(
     """For each uplink rate, the best split and its end-to-end latency (NaN/-1 if none known).
 
     Same model as :func:`splitbench.network.e2e_ms`, vectorised over the uplink axis; ties go
-    to the lowest split as in :func:`~splitbench_collect.split_table.best_splits`.
+    to the lowest split as in :func:`~splitbench.report.split_table.best_splits`.
     """
     a = _arrays(df)
     n = int(a["n"])

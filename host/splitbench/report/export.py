@@ -1,7 +1,7 @@
 """Files people open: ``splits.csv`` (a stable public interface) and ``splits.xlsx`` (laid out
 like the seed scenario's result table, so results can be pasted into a contribution as is).
 
-Both are written from the split table of :mod:`splitbench_collect.split_table` and add no
+Both are written from the split table of :mod:`splitbench.report.split_table` and add no
 numbers of their own beyond unit conversion (bytes to KB, 1 KB = 1024 bytes).
 """
 
@@ -20,12 +20,12 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
+
 from splitbench import __version__ as KIT_VERSION
 from splitbench.measure.types import RunSettings
 from splitbench.network import NetworkConfig
+from splitbench.report.split_table import best_splits, e2e_column
 from splitbench.results import ResultsDB, SettingsRecord, TargetRecord
-
-from splitbench_collect.split_table import best_splits, e2e_column
 
 # The columns of splits.csv that scripts may rely on. Keep these names stable.
 REQUIRED_CSV_COLUMNS = (
