@@ -176,3 +176,18 @@ def test_workbook_states_a_repeated_note_once(table: pd.DataFrame, tmp_path: Pat
     assert "notes.prediction_note" in values
     # The CSV keeps every column (its layout is a public interface).
     assert "prediction_note" in pd.read_csv(write_csv(noted, tmp_path / "n.csv")).columns
+
+
+def test_every_column_is_defined_once_and_undefined_ones_are_refused(
+    table: pd.DataFrame, tmp_path: Path
+) -> None:
+    from splitbench.report import columns
+
+    for name in table.columns:
+        assert columns.definition(name) is not None, name
+    defined = [n for c in columns.COLUMNS for n in c.names]
+    assert len(defined) == len(set(defined)), "a column defined twice"
+    for name in defined:
+        assert sum(c.matches(name) for c in columns.COLUMNS) == 1, name
+    with pytest.raises(ValueError, match=r"not defined in splitbench\.report\.columns"):
+        write_csv(table.assign(mystery_ms=1.0), tmp_path / "x.csv")

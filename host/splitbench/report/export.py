@@ -55,8 +55,12 @@ def _check_columns(df: pd.DataFrame, networks: Sequence[NetworkConfig] = ()) -> 
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
-    """``splits.csv``: every column of the split table, one row per split, NaN as empty."""
+    """``splits.csv``: every column of the split table, one row per split, NaN as empty.
+    Every column must be defined in :mod:`splitbench.report.columns`."""
+    from splitbench.report import columns
+
     _check_columns(df)
+    columns.check(df.columns)
     if not any(c.startswith("e2e_ms_") for c in df.columns):
         raise ValueError("split table has no e2e_ms_<config> column (no network configuration)")
     path = Path(path)

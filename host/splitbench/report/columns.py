@@ -1,0 +1,299 @@
+"""Every column of ``splits.csv``, defined once: its name, unit and meaning.
+
+The modules that fill the table (:mod:`.split_table`, :mod:`.predicted_columns`,
+:mod:`splitbench.compress.split_columns`, :mod:`.write`, ``collate``) compute values; what a
+column *is* lives here, and nowhere else. ``splits.csv`` refuses a column that is not defined
+here (:func:`check`), and the column page of the docs is this table rendered
+(:func:`markdown_table`; a test compares them), so code and documentation cannot drift apart.
+
+Names may hold ``<network>``: one column per network configuration (its ``name``).
+Sizes are bytes (1 KB = 1,024 bytes where the workbook converts), times milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column, or a family of columns that share a unit and a meaning."""
+
+    names: tuple[str, ...]
+    unit: str  # "ms", "bytes", "ratio", "MB", "count", "" (text, flag or index)
+    meaning: str
+    source: str  # how the value is obtained
+
+    def matches(self, column: str) -> bool:
+        return any(_pattern(name).fullmatch(column) for name in self.names)
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(name).replace(re.escape("<network>"), r".+"))
+
+
+_SIDES = "(and `server_…`)"
+
+COLUMNS: tuple[Column, ...] = (
+    Column(("split", "on_client", "on_server"), "count", "k, k, N−k", "the cut plan"),
+    Column(
+        ("cut_tensors",),
+        "",
+        "JSON list of the tensors that cross the cut",
+        "graph analysis: every non-constant tensor produced before k (model inputs count as "
+        "produced first) and consumed at or after k, plus model outputs produced before k. "
+        "Branchy graphs give multi-tensor cuts. JSON because real tensor names contain `;`.",
+    ),
+    Column(
+        ("client_ms", "server_ms"),
+        "ms",
+        "mean steady-state time of the head on the client and of the tail on the server "
+        "(0 for an empty part)",
+        "measured directly on each part file, never summed from operators",
+    ),
+    Column(
+        ("client_std_ms", "client_p50_ms", "client_p90_ms"),
+        "ms",
+        f"spread of the raw samples {_SIDES}",
+        "derived from the samples in the database",
+    ),
+    Column(
+        ("server_std_ms", "server_p50_ms", "server_p90_ms"),
+        "ms",
+        "the same for the tail on the server",
+        "derived from the samples in the database",
+    ),
+    Column(
+        ("client_init_ms", "client_first_ms", "client_warmup_ms"),
+        "ms",
+        "the KPIs of seed clause 10.2.7: initialisation, first inference, mean warm-up run "
+        f"{_SIDES}",
+        "measured",
+    ),
+    Column(
+        ("server_init_ms", "server_first_ms", "server_warmup_ms"),
+        "ms",
+        "the same for the tail on the server",
+        "measured",
+    ),
+    Column(
+        ("client_mem_init_mb", "client_mem_mb", "client_mem_peak_mb"),
+        "MB",
+        f"memory growth at init, overall and at its peak (MiB) {_SIDES}",
+        "measured (RSS from just before the part is loaded)",
+    ),
+    Column(
+        ("server_mem_init_mb", "server_mem_mb", "server_mem_peak_mb"),
+        "MB",
+        "the same for the tail on the server",
+        "measured (RSS from just before the part is loaded)",
+    ),
+    Column(
+        ("client_runs", "server_runs"),
+        "count",
+        "steady-state runs behind the times (all bouts pooled)",
+        "counted",
+    ),
+    Column(
+        ("intermediate_bytes",),
+        "bytes",
+        "bytes crossing client → server: sum over the cut, dtype-aware (float32/16, "
+        "int8/16/32, uint8, bool …)",
+        "tensor shapes × element size",
+    ),
+    Column(
+        ("output_bytes",),
+        "bytes",
+        "bytes of the model outputs (the downlink)",
+        "tensor shapes × element size",
+    ),
+    Column(
+        ("head_model_bytes", "tail_model_bytes"),
+        "bytes",
+        "size of each part file",
+        "the real file sizes of the split parts (unused weights pruned)",
+    ),
+    Column(
+        ("head_model_ratio",),
+        "ratio",
+        "head size against the whole model (seed clause 6: split model size over the anchor's)",
+        "head_model_bytes / the model file's bytes",
+    ),
+    Column(
+        ("intermediate_ratio",),
+        "ratio",
+        "intermediate data against the model input that the all-on-the-server anchor uploads",
+        "intermediate_bytes / split 0's intermediate_bytes",
+    ),
+    Column(
+        ("max_abs_diff", "bit_exact", "lossless"),
+        "",
+        "head→tail versus the whole model on the same inputs; lossless means ≤ 1e-3 (the "
+        "seeds' tolerance)",
+        "run both on this host",
+    ),
+    Column(
+        ("verify_error",),
+        "",
+        "why the lossless check could not run on this split (then `bit_exact` and `lossless` "
+        "stay empty)",
+        "the check's error",
+    ),
+    Column(
+        ("conversion_max_abs_diff",),
+        "",
+        "for a PyTorch model: the converted whole model against eager PyTorch on the check "
+        "inputs (the same on every row; `max_abs_diff` stays head→tail against the converted "
+        "model)",
+        "run both on this host",
+    ),
+    Column(
+        ("e2e_ms_<network>",),
+        "ms",
+        "client + RTT + intermediate/uplink + server + output/downlink; at split N (all on the "
+        "phone) just the client time",
+        "arithmetic on the measured columns",
+    ),
+    Column(
+        ("delivery_ms_<network>",),
+        "ms",
+        "RTT + head bytes/downlink: the server delivering the head model to the phone (0 for "
+        "an empty head)",
+        "arithmetic",
+    ),
+    Column(
+        ("client_ms_predicted", "server_ms_predicted", "client_ms_diff", "server_ms_diff"),
+        "ms",
+        "the second timing method (predicted from a per-operator profile of the whole model) "
+        "and direct − predicted",
+        "sums of a per-operator profile (benchmark_model's op profiling, ONNX Runtime's "
+        "profiler, ExecuTorch's ETDump)",
+    ),
+    Column(
+        ("prediction_note",),
+        "",
+        "why some splits have no prediction, or how kernels were mapped to operators",
+        "the profile reader",
+    ),
+    Column(
+        ("client_error", "server_error"),
+        "",
+        "why a part could not be measured (e.g. the unresolved operator it contains)",
+        "the runtime's error; its times stay empty, never 0",
+    ),
+    Column(
+        ("preset", "settings"),
+        "",
+        "the measurement preset the row's times were taken with (`quick` from `sweep --quick`, "
+        "`careful` for the defaults, `custom` otherwise) and the hash of the run settings "
+        "identity",
+        "recognised from the settings stored with the measurements",
+    ),
+    Column(
+        ("cut_codec",),
+        "",
+        "`--cut-codec`: `fp16`, `int8` (per-tensor affine, calibrated on the check inputs' "
+        "values at the cut), `int8+zstd`, `zstd` (lossless) or `nnc:QP`",
+        "the sweep's option",
+    ),
+    Column(
+        ("cut_coded_bytes",),
+        "bytes",
+        "coded bytes of the cut, mean over the check inputs",
+        "encoded",
+    ),
+    Column(
+        ("cut_encode_ms", "cut_decode_ms"),
+        "ms",
+        "encode (client side) and decode (server side) of the cut",
+        "`fp16`/`int8`: the codec operators measured by the client and server targets' own "
+        "runners; the others: median of repeats in-process on this host",
+    ),
+    Column(
+        ("cut_codec_timed_on", "head_codec_timed_on"),
+        "",
+        "where the encode and decode times of the cut and of the head were measured",
+        "the target or this host, named",
+    ),
+    Column(
+        ("cut_coded_max_abs_diff", "cut_coded_lossless"),
+        "",
+        "head → encode → decode → tail against the whole model; a lossy codec is never called "
+        "lossless",
+        "run on this host",
+    ),
+    Column(
+        ("e2e_coded_ms_<network>",),
+        "ms",
+        "client + encode + RTT + coded bytes / uplink + decode + server + output / downlink "
+        "(split N: the client time)",
+        "arithmetic on the measured columns",
+    ),
+    Column(
+        ("delivery_codec",),
+        "",
+        "`--delivery-codec`: the coder of the head's weights (`nnc:QP` or another model coder)",
+        "the sweep's option",
+    ),
+    Column(
+        ("head_coded_bytes",),
+        "bytes",
+        "the head's coded weights plus the head file's non-weight bytes (the graph travels "
+        "uncoded)",
+        "encoded",
+    ),
+    Column(
+        ("head_encode_ms", "head_decode_ms"),
+        "ms",
+        "encode (server) and decode of the head's weights (no decoder runs on a phone here)",
+        "median of repeats in-process on this host",
+    ),
+    Column(
+        ("head_coded_max_abs_diff",),
+        "",
+        "decoded head → tail against the whole model",
+        "run on this host",
+    ),
+    Column(
+        ("delivery_coded_ms_<network>",),
+        "ms",
+        "RTT + coded head bytes / downlink + decode",
+        "arithmetic",
+    ),
+    Column(
+        ("method", "undetermined_by"),
+        "",
+        "`collate` only: how the client and server times were obtained (summed from the "
+        "phone's op profiles) and which operators the profiles could not attribute",
+        "`splitbench collate`",
+    ),
+)
+
+
+def definition(column: str) -> Column | None:
+    """The definition a column name falls under (None: not a column of splits.csv)."""
+    return next((c for c in COLUMNS if c.matches(column)), None)
+
+
+def check(columns: Iterable[str]) -> None:
+    """Refuse a table with a column that is not defined here (``ValueError``)."""
+    unknown = [c for c in columns if definition(c) is None]
+    if unknown:
+        raise ValueError(
+            f"split table column(s) {', '.join(unknown)} are not defined in "
+            "splitbench.report.columns"
+        )
+
+
+def markdown_table() -> str:
+    """The column page's table: one row per definition, names as code."""
+    lines = [
+        "| column (splits.csv) | unit | meaning | how it is obtained |",
+        "| --- | --- | --- | --- |",
+    ]
+    for c in COLUMNS:
+        names = ", ".join(f"`{n}`" for n in c.names)
+        lines.append(f"| {names} | {c.unit or '—'} | {c.meaning} | {c.source} |")
+    return "\n".join(lines) + "\n"
