@@ -64,6 +64,32 @@ def test_node_data_is_keyed_by_model_explorers_node_ids(swept: Path) -> None:
     assert highlighted == [node_of_split[best_k]]
 
 
+@pytest.fixture(scope="module")
+def swept_some(chain_tflite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep of some splits only: the others have no times (empty, pd.NA in the table)."""
+    out = tmp_path_factory.mktemp("explore-some") / "run"
+    run_cli("sweep", chain_tflite, "--out", out, "--splits", "0,2", *FAST).ok()
+    return out
+
+
+def test_node_data_of_a_sweep_of_some_splits(swept_some: Path) -> None:
+    """Issue 18 item 10: this crashed on float(pd.NA). Only the measured splits get values."""
+    result = run_cli("report", swept_some, "--model-explorer")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    run = json.loads((swept_some / "run.json").read_text())
+    graph_id, node_of_split = node_ids_of_splits(load_graph(Path(run["model_path"])))
+    folder = swept_some / EXPLORER_DIR
+    table = pd.read_csv(swept_some / "splits.csv").set_index("split")
+    for name in ("client_ms", "server_ms"):
+        results = json.loads((folder / f"{name}.json").read_text())[graph_id]["results"]
+        known = table[name].dropna()
+        # split 2 measured on both sides; split 1 not measured at all (no value, no node)
+        assert 2 in known.index and 1 not in known.index, name
+        assert set(results) == {node_of_split[k] for k in known.index}, name
+        for k, value in known.items():
+            assert results[node_of_split[k]]["value"] == pytest.approx(value)
+
+
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 240.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
