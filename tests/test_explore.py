@@ -7,6 +7,7 @@ refuses: test_explore_guard.py."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -115,3 +116,13 @@ def test_explore_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     result = run_cli("explore", tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "not a sweep run directory" in result.stderr
+
+
+def test_explore_on_a_busy_port_says_so(swept: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("explore", swept, "--port", str(port), timeout=240)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"port {port} on 127.0.0.1 is not free" in result.stderr
