@@ -1,22 +1,21 @@
 """Model Explorer with the costs on the graph: node data keyed the way Model Explorer's own
 TFLite adapter numbers the nodes, written by ``splitbench report --model-explorer``, and
 ``splitbench explore`` serving the real Model Explorer on 127.0.0.1, opened in a real headless
-Chromium, stopped with Ctrl-C (SIGINT)."""
+Chromium through the tokened URL it prints, stopped with Ctrl-C (SIGINT). What the viewer
+refuses: test_explore_guard.py."""
 
 from __future__ import annotations
 
 import json
-import re
-import signal
-import subprocess
+import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from browser import chromium, console_errors
-from cli_helpers import FAST, SPLITBENCH, cli_env, run_cli
+from cli_helpers import FAST, run_cli
+from explore_helpers import explore, sweep_some
 from splitbench.explorer import EXPLORER_DIR, adapter_graph, node_ids_of_splits
 from splitbench.graph import load_graph
 
@@ -64,45 +63,40 @@ def test_node_data_is_keyed_by_model_explorers_node_ids(swept: Path) -> None:
     assert highlighted == [node_of_split[best_k]]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+@pytest.fixture(scope="module")
+def swept_some(chain_tflite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep of some splits only: the others have no times (empty, pd.NA in the table)."""
+    return sweep_some(chain_tflite, tmp_path_factory.mktemp("explore-some") / "run")
+
+
+def test_node_data_of_a_sweep_of_some_splits(swept_some: Path) -> None:
+    """Issue 18 item 10: this crashed on float(pd.NA). Only the measured splits get values."""
+    result = run_cli("report", swept_some, "--model-explorer")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    run = json.loads((swept_some / "run.json").read_text())
+    graph_id, node_of_split = node_ids_of_splits(load_graph(Path(run["model_path"])))
+    folder = swept_some / EXPLORER_DIR
+    table = pd.read_csv(swept_some / "splits.csv").set_index("split")
+    for name in ("client_ms", "server_ms"):
+        results = json.loads((folder / f"{name}.json").read_text())[graph_id]["results"]
+        known = table[name].dropna()
+        # split 2 measured on both sides; split 1 not measured at all (no value, no node)
+        assert 2 in known.index and 1 not in known.index, name
+        assert set(results) == {node_of_split[k] for k in known.index}, name
+        for k, value in known.items():
+            assert results[node_of_split[k]]["value"] == pytest.approx(value)
 
 
 @pytest.mark.slow
 def test_explore_serves_model_explorer_with_the_overlay(swept: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [str(SPLITBENCH), "explore", str(swept)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=cli_env(),
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        url = None
-        deadline = time.monotonic() + 120
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "explore exited early:\n" + "".join(lines)
-            lines.append(line)
-            found = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?data=\S+)", line)
-            url = found.group(1) if found else None
-        assert url is not None, "".join(lines)
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", url).group(1))  # type: ignore[union-attr]
-        assert any(f"http://127.0.0.1:{port}/" in line for line in lines)  # port printed
-        _wait_http(f"http://127.0.0.1:{port}/check_health", proc)
+    with explore(swept) as viewer:
+        # The address is printed once, with its token; the first line names the port only.
+        assert viewer.output.count(f"127.0.0.1:{viewer.port}") == 1
+        assert f"port {viewer.port}" in viewer.output
         with chromium(tmp_path / "profile", width=1400, height=900) as driver:
-            driver.get(url)
+            # The page's own requests (graph, node data) carry the token as the cookie the
+            # tokened URL set.
+            driver.get(viewer.url)
             deadline = time.monotonic() + 120
             text = ""
             while time.monotonic() < deadline and "best_split.json" not in text:
@@ -114,18 +108,21 @@ def test_explore_serves_model_explorer_with_the_overlay(swept: Path, tmp_path: P
             assert "e2e_ms_" in text and "GraphInputs" in text
             driver.save_screenshot(str(tmp_path / "model_explorer.png"))
             assert console_errors(driver, ignore=(FONT_HOST,)) == []
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        rest, _ = proc.communicate(timeout=60)
-        lines.append(rest)
-        assert proc.returncode == 0, "".join(lines)
-        assert "stopped" in rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    assert viewer.returncode == 0, viewer.output
+    assert "stopped" in viewer.lines[-1]
 
 
 def test_explore_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     result = run_cli("explore", tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "not a sweep run directory" in result.stderr
+
+
+def test_explore_on_a_busy_port_says_so(swept: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("explore", swept, "--port", str(port), timeout=240)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"port {port} on 127.0.0.1 is not free" in result.stderr

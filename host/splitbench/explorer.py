@@ -3,7 +3,8 @@
 Two jobs: (1) find the Model Explorer node ids of the graph, with Model Explorer's own TFLite
 adapter (``ai_edge_model_explorer_adapter``, the code that draws the graph), so node data is
 keyed the way the viewer will look it up; (2) serve Model Explorer on 127.0.0.1 with the run's
-model and node-data files loaded (``splitbench explore DIR``).
+model and node-data files loaded (``splitbench explore DIR``), behind a guard that serves those
+files and nothing else of the host (:mod:`splitbench.explorer_guard`).
 
 Keying by the adapter's ids rather than guessing them means a change in how Model Explorer
 numbers nodes shows up as a clear error here, not as an overlay that silently colours nothing.
@@ -11,6 +12,8 @@ numbers nodes shows up as a clear error here, not as an overlay that silently co
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import socket
 from collections.abc import Mapping, Sequence
@@ -97,17 +100,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(model_path: Path, node_data: Sequence[Path], *, port: int, echo) -> None:  # type: ignore[no-untyped-def]
-    """Run Model Explorer on 127.0.0.1:``port`` with the model and node data loaded, in the
-    foreground until Ctrl-C. ``echo`` prints the address (before the server starts)."""
-    import model_explorer
+def _check_port(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SplitbenchError(f"port {port} on 127.0.0.1 is not free: {exc.strerror}") from None
 
+
+def serve(model_path: Path, node_data: Sequence[Path], *, port: int, echo) -> None:  # type: ignore[no-untyped-def]
+    """Run Model Explorer on 127.0.0.1:``port`` with the model and node data loaded, behind
+    :class:`~splitbench.explorer_guard.ViewerGuard` (Host check, secret token, only this run's
+    files), in the foreground until Ctrl-C. ``echo`` prints the URL with the token, once."""
+    import model_explorer
+    from model_explorer import server
+
+    from splitbench.explorer_guard import ViewerGuard, new_token
+
+    _check_port(port)
+    model = model_path.resolve()
+    files = [p.resolve() for p in node_data]
+    token = new_token()
+    ViewerGuard(port=port, token=token, model=model, node_data=files).install()
     config = model_explorer.config()
-    config.add_model_from_path(str(model_path))
-    for path in node_data:
+    config.add_model_from_path(str(model))
+    for path in files:
         config.add_node_data_from_path(str(path))
-    url = f"http://127.0.0.1:{port}/?data={config.to_url_param_value()}"
-    echo(url)
-    model_explorer.visualize_from_config(
-        config=config, host="127.0.0.1", port=port, no_open_in_browser=True
-    )
+    echo(f"http://127.0.0.1:{port}/?token={token}&data={config.to_url_param_value()}")
+    # Model Explorer's own messages include the address without the token (which would only
+    # get 403): not shown. Its health check asks "/" without the token: skipped.
+    with contextlib.redirect_stdout(io.StringIO()):
+        server.start(
+            host="127.0.0.1",
+            port=port,
+            config=config,
+            no_open_in_browser=True,
+            skip_health_check=True,
+        )

@@ -68,7 +68,8 @@ def explore(
 ) -> None:
     """Open the run's model in Google's Model Explorer with the measured costs on its nodes:
     client and server time and the bytes crossing a cut placed after each node, end-to-end
-    latency per network with the best cut highlighted. Serves on 127.0.0.1 until Ctrl-C."""
+    latency per network with the best cut highlighted. Serves on 127.0.0.1 until Ctrl-C, only
+    to requests with the secret token of the printed URL, and no file but the run's."""
     from splitbench.explorer import free_port, serve, write_explorer_data
 
     run, graph, networks, tables = explorer_tables(out, network)
@@ -78,8 +79,8 @@ def explore(
     files = write_explorer_data(out, graph, networks, tables)[chosen]
     port = port or free_port()
     console.print(
-        f"Model Explorer for {run.model_name} (client {chosen}) on http://127.0.0.1:{port}/ "
-        f"— node data from {files[0].parent}; Ctrl-C stops it"
+        f"Model Explorer for {run.model_name} (client {chosen}) on 127.0.0.1 port {port} "
+        f"— node data from {files[0].parent}; only with the token below; Ctrl-C stops it"
     )
     _stop_on_signals()
 

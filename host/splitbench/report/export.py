@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -243,7 +244,7 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
             _lossless(rec["lossless"]),
         ]
         for c, value in enumerate(values, start=1):
-            ws.cell(row=r, column=c, value=value)
+            _put(ws, r, c, value)
         for c in (4, 7, *range(first_e2e, first_e2e + len(networks))):
             ws.cell(row=r, column=c).number_format = "0.00"
         for c in (5, 6):
@@ -257,10 +258,11 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
                 cell.fill = BEST_FILL
                 cell.font = HEADER_FONT
     note_row = len(df) + 3
-    ws.cell(
-        row=note_row,
-        column=1,
-        value="Highlighted: lowest end-to-end latency per network configuration. "
+    _put(
+        ws,
+        note_row,
+        1,
+        "Highlighted: lowest end-to-end latency per network configuration. "
         "Empty time: the part could not be measured (see the cell comment). 1 KB = 1024 bytes.",
     )
     ws.freeze_panes = "B2"
@@ -276,19 +278,19 @@ def _write_meta(ws: Worksheet, networks: Sequence[NetworkConfig], meta: Mapping[
     rows += _flatten(meta)
     r = 2
     for key, value in rows:
-        ws.cell(row=r, column=1, value=key)
-        ws.cell(row=r, column=2, value=value)
+        _put(ws, r, 1, key)
+        _put(ws, r, 2, value)
         r += 1
     r += 1
     net_headers = ["Network", "Uplink (Mbit/s)", "Downlink (Mbit/s)", "RTT (ms)", "Source"]
     for c, title in enumerate(net_headers, start=1):
-        ws.cell(row=r, column=c, value=title).font = HEADER_FONT
+        _put(ws, r, c, title).font = HEADER_FONT
     for cfg in networks:
         r += 1
         for c, value in enumerate(
             (cfg.name, cfg.uplink_mbps, cfg.downlink_mbps, cfg.rtt_ms, cfg.source), start=1
         ):
-            ws.cell(row=r, column=c, value=value)
+            _put(ws, r, c, value)
     ws.column_dimensions["A"].width = 34
     ws.column_dimensions["B"].width = 60
     for col in "CDE":
@@ -301,16 +303,26 @@ def _write_kpis(ws: Worksheet, df: pd.DataFrame) -> None:
     _header_row(ws, headers)
     for r, row in enumerate(df.itertuples(index=False), start=2):
         for c, value in enumerate(row, start=1):
-            ws.cell(row=r, column=c, value=_cell(value))
+            _put(ws, r, c, _cell(value))
     ws.freeze_panes = "B2"
     _widths(ws, headers, minimum=8)
 
 
 def _header_row(ws: Worksheet, headers: Sequence[str]) -> None:
     for c, title in enumerate(headers, start=1):
-        cell = ws.cell(row=1, column=c, value=title)
+        cell = _put(ws, 1, c, title)
         cell.font = HEADER_FONT
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _put(ws: Worksheet, row: int, column: int, value: Any) -> Cell:
+    """Write one cell. A string is always stored as text: openpyxl would store one starting
+    with "=" as a live formula, and names in a workbook come from the user (model and tensor
+    file names, target serials, network names, notes, error messages)."""
+    cell = ws.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
 
 
 def _widths(ws: Worksheet, headers: Sequence[str], *, minimum: int) -> None:

@@ -18,7 +18,6 @@ split table only; a part that was not measured has no value (the node stays unco
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,7 +54,7 @@ def _values(table: pd.DataFrame, column: str) -> dict[int, float]:
     if column not in table.columns:
         return out
     for k, v in zip(table["split"], pd.to_numeric(table[column], errors="coerce"), strict=True):
-        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+        if not pd.isna(v):  # NaN, None and pd.NA (nullable columns of a --splits sweep)
             out[int(k)] = float(v)
     return out
 
