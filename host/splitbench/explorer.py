@@ -52,9 +52,10 @@ def adapter_graph(model_path: Path) -> tuple[str, dict[str, str]]:
 
 def node_ids_of_splits(graph: ModelGraph) -> tuple[str, dict[int, str]]:
     """Graph id, and split k → the node id after which split k cuts (the input node for 0)."""
+    from splitbench.formats import get_format
     from splitbench.report.node_data import cut_keys
 
-    if graph.format != "tflite":
+    if not get_format(graph.format).shown_in_model_explorer:
         raise SplitbenchError(
             f"the Model Explorer overlay needs a TFLite model; this run's model is "
             f"{graph.format} ({graph.path.name})"

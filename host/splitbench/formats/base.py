@@ -134,6 +134,9 @@ class Format(Protocol):
     # Parts are packed in this process from the parsed model, so a forked child can write the
     # tails while this process writes the heads (``ModelSplitter.write_all``).
     packs_in_process: bool
+    # Model Explorer's built-in adapter reads this format's files and names nodes by tensor, so
+    # ``explore`` can put the measured costs on the graph.
+    shown_in_model_explorer: bool
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """Is ``path`` (first bytes ``head``) a file of this format?"""

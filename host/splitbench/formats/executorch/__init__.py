@@ -30,6 +30,7 @@ class ExecuTorchFormat:
     name = "executorch"
     suffix = ".pte"
     packs_in_process = False  # parts are lowered in worker processes
+    shown_in_model_explorer = False
 
     def sniff(self, path: Path, head: bytes) -> bool:
         return len(head) >= 8 and head[4:6] == b"ET"

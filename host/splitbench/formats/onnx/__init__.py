@@ -20,6 +20,7 @@ class OnnxFormat:
     name = "onnx"
     suffix = ".onnx"
     packs_in_process = True
+    shown_in_model_explorer = False
 
     def sniff(self, path: Path, head: bytes) -> bool:
         # ModelProto starts with ir_version (field 1, varint: 0x08) in every exporter's output.

@@ -19,6 +19,7 @@ class TFLiteFormat:
     name = "tflite"
     suffix = ".tflite"
     packs_in_process = True
+    shown_in_model_explorer = True
 
     def sniff(self, path: Path, head: bytes) -> bool:
         return len(head) >= 8 and head[4:8] == b"TFL3"
