@@ -32,6 +32,7 @@ from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
 from splitbench.presets import per_bout
 from splitbench.results import ResultsDB
+from splitbench.results.store import DB_NAME
 from splitbench.run_record import RunRecord
 from splitbench.rundir import (
     RunDirError,
@@ -45,7 +46,6 @@ from splitbench.splitter import ModelSplitter
 from splitbench.targets.base import Target
 from splitbench.verify import verify_parts
 
-DB_NAME = "results.sqlite"
 STRATEGIES = ("direct", "profile-then-verify")
 
 

@@ -16,9 +16,8 @@ def explorer_tables(out: Path, network: Path | None):  # type: ignore[no-untyped
     """The run, its graph, networks and every client's split table (nothing written)."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
-    from splitbench.report.write import write_report
+    from splitbench.report.outputs import write_run_outputs
     from splitbench.run_record import RunRecord
-    from splitbench.sweep import DB_NAME
 
     run = RunRecord.load(out)
     if not Path(run.model_path).is_file():
@@ -27,21 +26,8 @@ def explorer_tables(out: Path, network: Path | None):  # type: ignore[no-untyped
         )
     graph = load_graph(Path(run.model_path))
     networks = load_network_configs(network)
-    tables = {}
-    for client in run.clients:
-        files = write_report(
-            out / DB_NAME,
-            out,
-            model_sha=run.model_sha,
-            client=client,
-            server=run.server,
-            networks=networks,
-            output_bytes=run.output_bytes,
-            num_operators=run.num_operators,
-            write_files=False,
-        )
-        tables[client] = files.table
-    return run, graph, networks, tables
+    built = write_run_outputs(out, run, networks, write_files=False, write_page=False)
+    return run, graph, networks, {client: files.table for client, files in built.files.items()}
 
 
 def _stop_on_signals() -> None:

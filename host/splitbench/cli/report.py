@@ -51,12 +51,12 @@ def report(
     status is non-zero when a table has a part that is not measured."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
-    from splitbench.report.run_page import same_machine_note, write_run_html
-    from splitbench.report.write import find_holes, incomplete, whole_model_holes, write_report
+    from splitbench.report.outputs import RunOutputs, write_run_outputs
+    from splitbench.report.run_page import same_machine_note
+    from splitbench.report.write import incomplete
     from splitbench.results import ResultsDB
+    from splitbench.results.store import DB_NAME
     from splitbench.run_record import RunRecord
-    from splitbench.sweep import DB_NAME
-    from splitbench.targets.base import file_label
 
     run = RunRecord.load(out)
     networks = load_network_configs(network)
@@ -66,68 +66,46 @@ def report(
         raise SplitbenchError(f"{out / DB_NAME} holds no measurement of {run.model_name} yet")
     chosen = _choose(sets, settings, out, run.settings)
     graph = load_graph(Path(run.model_path)) if Path(run.model_path).is_file() else None
-    holes: list[str] = []
-    whole: list[str] = []
-    total = 0
+    found = RunOutputs()
     for picked in chosen:
-        tag = "" if settings != "all" or len(sets) == 1 else f"_settings-{picked.hash}"
         others = f"; {len(sets) - 1} other set(s): --settings all or HASH" if len(sets) > 1 else ""
         console.print(f"settings {picked.describe()}{others if settings == 'latest' else ''}")
-        written = {}
-        for client in run.clients:
-            suffix = ("" if len(run.clients) == 1 else f"_{file_label(client)}") + tag
-            files = write_report(
-                out / DB_NAME,
-                out,
-                model_sha=run.model_sha,
-                client=client,
-                server=run.server,
-                networks=networks,
-                output_bytes=run.output_bytes,
-                num_operators=run.num_operators,
-                graph=graph,
-                suffix=suffix,
-                settings_hash=picked.hash,
-                conversion_max_abs_diff=run.conversion_max_abs_diff,
-                # run.json has the settings as typed for the last sweep: the latest set
-                asked=run.settings if picked is _latest(sets, run.settings) else None,
-                write_files=not html,
-            )
-            written[client] = files
+        written = write_run_outputs(
+            out,
+            run,
+            networks,
+            graph=graph,
+            settings_hash=picked.hash,
+            # run.json has the settings as typed for the last sweep: the latest set
+            asked=run.settings if picked is _latest(sets, run.settings) else None,
+            tag="" if settings != "all" or len(sets) == 1 else f"_settings-{picked.hash}",
+            write_files=not html,
+            write_page=picked is chosen[-1],  # one page: the settings asked for
+        )
+        for client, files in written.files.items():
             if not html:
                 print_table(files.table, networks, client, files.best)
                 console.print(f"wrote {files.csv}, {files.xlsx}")
-            missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
-            holes += missing
-            total += parts
-        whole += whole_model_holes(
-            out / DB_NAME, run.model_sha, [*run.clients, run.server], picked.hash
-        )
-        if picked is chosen[-1]:  # one page: the settings asked for (the latest of 'all')
-            page = write_run_html(
-                out / DB_NAME,
-                out,
-                clients=run.clients,
-                server=run.server,
-                networks=networks,
-                files=written,
-            )
-            console.print(f"wrote {page} (open it in a browser; it needs no network)")
+        found.holes += written.holes
+        found.parts_asked += written.parts_asked
+        found.whole_holes += written.whole_holes
+        if written.page is not None:
+            console.print(f"wrote {written.page} (open it in a browser; it needs no network)")
             if model_explorer:
                 from splitbench.explorer import write_explorer_data
 
                 if graph is None:
                     raise SplitbenchError(f"{run.model_path}: the run's model file is gone")
-                tables = {client: files.table for client, files in written.items()}
+                tables = {client: files.table for client, files in written.files.items()}
                 for client, paths in write_explorer_data(out, graph, networks, tables).items():
                     console.print(f"wrote Model Explorer node data for {client}: {paths[0].parent}")
     note = same_machine_note(run.clients, run.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")
-    for line in [*holes, *whole][:10]:
+    for line in [*found.holes, *found.whole_holes][:10]:
         err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
-    if holes or whole:
-        raise incomplete(holes, total, whole, retry=True)
+    if found.holes or found.whole_holes:
+        raise incomplete(found.holes, found.parts_asked, found.whole_holes, retry=True)
 
 
 def _latest(sets, asked):  # type: ignore[no-untyped-def]

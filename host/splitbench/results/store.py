@@ -27,6 +27,7 @@ from splitbench.errors import ResultsError
 from splitbench.results import schema
 
 BUSY_TIMEOUT_S = 60.0
+DB_NAME = "results.sqlite"  # the results database's file name in a run directory
 
 
 def now_iso() -> str:

@@ -1,0 +1,92 @@
+"""Every output of a run, written by one function that ``sweep``, ``report`` and ``explore``
+share: per client the split table (``splits.csv``, ``splits.xlsx``, plots), then
+``report.html`` for the whole run, and what the tables still lack (the holes).
+
+What a run is comes from its :class:`~splitbench.run_record.RunRecord` (``run.json``), so a
+report rebuilt later is built exactly like the sweep's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from splitbench.graph import ModelGraph
+    from splitbench.network import NetworkConfig
+    from splitbench.report.write import ReportFiles
+    from splitbench.run_record import RunRecord
+
+
+@dataclass
+class RunOutputs:
+    """What :func:`write_run_outputs` wrote and found."""
+
+    files: dict[str, ReportFiles] = field(default_factory=dict)  # per client
+    page: Path | None = None  # report.html, when written
+    holes: list[str] = field(default_factory=list)  # parts asked for that have no time
+    parts_asked: int = 0
+    whole_holes: list[str] = field(default_factory=list)  # targets without a whole-model time
+
+
+def write_run_outputs(
+    run_dir: Path,
+    run: RunRecord,
+    networks: list[NetworkConfig],
+    *,
+    graph: ModelGraph | None = None,
+    settings_hash: str | None = None,
+    asked: dict[str, Any] | None = None,
+    tag: str = "",
+    write_files: bool = True,
+    write_page: bool = True,
+) -> RunOutputs:
+    """Build every client's split table from the run's database and write the run's files.
+
+    ``settings_hash`` picks one settings identity (default: the latest measured); ``tag`` is
+    added to the file names (several identities in one directory). ``write_files=False`` builds
+    the tables only (``report --html``, ``explore``); ``write_page=False`` skips ``report.html``.
+    """
+    from splitbench.report.run_page import write_run_html
+    from splitbench.report.write import find_holes, whole_model_holes, write_report
+    from splitbench.results.store import DB_NAME
+    from splitbench.targets.base import file_label
+
+    db_path = run_dir / DB_NAME
+    out = RunOutputs()
+    for client in run.clients:
+        suffix = ("" if len(run.clients) == 1 else f"_{file_label(client)}") + tag
+        files = write_report(
+            db_path,
+            run_dir,
+            model_sha=run.model_sha,
+            client=client,
+            server=run.server,
+            networks=networks,
+            output_bytes=run.output_bytes,
+            num_operators=run.num_operators,
+            graph=graph,
+            suffix=suffix,
+            settings_hash=settings_hash,
+            conversion_max_abs_diff=run.conversion_max_abs_diff,
+            asked=asked,
+            write_files=write_files,
+        )
+        out.files[client] = files
+        missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
+        out.holes += [h for h in missing if h not in out.holes]
+        out.parts_asked += parts
+    out.whole_holes = whole_model_holes(
+        db_path, run.model_sha, [*run.clients, run.server], settings_hash
+    )
+    if write_page:
+        out.page = write_run_html(
+            db_path,
+            run_dir,
+            clients=run.clients,
+            server=run.server,
+            networks=networks,
+            files=out.files,
+        )
+    return out
