@@ -171,3 +171,33 @@ def test_empty_database_is_not_healthy(tmp_path: Path) -> None:
     assert_one_line_error(result, str(db), "empty", "nothing is readable")
     assert "healthy" not in result.stdout, result.describe()
     assert [p.name for p in db.parent.iterdir()] == ["results.sqlite"]
+
+
+def test_rows_committed_only_to_the_write_ahead_log_are_recovered(
+    swept: Path, tmp_path: Path
+) -> None:
+    """A sweep killed before its last checkpoint leaves committed rows only in the -wal file;
+    SQLite does not merge them into a file it finds malformed, the doctor reads them itself."""
+    live = tmp_path / "live" / "results.sqlite"
+    live.parent.mkdir()
+    live.write_bytes(swept.read_bytes())
+    conn = sqlite3.connect(live)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    with conn:
+        conn.execute(
+            "INSERT INTO targets VALUES ('adb:late', 'adb', 'Cortex-A53', 8, 'litert', '{}', "
+            "'0', 'a', 'b')"
+        )
+    cut = tmp_path / "cut" / "results.sqlite"
+    cut.parent.mkdir()
+    cut.write_bytes(live.read_bytes()[:20000])  # copied as if the process had died
+    wal = live.with_name("results.sqlite-wal").read_bytes()
+    assert len(wal) > 32, len(wal)
+    cut.with_name("results.sqlite-wal").write_bytes(wal)
+    conn.close()
+    report = examine(cut)
+    assert report.recovered_path is not None
+    names = {dict(r)["name"] for r in rows_of(report.recovered_path, "targets")}
+    assert names == {"adb:late", *(dict(r)["name"] for r in rows_of(swept, "targets"))}
+    assert cut.with_name("results.sqlite-wal").read_bytes() == wal  # never touched

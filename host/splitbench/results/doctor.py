@@ -65,7 +65,7 @@ def examine(db_path: Path, *, recover: bool = True) -> DoctorReport:
         wal = db_path.with_name(db_path.name + "-wal")
         if wal.is_file():
             shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-        if not copy.read_bytes()[: len(HEADER)] == HEADER:
+        if not HEADER.startswith(copy.read_bytes()[: len(HEADER)]):  # a cut header is ours
             raise ResultsError(f"{db_path}: not a SQLite database (no SQLite header)")
         src = sqlite3.connect(copy)
         try:
@@ -74,7 +74,9 @@ def examine(db_path: Path, *, recover: bool = True) -> DoctorReport:
             src.close()  # the last connection moves the copied WAL into the copy
         report.disk_full = no_space(db_path.parent)
         if report.problems and recover:
-            found = _salvage(db_path, copy.read_bytes(), report.problems)
+            copied_wal = copy.with_name(copy.name + "-wal")  # still there if SQLite gave up
+            wal_bytes = copied_wal.read_bytes() if copied_wal.is_file() else b""
+            found = _salvage(db_path, copy.read_bytes(), wal_bytes, report.problems)
             dest = _free_name(db_path.with_name("results.recovered.sqlite"))
             try:
                 _recover(found, dest, report)
@@ -83,13 +85,13 @@ def examine(db_path: Path, *, recover: bool = True) -> DoctorReport:
     return report
 
 
-def _salvage(db_path: Path, data: bytes, problems: list[str]) -> Salvage:
+def _salvage(db_path: Path, data: bytes, wal: bytes, problems: list[str]) -> Salvage:
     nothing = (
         f"{db_path}: the results database is damaged ({' '.join(problems[0].split())}) and "
         "nothing is readable: no row of any table survives in it (left as it was)"
     )
     try:
-        found = salvage(data)
+        found = salvage(data, wal)
     except Unreadable:
         raise ResultsError(nothing) from None
     if found.application_id not in (0, schema.APPLICATION_ID):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitbench.results import schema
+from splitbench.results.wal import committed_pages
 
 HEADER = b"SQLite format 3\x00"
 TABLE_LEAF, TABLE_INTERIOR, INDEX_LEAF, INDEX_INTERIOR = 13, 5, 10, 2
@@ -190,19 +191,26 @@ class Salvage:
 
 
 class PageFile:
-    def __init__(self, data: bytes) -> None:
-        if len(data) < 100 or not data.startswith(HEADER):
+    """A database file's pages, with the newer copies a write-ahead log holds (``newer``)."""
+
+    def __init__(self, data: bytes, newer: dict[int, bytes] | None = None) -> None:
+        self.newer = newer or {}
+        self.header = self.newer.get(1, data)
+        if len(self.header) < 100 or not self.header.startswith(HEADER):
             raise Unreadable("no SQLite header")
-        size = int.from_bytes(data[16:18], "big")
+        size = int.from_bytes(self.header[16:18], "big")
         self.page_size = 65536 if size == 1 else size
         if self.page_size < 512 or self.page_size & (self.page_size - 1):
             raise Unreadable("bad page size")
-        self.usable = self.page_size - data[20]
+        self.usable = self.page_size - self.header[20]
         self.data = data
-        self.pages = (len(data) + self.page_size - 1) // self.page_size
+        in_file = (len(data) + self.page_size - 1) // self.page_size
+        self.pages = max(in_file, *self.newer) if self.newer else in_file
         self.overflow: set[int] = set()
 
     def raw(self, number: int) -> bytes:
+        if number in self.newer:
+            return self.newer[number]
         if not 1 <= number <= self.pages:
             raise Unreadable(f"page {number} is missing")
         return self.data[(number - 1) * self.page_size : number * self.page_size]
@@ -227,7 +235,7 @@ class PageFile:
 
     def freelist(self) -> set[int]:
         out: set[int] = set()
-        trunk = int.from_bytes(self.data[32:36], "big")
+        trunk = int.from_bytes(self.header[32:36], "big")
         while trunk and trunk not in out:
             out.add(trunk)
             try:
@@ -316,13 +324,14 @@ class PageFile:
             yield from self.walk(page.right, seen)
 
 
-def salvage(data: bytes) -> Salvage:
-    """Every row of our tables that the intact pages of ``data`` (a database file) hold."""
-    pf = PageFile(data)
+def salvage(data: bytes, wal: bytes = b"") -> Salvage:
+    """Every row of our tables that the intact pages of ``data`` (a database file) hold, as of
+    the last transaction committed to its write-ahead log ``wal``."""
+    pf = PageFile(data, committed_pages(wal))
     tables = known_tables()
     found = Salvage(
-        user_version=int.from_bytes(data[60:64], "big"),
-        application_id=int.from_bytes(data[68:72], "big"),
+        user_version=int.from_bytes(pf.header[60:64], "big"),
+        application_id=int.from_bytes(pf.header[68:72], "big"),
     )
     for table in tables.values():
         if table.without_rowid:
