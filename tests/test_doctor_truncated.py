@@ -79,13 +79,20 @@ def pages_per_row(db: Path, table: str) -> list[set[int]]:
     return out
 
 
-def readable(db: Path, size: int) -> dict[str, set[Row]]:
-    """The rows of the original that a file cut at ``size`` bytes still holds whole, keeping a
-    measurement only as the doctor must: its model and target readable, and all of its samples
-    and the sample rows on either side of them readable (else some may be lost unseen)."""
+def readable(db: Path, size: int, lost: frozenset[int] = frozenset()) -> dict[str, set[Row]]:
+    """The rows of the original that a file cut at ``size`` bytes, with the pages ``lost`` also
+    unreadable, still holds whole, keeping a measurement only as the doctor must: its model and
+    target readable, and all of its samples and the sample rows on either side of them readable
+    (else some may be lost unseen). The first and last samples border the ends of the table
+    only when the schema and the samples' root page say where the table starts and ends."""
     intact = size // PAGE
     rows = {t: rows_of(db, t) for t in TABLES}
-    ok = {t: [max(pages) <= intact for pages in pages_per_row(db, t)] for t in TABLES}
+    ok = {
+        t: [max(pages) <= intact and not pages & lost for pages in pages_per_row(db, t)]
+        for t in TABLES
+    }
+    frame = {1, *root_and_schema_pages(db)}
+    ends_known = max(frame) <= intact and not frame & lost
     for t in TABLES:
         assert len(ok[t]) == len(rows[t]), t
     out = {t: {r for r, good in zip(rows[t], ok[t], strict=True) if good} for t in TABLES}
@@ -98,7 +105,7 @@ def readable(db: Path, size: int) -> dict[str, set[Row]]:
         fields = dict(m)
         mine = [i for i, s in enumerate(samples) if s["measurement_id"] == fields["id"]]
         span = range(min(mine, default=0) - 1, max(mine, default=-1) + 2)
-        whole = all(ok["samples"][i] for i in span if 0 <= i < len(samples))
+        whole = all(ok["samples"][i] if 0 <= i < len(samples) else ends_known for i in span)
         steady = any(samples[i]["phase"] == "steady" for i in mine)
         if (
             fields["model_sha256"] in models
@@ -110,6 +117,18 @@ def readable(db: Path, size: int) -> dict[str, set[Row]]:
             kept_s.update(rows["samples"][i] for i in mine)
     out["measurements"], out["samples"] = kept_m, kept_s
     return out
+
+
+def root_and_schema_pages(db: Path) -> list[int]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        found = conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'sqlite_schema' "
+            "UNION SELECT rootpage FROM sqlite_schema WHERE name = 'samples'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [page for (page,) in found]
 
 
 def truncated(db: Path, size: int, where: Path) -> Path:
@@ -201,3 +220,21 @@ def test_rows_committed_only_to_the_write_ahead_log_are_recovered(
     names = {dict(r)["name"] for r in rows_of(report.recovered_path, "targets")}
     assert names == {"adb:late", *(dict(r)["name"] for r in rows_of(swept, "targets"))}
     assert cut.with_name("results.sqlite-wal").read_bytes() == wal  # never touched
+
+
+def test_rows_are_recovered_when_page_one_is_lost(swept: Path, tmp_path: Path) -> None:
+    """Page 1 holds the header, the schema's root and the free list: with it overwritten SQLite
+    calls the file "not a database", yet every other page still holds its rows."""
+    db = tmp_path / "run" / "results.sqlite"
+    db.parent.mkdir()
+    data = bytearray(swept.read_bytes())
+    data[:PAGE] = b"\xa5" * PAGE
+    db.write_bytes(bytes(data))
+    expected = readable(swept, len(data), frozenset({1}))
+    assert expected["measurements"], "the test needs measurements to recover"
+    report = examine(db)
+    assert report.recovered_path is not None and report.header_lost
+    for table in TABLES:
+        got = set(rows_of(report.recovered_path, table))
+        assert expected[table] <= got, (table, len(expected[table] - got))
+        assert got <= set(rows_of(swept, table)), table

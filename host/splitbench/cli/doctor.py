@@ -18,9 +18,9 @@ def doctor(
     ],
 ) -> None:
     """Check a run's results database (PRAGMA integrity_check) and say what is in it. A damaged
-    database is never modified: the rows still readable in its intact pages are copied into
-    results.recovered.sqlite beside it, keeping only whole measurements (exit status 1). An
-    empty file, or one with no readable row, is one line (exit status 2); so is a full disk."""
+    database is never modified: the rows still readable in its intact pages (and its -wal log)
+    are copied into results.recovered.sqlite beside it, keeping only whole measurements. An
+    empty file, one with no readable row, or a full disk is one line. Exit 0 only when healthy."""
     from splitbench.results.doctor import examine
     from splitbench.results.store import disk_full_message
     from splitbench.sweep import DB_NAME
@@ -45,6 +45,11 @@ def doctor(
     if found.recovered_path is None:
         raise ResultsError(f"{db} is damaged and nothing could be recovered from it")
     kept = found.recovered
+    if found.header_lost:
+        console.print(
+            "page 1 (header, schema, free list) is unreadable: rows deleted before it was "
+            "damaged (--fresh) cannot be told apart and may be among the recovered ones"
+        )
     console.print(
         f"recovered into {found.recovered_path}: "
         + ", ".join(f"{n} {table}" for table, n in kept.items())

@@ -26,7 +26,7 @@ from typing import Any
 from splitbench.errors import ResultsError
 from splitbench.results import schema
 from splitbench.results.pages import HEADER, Salvage, Unreadable, salvage
-from splitbench.results.store import fault_message, no_space, now_iso
+from splitbench.results.store import DAMAGE_ERRORS, fault_message, no_space, now_iso
 
 ROWID_TABLES = ("targets", "models", "settings", "splits", "measurements", "codec_results")
 KEYS = {"targets": "name", "models": "sha256", "settings": "hash", "measurements": "id"}
@@ -42,6 +42,7 @@ class DoctorReport:
     recovered: dict[str, int] = field(default_factory=dict)
     dropped_measurements: int = 0
     disk_full: bool = False  # the folder takes no write: nothing can be added to the database
+    header_lost: bool = False  # page 1 was unreadable: its free list too (see pages.Salvage)
 
     @property
     def healthy(self) -> bool:
@@ -65,8 +66,6 @@ def examine(db_path: Path, *, recover: bool = True) -> DoctorReport:
         wal = db_path.with_name(db_path.name + "-wal")
         if wal.is_file():
             shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-        if not HEADER.startswith(copy.read_bytes()[: len(HEADER)]):  # a cut header is ours
-            raise ResultsError(f"{db_path}: not a SQLite database (no SQLite header)")
         src = sqlite3.connect(copy)
         try:
             report = DoctorReport(db_path, _integrity(src), _counts(src))
@@ -77,6 +76,7 @@ def examine(db_path: Path, *, recover: bool = True) -> DoctorReport:
             copied_wal = copy.with_name(copy.name + "-wal")  # still there if SQLite gave up
             wal_bytes = copied_wal.read_bytes() if copied_wal.is_file() else b""
             found = _salvage(db_path, copy.read_bytes(), wal_bytes, report.problems)
+            report.header_lost = found.header_lost
             dest = _free_name(db_path.with_name("results.recovered.sqlite"))
             try:
                 _recover(found, dest, report)
@@ -86,10 +86,13 @@ def examine(db_path: Path, *, recover: bool = True) -> DoctorReport:
 
 
 def _salvage(db_path: Path, data: bytes, wal: bytes, problems: list[str]) -> Salvage:
-    nothing = (
-        f"{db_path}: the results database is damaged ({' '.join(problems[0].split())}) and "
-        "nothing is readable: no row of any table survives in it (left as it was)"
-    )
+    if not HEADER.startswith(data[: len(HEADER)]) and not data.startswith(HEADER):
+        nothing = f"{db_path}: not a SQLite database (no SQLite header, no row of ours in it)"
+    else:  # the header, or a start of it (a file cut short)
+        nothing = (
+            f"{db_path}: the results database is damaged ({' '.join(problems[0].split())}) "
+            "and nothing is readable: no row of any table survives in it (left as it was)"
+        )
     try:
         found = salvage(data, wal)
     except Unreadable:
@@ -106,7 +109,7 @@ def _salvage(db_path: Path, data: bytes, wal: bytes, problems: list[str]) -> Sal
 def _integrity(conn: sqlite3.Connection) -> list[str]:
     try:
         rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)").fetchall()]
-    except sqlite3.DatabaseError as exc:
+    except DAMAGE_ERRORS as exc:
         return [str(exc)]
     return [] if rows == ["ok"] else rows
 
@@ -116,7 +119,7 @@ def _counts(conn: sqlite3.Connection) -> dict[str, int | str]:
     for table in (*ROWID_TABLES, "samples"):
         try:
             out[table] = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-        except sqlite3.DatabaseError as exc:
+        except DAMAGE_ERRORS as exc:
             out[table] = f"unreadable ({exc})"
     return out
 
@@ -177,6 +180,27 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any], cols: set
     ).rowcount
 
 
+def _insert_measurement(
+    conn: sqlite3.Connection, row: dict[str, Any], samples: list[Sample], cols: set[str]
+) -> bool:
+    """A measurement and its samples, or neither: a value the schema's checks refuse (a
+    negative time, an unknown phase) is a damaged cell that still decoded."""
+    conn.execute("SAVEPOINT measurement")
+    try:
+        if _insert(conn, "measurements", row, cols):
+            conn.executemany(
+                "INSERT INTO samples (measurement_id, phase, idx, ms) VALUES (?, ?, ?, ?)",
+                [(row["id"], p, i, ms) for p, i, ms in samples],
+            )
+            conn.execute("RELEASE measurement")
+            return True
+    except sqlite3.IntegrityError:
+        pass
+    conn.execute("ROLLBACK TO measurement")
+    conn.execute("RELEASE measurement")
+    return False
+
+
 def _recover(found: Salvage, dest_path: Path, report: DoctorReport) -> None:
     samples = _sample_sets(found)
     dest = sqlite3.connect(dest_path, isolation_level=None)
@@ -205,12 +229,9 @@ def _recover(found: Salvage, dest_path: Path, report: DoctorReport) -> None:
                         row["settings_hash"] = None  # re-derived below
                     if row.get("derived_from") not in kept["measurements"]:
                         row["derived_from"] = None
-                    if not _insert(dest, table, row, cols):
+                    if not _insert_measurement(dest, row, mine, cols):
+                        report.dropped_measurements += 1
                         continue
-                    dest.executemany(
-                        "INSERT INTO samples (measurement_id, phase, idx, ms) VALUES (?, ?, ?, ?)",
-                        [(row["id"], p, i, ms) for p, i, ms in mine],
-                    )
                 elif not _insert(dest, table, row, cols):
                     continue
                 if table in KEYS:

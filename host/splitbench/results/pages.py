@@ -30,6 +30,7 @@ from splitbench.results import schema
 from splitbench.results.wal import committed_pages
 
 HEADER = b"SQLite format 3\x00"
+DEFAULT_PAGE_SIZE = 4096
 TABLE_LEAF, TABLE_INTERIOR, INDEX_LEAF, INDEX_INTERIOR = 13, 5, 10, 2
 GAP = None  # rows may be missing here
 Item = tuple[int | None, list[Any]] | None  # (rowid or None in an index b-tree, record), or GAP
@@ -188,6 +189,7 @@ class Salvage:
     sequences: dict[str, list[list[dict[str, Any] | None]]] = field(default_factory=dict)
     user_version: int = 0
     application_id: int = 0
+    header_lost: bool = False  # so was the free list: rows deleted earlier may be among these
 
 
 class PageFile:
@@ -196,13 +198,20 @@ class PageFile:
     def __init__(self, data: bytes, newer: dict[int, bytes] | None = None) -> None:
         self.newer = newer or {}
         self.header = self.newer.get(1, data)
-        if len(self.header) < 100 or not self.header.startswith(HEADER):
-            raise Unreadable("no SQLite header")
-        size = int.from_bytes(self.header[16:18], "big")
-        self.page_size = 65536 if size == 1 else size
-        if self.page_size < 512 or self.page_size & (self.page_size - 1):
-            raise Unreadable("bad page size")
-        self.usable = self.page_size - self.header[20]
+        self.header_lost = len(self.header) < 100 or not self.header.startswith(HEADER)
+        if self.header_lost:
+            # With page 1 went the page size, the schema's root and the free list: pages are
+            # read at SQLite's default size (splitbench never sets another) and all are orphans.
+            self.header = bytes(100)
+            self.page_size = self.usable = DEFAULT_PAGE_SIZE
+            if len(data) < 2 * self.page_size:
+                raise Unreadable("no SQLite header and no page past it")
+        else:
+            size = int.from_bytes(self.header[16:18], "big")
+            self.page_size = 65536 if size == 1 else size
+            if self.page_size < 512 or self.page_size & (self.page_size - 1):
+                raise Unreadable("bad page size")
+            self.usable = self.page_size - self.header[20]
         self.data = data
         in_file = (len(data) + self.page_size - 1) // self.page_size
         self.pages = max(in_file, *self.newer) if self.newer else in_file
@@ -332,6 +341,7 @@ def salvage(data: bytes, wal: bytes = b"") -> Salvage:
     found = Salvage(
         user_version=int.from_bytes(pf.header[60:64], "big"),
         application_id=int.from_bytes(pf.header[68:72], "big"),
+        header_lost=pf.header_lost,
     )
     for table in tables.values():
         if table.without_rowid:

@@ -30,6 +30,9 @@ from splitbench.errors import ResultsError
 from splitbench.results import schema
 
 BUSY_TIMEOUT_S = 60.0
+# SQLite's errors about a damaged file; its message can quote damaged bytes that are not UTF-8,
+# and Python then raises UnicodeDecodeError in place of the DatabaseError.
+DAMAGE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
 SPACE_PROBE_BYTES = 64 * 1024  # opening a WAL database needs a 32 KiB -shm file, then pages
 
 
@@ -77,7 +80,7 @@ def health_problem(path: Path) -> str | None:
             return None  # not ours: the caller says so
         rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
         return None if rows == ["ok"] else "; ".join(rows[:3])
-    except sqlite3.DatabaseError as exc:
+    except DAMAGE_ERRORS as exc:
         return str(exc)
     finally:
         conn.close()
