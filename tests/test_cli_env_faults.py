@@ -93,3 +93,41 @@ def test_file_system_that_fills_up_mid_sweep(tmp_path: Path) -> None:
     assert ".partial" not in after, after  # no partial part file left behind
     measured = int(after.split("measured", 1)[1].split()[0])
     assert measured > 0, after  # what finished before the disk filled is kept
+
+
+def test_full_disk_is_said_to_be_full_not_damaged(chain_tflite: Path, tmp_path: Path) -> None:
+    """A sweep finished on a small tmpfs, then the disk filled up: SQLite cannot even open the
+    database (no room for its -shm file: "disk I/O error"). `report` and `sweep` must say the
+    disk is full, naming the folder, not that the database is damaged; `doctor` must not call
+    the run healthy while nothing can be written to it."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    out = mnt / "run"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    commands = {
+        "report": f"report {out}",
+        "sweep": f"sweep {chain_tflite} --out {out} {' '.join(FAST)}",
+        "doctor": f"doctor {out}",
+    }
+    script = (
+        f"mount -t tmpfs -o size=8m tmpfs {mnt} && "
+        f"{SPLITBENCH} sweep {chain_tflite} --out {out} {' '.join(FAST)} >/dev/null 2>&1 && "
+        f"{{ dd if=/dev/zero of={mnt}/fill bs=4k >/dev/null 2>&1; true; }} && "
+        + " && ".join(
+            f"{{ {SPLITBENCH} {args} >{logs}/{name}.out 2>{logs}/{name}.err; "
+            f"echo $? >{logs}/{name}.rc; }}"
+            for name, args in commands.items()
+        )
+    )
+    proc = _in_namespace(script)
+    assert proc.returncode == 0, proc.stderr
+    for name in commands:
+        rc = int((logs / f"{name}.rc").read_text())
+        stderr = (logs / f"{name}.err").read_text()
+        lines = [ln for ln in stderr.splitlines() if ln.strip() and "progress:" not in ln]
+        assert rc != 0 and "Traceback" not in stderr, (name, rc, stderr)
+        assert len(lines) == 1, (name, stderr)
+        assert "disk is full" in lines[0] and str(out) in lines[0], (name, lines[0])
+        assert "damaged" not in lines[0], (name, lines[0])
+    assert "healthy" not in (logs / "doctor.out").read_text()

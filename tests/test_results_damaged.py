@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import struct
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,38 @@ def test_a_damaged_index_is_still_one_line(tmp_path: Path) -> None:
     message = str(err.value)
     assert "Page " in message and "splitbench doctor" in message
     assert "\n" not in message
+
+
+def test_a_damaged_value_that_still_decodes_drops_its_measurement(tmp_path: Path) -> None:
+    """A negative time in a sample (a flipped sign bit) breaks the schema's CHECK: the copy
+    leaves that measurement out instead of failing on it."""
+    path = tmp_path / "run" / "results.sqlite"
+    filled_db(path)
+    data = bytearray(path.read_bytes())
+    sample = struct.pack(">d", 1.0 + 1 / 100 + 2 / 1000)  # measurement of split 1, sample 2
+    assert data.count(sample) == 1
+    data[data.index(sample)] |= 0x80
+    path.write_bytes(bytes(data))
+    damage_middle(path)
+    report = examine(path)
+    assert report.recovered_path is not None
+    with ResultsDB(report.recovered_path, create=False) as db:
+        splits = {m.split for m in db.measurements(SHA)}
+        assert 1 not in splits and len(splits) == report.recovered["measurements"] > PARTS / 2
+        assert all(ms > 0 for m in db.measurements(SHA) for ms in m.part.steady_ms)
+
+
+def test_damaged_bytes_that_are_not_utf8_are_damage_not_a_crash(tmp_path: Path) -> None:
+    """SQLite's error quotes a damaged schema name; its bytes are not UTF-8 and Python raised
+    UnicodeDecodeError instead of the DatabaseError (a traceback from sweep and report)."""
+    path = tmp_path / "run" / "results.sqlite"
+    filled_db(path)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"measurements_lookup") + 3] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ResultsError) as err:
+        ResultsDB(path)
+    assert "damaged" in str(err.value) and "\n" not in str(err.value)
+    report = examine(path)
+    assert not report.healthy and report.recovered_path is not None
+    assert report.recovered["measurements"] == PARTS

@@ -18,14 +18,20 @@ def doctor(
     ],
 ) -> None:
     """Check a run's results database (PRAGMA integrity_check) and say what is in it. A damaged
-    database is never modified: its readable rows are copied into results.recovered.sqlite
-    beside it, keeping only whole measurements (exit status 1)."""
+    database is never modified: the rows still readable in its intact pages (and its -wal log)
+    are copied into results.recovered.sqlite beside it, keeping only whole measurements. An
+    empty file, one with no readable row, or a full disk is one line. Exit 0 only when healthy."""
     from splitbench.results.doctor import examine
+    from splitbench.results.store import disk_full_message
     from splitbench.sweep import DB_NAME
 
     db = out if out.is_file() else out / DB_NAME
     found = examine(db)
-    console.print(f"{db}: " + ("healthy (integrity_check ok)" if found.healthy else "DAMAGED"))
+    if found.healthy:
+        state = "intact (integrity_check ok)" if found.disk_full else "healthy (integrity_check ok)"
+    else:
+        state = "DAMAGED"
+    console.print(f"{db}: {state}")
     for problem in found.problems[:10]:
         console.print(f"  integrity_check: {problem}", highlight=False)
     for table, count in found.counts.items():
@@ -33,10 +39,17 @@ def doctor(
             f"  {table}: {count} rows" if isinstance(count, int) else f"  {table}: {count}"
         )
     if found.healthy:
+        if found.disk_full:
+            raise ResultsError(f"{disk_full_message(db.parent)} (the database itself is intact)")
         return
     if found.recovered_path is None:
         raise ResultsError(f"{db} is damaged and nothing could be recovered from it")
     kept = found.recovered
+    if found.header_lost:
+        console.print(
+            "page 1 (header, schema, free list) is unreadable: rows deleted before it was "
+            "damaged (--fresh) cannot be told apart and may be among the recovered ones"
+        )
     console.print(
         f"recovered into {found.recovered_path}: "
         + ", ".join(f"{n} {table}" for table, n in kept.items())

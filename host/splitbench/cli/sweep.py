@@ -368,16 +368,14 @@ def _require_every_phone(stopped: dict[str, str], unreachable: dict[str, str]) -
 
 
 def check_database(out: Path) -> None:
-    """A damaged results database is reported before any work, and never touched."""
-    from splitbench.errors import ResultsError
-    from splitbench.results.store import damaged_message, health_problem
+    """A damaged results database (or one on a full disk) is reported before any work, and
+    never touched."""
+    from splitbench.results.store import check_health
     from splitbench.sweep import DB_NAME
 
     db = out / DB_NAME
     if db.is_file() and db.stat().st_size:
-        problem = health_problem(db)
-        if problem is not None:
-            raise ResultsError(damaged_message(db, problem))
+        check_health(db)
 
 
 def _report_target(target: object) -> None:

@@ -14,7 +14,10 @@ Why this is its own module:
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +31,10 @@ from splitbench.results import schema
 
 BUSY_TIMEOUT_S = 60.0
 DB_NAME = "results.sqlite"  # the results database's file name in a run directory
+# SQLite's errors about a damaged file; its message can quote damaged bytes that are not UTF-8,
+# and Python then raises UnicodeDecodeError in place of the DatabaseError.
+DAMAGE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+SPACE_PROBE_BYTES = 64 * 1024  # opening a WAL database needs a 32 KiB -shm file, then pages
 
 
 def now_iso() -> str:
@@ -39,10 +46,7 @@ def fault_message(path: Path, exc: BaseException) -> str:
     text = str(exc)
     low = text.lower()
     if "disk is full" in low or "no space" in low:
-        return (
-            f"{path}: no space left on the file system; free some space (or use another "
-            "--out) and rerun the same command to resume"
-        )
+        return disk_full_message(path)
     if "readonly" in low or "read-only" in low or "permission" in low:
         return f"{path}: cannot write here ({text}); use a writable --out"
     if "unable to open" in low:
@@ -53,6 +57,13 @@ def fault_message(path: Path, exc: BaseException) -> str:
     if "locked" in low or "busy" in low:
         return f"{path}: the results database stayed locked by another process ({text})"
     return f"{path}: results database error: {text}"
+
+
+def disk_full_message(path: Path) -> str:
+    return (
+        f"{path}: the disk is full (no space left on the file system); free some space (or use "
+        "another --out) and rerun the same command to resume"
+    )
 
 
 def health_problem(path: Path) -> str | None:
@@ -70,10 +81,38 @@ def health_problem(path: Path) -> str | None:
             return None  # not ours: the caller says so
         rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
         return None if rows == ["ok"] else "; ".join(rows[:3])
-    except sqlite3.DatabaseError as exc:
+    except DAMAGE_ERRORS as exc:
         return str(exc)
     finally:
         conn.close()
+
+
+def no_space(folder: Path) -> bool:
+    """Whether ``folder``'s file system refuses a write for lack of space. A real write of
+    :data:`SPACE_PROBE_BYTES` to an unnamed temporary file: free-block counts do not say what a
+    file system will accept (reserved blocks, quotas, tmpfs)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * SPACE_PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return False
+
+
+def check_health(path: Path) -> None:
+    """Raise a one-line :class:`ResultsError` when the existing database at ``path`` cannot be
+    used as it is: not a database, on a full disk (SQLite then fails to open it with an I/O
+    error, which is no damage), or damaged."""
+    problem = health_problem(path)
+    if problem is None:
+        return
+    if "not a database" in problem:
+        raise ResultsError(f"{path}: not a splitbench results database ({problem})")
+    if ("i/o error" in problem.lower() or "full" in problem.lower()) and no_space(path.parent):
+        raise ResultsError(disk_full_message(path.parent))
+    raise ResultsError(damaged_message(path, problem))
 
 
 def damaged_message(path: Path, problem: str) -> str:
@@ -97,13 +136,7 @@ class Store:
         if not create and not self.path.is_file():
             raise ResultsError(f"{self.path}: results database not found")
         if self.path.is_file() and self.path.stat().st_size > 0:
-            problem = health_problem(self.path)
-            if problem is not None:
-                if "not a database" in problem:
-                    raise ResultsError(
-                        f"{self.path}: not a splitbench results database ({problem})"
-                    )
-                raise ResultsError(damaged_message(self.path, problem))
+            check_health(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
