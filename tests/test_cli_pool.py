@@ -125,7 +125,7 @@ def test_devices_lists_every_server_and_one_line_for_a_lost_one(
     assert f"adb:emu-x on {a.address}" in done.stdout  # unique again: the short name
     assert done.stderr_lines == [
         f"unreachable: adb server {b.address} does not answer (is the machine on, `adb -a "
-        'nodaemon server` running there, and the SSH tunnel up? see README "Phone pool")'
+        'nodaemon server` running there, and the SSH tunnel up? see docs/phones.md, "Phone pool")'
     ]
     a.kill()
     done = run_cli("devices", "--adb-server", a.address, "--adb-server", b.address)

@@ -253,3 +253,10 @@ def test_sweep_of_a_model_named_like_a_formula_writes_text(
     named = {c.value: c.data_type for c in cells if isinstance(c.value, str) and name in c.value}
     assert named[name] == "s" and set(named.values()) == {"s"}  # the name; the path
     assert any(value.endswith(f"/{name}.tflite") for value in named)
+
+
+def test_the_docs_column_table_is_the_code_definition() -> None:
+    from splitbench.report import columns
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "columns.md").read_text()
+    assert columns.markdown_table() in page

@@ -1,1 +1,1 @@
-"""Offline collation: benchmark outputs and results databases into tables, workbooks and plots."""
+"""Parsers of files made outside the kit (benchmark_model, executor_runner) and ``collate``."""

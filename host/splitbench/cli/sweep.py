@@ -86,7 +86,7 @@ def sweep(
         Path | None,
         typer.Option(
             help="TOML file of network configurations (default: built-in "
-            "4G/5G/Wi-Fi set, see README)."
+            "4G/5G/Wi-Fi set, see docs/network.md)."
         ),
     ] = None,
     inputs: Annotated[
@@ -115,7 +115,8 @@ def sweep(
         Path | None,
         typer.Option(
             help="The phones' benchmark binary: TensorFlow Lite's benchmark_model, or with "
-            "--format executorch ExecuTorch's executor_runner built for Android (see README)."
+            "--format executorch ExecuTorch's executor_runner built for Android "
+            "(see docs/formats.md)."
         ),
     ] = None,
     cooldown_temp: Annotated[

@@ -35,7 +35,7 @@ def same_machine_note(
         "Client and server are the same machine (this host runs both the head and the tail), "
         "so the best split reflects only the network, not a phone against a server. "
         "To measure a real split, put a phone in: enable USB debugging, check it with "
-        "`splitbench devices`, and sweep with `--client adb:SERIAL` (README, Phones)."
+        "`splitbench devices`, and sweep with `--client adb:SERIAL` (docs/phones.md)."
     )
 
 

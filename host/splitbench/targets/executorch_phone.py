@@ -54,5 +54,6 @@ def measurement(stdout: str, rc: int, settings: RunSettings, runtime: str) -> Pa
 def missing_runner_message(serial: str) -> str:
     return (
         f"phone {serial} needs ExecuTorch's executor_runner built for Android with XNNPACK and "
-        "ETDump (see README, 'ExecuTorch on a phone'): pass it with --benchmark-binary PATH"
+        "ETDump (see docs/formats.md, 'ExecuTorch on a phone'): pass it with "
+        "--benchmark-binary PATH"
     )

@@ -184,7 +184,7 @@ def server_error(server: AdbServer, exc: BaseException, timeout: float) -> Devic
             return no_server(server.host, server.port)
         return DeviceError(
             f"adb server {server.label} does not answer (is the machine on, `adb -a nodaemon "
-            'server` running there, and the SSH tunnel up? see README "Phone pool")'
+            'server` running there, and the SSH tunnel up? see docs/phones.md, "Phone pool")'
         )
     if isinstance(exc, AdbTimeout | TimeoutError):
         return DeviceError(f"adb server {server.label} did not answer within {timeout:g} s")
