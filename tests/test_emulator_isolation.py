@@ -17,7 +17,7 @@ import adbutils
 import psutil
 import pytest
 from emulator_helpers import client, gone, wait_until
-from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec
+from splitbench.emulator import DEFAULT_SERIAL, AdbEmulator, EmulatedDeviceSpec
 from splitbench.emulator.device import EmulatedDevice
 from splitbench.emulator.sandbox import ids_of_their_own
 
@@ -125,3 +125,15 @@ def test_concurrent_emulators_hold_distinct_id_ranges(tmp_path: Path) -> None:
         other.send_signal(signal.SIGINT)
         other.wait(timeout=30)
     assert other.returncode == 0, other.stderr.read() if other.stderr else ""
+
+
+def test_the_network_is_not_isolated(adb_emulator: AdbEmulator) -> None:
+    """What the README says of the network: a phone reaches this host's loopback, the
+    emulator's own adb port included (a host request answered from inside the phone)."""
+    d = client(adb_emulator).device(DEFAULT_SERIAL)
+    script = (
+        f"import socket; s = socket.create_connection(('127.0.0.1', {adb_emulator.port}), 10); "
+        "s.sendall(b'000chost:version'); print(s.recv(12).decode())"
+    )
+    done = d.shell2(f'{sys.executable} -c "{script}"', v2=True)
+    assert done.stdout.strip() == "OKAY00040029", done.stderr  # version 0x29 = 41

@@ -42,8 +42,10 @@ read-only ("Read-only file system"), or not there; as ``shell``, ``/data`` outsi
 ``/data/local/tmp`` and ``/sdcard`` is "Permission denied" as on a phone. A "full storage"
 fault shrinks the ``/data`` tmpfs to what is already used.
 
-Not isolated: the network (a device command can open sockets, as an app on a phone can) and
-the CPU and memory (shared, as measurements on the emulated phone are host measurements).
+Not isolated: the network (a device command can open sockets, as an app on a phone can, to
+anything this host reaches: loopback services, the emulator's own adb port and through it the
+other phones, abstract unix sockets) and the CPU and memory (shared, as measurements on the
+emulated phone are host measurements).
 """
 
 from __future__ import annotations
