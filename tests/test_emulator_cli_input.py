@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import SPLITBENCH, cli_env
 from splitbench.emulator import AdbEmulator
+from splitbench.emulator.device import EmulatorInputError
 from splitbench.errors import DeviceError
 
 
@@ -109,3 +110,38 @@ def test_a_stopped_emulator_leaves_its_folder_as_found(
         assert proc.returncode in (0, 130), proc.stderr.read() if proc.stderr else ""
         assert list(empty.iterdir()) == []
         assert not (tmp_path / "new").exists()
+
+
+def test_a_killed_emulators_folder_is_cleaned_by_the_next_and_never_shared(
+    tmp: Path, tmp_path: Path
+) -> None:
+    """A killed emulator cannot clean up: the next one given its folder does; a folder in use
+    by a running emulator, or holding anything else, is refused and left alone."""
+    root = tmp_path / "phones"
+    proc = subprocess.Popen(
+        [str(SPLITBENCH), "emulator", "start", "--port", "0", "--serial", "a", "--root", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**cli_env(), "TMPDIR": str(tmp)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert "emulated adb server" in proc.stdout.readline()
+        with pytest.raises(EmulatorInputError, match="another emulator is using it"):
+            AdbEmulator(devices=["b"], root=root).start()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert (root / "a" / "system" / "build.prop").exists()  # left by the killed one
+    with AdbEmulator(devices=["b"], root=root):
+        assert sorted(os.listdir(root)) == [".splitbench-emulator", "b"]
+    assert os.listdir(root) == []
+
+    (root / "notes.txt").write_text("mine\n")
+    done = _start(tmp, "--port", "0", "--root", str(root))
+    assert done.returncode == 2 and "it is not empty" in done.stderr
+    (root / ".splitbench-emulator").write_text("a\n")  # as a killed emulator leaves it
+    with pytest.raises(EmulatorInputError, match=r"it holds notes\.txt"):
+        AdbEmulator(devices=["a"], root=root).start()
+    assert os.listdir(root) == ["notes.txt"] and (root / "notes.txt").read_text() == "mine\n"

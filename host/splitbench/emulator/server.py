@@ -104,7 +104,7 @@ class AdbEmulator:
         """Create the sandboxes and start listening; returns self."""
         devices: list[EmulatedDevice] = []
         try:
-            self.root = self._folder.make()
+            self.root = self._folder.make([spec.serial for spec in self._specs])
             for spec in self._specs:
                 device = EmulatedDevice(spec, self.root / spec.serial)
                 devices.append(device)
