@@ -19,7 +19,7 @@ import pytest
 from emulator_helpers import client, gone, wait_until
 from splitbench.emulator import DEFAULT_SERIAL, AdbEmulator, EmulatedDeviceSpec
 from splitbench.emulator.device import EmulatedDevice
-from splitbench.emulator.sandbox import ids_of_their_own
+from splitbench.emulator.sandbox import DEVICE_ENV, Sandbox, ids_of_their_own
 
 pytestmark = pytest.mark.skipif(
     not ids_of_their_own(), reason="ranges of host ids for the phones need root on this host"
@@ -137,3 +137,47 @@ def test_the_network_is_not_isolated(adb_emulator: AdbEmulator) -> None:
     )
     done = d.shell2(f'{sys.executable} -c "{script}"', v2=True)
     assert done.stdout.strip() == "OKAY00040029", done.stderr  # version 0x29 = 41
+
+
+def test_single_id_phones_cannot_see_or_signal_each_other(tmp_path: Path) -> None:
+    """What a user that is not root gets: both phones are that user on the host, and their
+    PID namespaces still keep each one's processes out of the other's sight and reach."""
+    phones = []
+    for name in ("a", "b"):
+        for sub in ("system", "sys"):
+            (tmp_path / name / sub).mkdir(parents=True)
+        phones.append(Sandbox(tmp_path / name, 8 * 1024 * 1024, mapped=False))
+    a, b = phones
+    sleeper: subprocess.Popen[bytes] | None = None
+    try:
+        for phone in phones:
+            phone.start()
+        sleeper = subprocess.Popen(
+            b.argv(["sleep", MARK]),
+            env=DEVICE_ENV,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        assert wait_until(lambda: b.command_pid(sleeper.pid) is not None)
+        host_b = b.command_pid(sleeper.pid)
+        assert host_b is not None and _host_uid(host_b) == os.getuid()  # one id for both
+
+        def run_in_a(cmd: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                a.argv(["/bin/sh", "-c", cmd]),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=DEVICE_ENV,
+            )
+
+        assert MARK not in run_in_a("ps -ef").stdout
+        in_b = [p for p in run_in_a("ls /proc").stdout.split() if p.isdigit()]
+        assert str(host_b) not in in_b and len(in_b) < 10
+        assert run_in_a(f"kill -9 {host_b}").returncode != 0
+        assert not gone(host_b)
+    finally:
+        for phone in phones:
+            phone.stop()
+        if sleeper is not None:
+            sleeper.wait(timeout=10)  # it died with its phone
