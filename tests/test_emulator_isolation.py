@@ -8,6 +8,7 @@ single-id sandbox of an unprivileged user is checked in test_emulator_sandbox.py
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,3 +182,23 @@ def test_single_id_phones_cannot_see_or_signal_each_other(tmp_path: Path) -> Non
             phone.stop()
         if sleeper is not None:
             sleeper.wait(timeout=10)  # it died with its phone
+
+
+@pytest.mark.skipif(shutil.which("adb") is None, reason="Debian's adb CLI is not installed")
+def test_debian_adb_sees_the_phone_not_the_host(adb_emulator: AdbEmulator, tmp_path: Path) -> None:
+    """The report's own steps, with Debian's adb: `adb shell ps -ef`, `adb pull /proc/1/cmdline`."""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    base = ["adb", "-P", str(adb_emulator.port), "-s", DEFAULT_SERIAL]
+    ps = subprocess.run(
+        [*base, "shell", "ps -ef"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert ps.returncode == 0 and "UID" in ps.stdout
+    assert "pytest" not in ps.stdout and len(ps.stdout.splitlines()) < 10, ps.stdout
+    pulled = tmp_path / "cmdline"
+    done = subprocess.run(
+        [*base, "pull", "/proc/1/cmdline", str(pulled)], capture_output=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    holder = adb_emulator.device(DEFAULT_SERIAL).sandbox.holder_pid
+    assert pulled.read_bytes() == Path(f"/proc/{holder}/cmdline").read_bytes()
+    assert pulled.read_bytes() != Path("/proc/1/cmdline").read_bytes()
