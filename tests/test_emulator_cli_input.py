@@ -129,7 +129,8 @@ def test_a_killed_emulators_folder_is_cleaned_by_the_next_and_never_shared(
         assert proc.stdout is not None
         assert "emulated adb server" in proc.stdout.readline()
         with pytest.raises(EmulatorInputError, match="another emulator is using it"):
-            AdbEmulator(devices=["b"], root=root).start()
+            AdbEmulator(devices=["a"], root=root).start()
+        assert (root / "a" / "system" / "build.prop").exists()  # the running one's, untouched
     finally:
         proc.kill()
         proc.wait(timeout=30)

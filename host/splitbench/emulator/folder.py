@@ -72,14 +72,14 @@ class PhonesFolder:
             path = self.given.absolute()
             self._made = next((p for p in [*reversed(path.parents), path] if not p.exists()), None)
             path.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._lock = os.open(path / MARKER, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        lock = os.open(path / MARKER, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(self._lock)
-            self._lock = None
+            os.close(lock)
             raise _refuse(path, "another emulator is using it") from None
+        # only now is what is in the folder this object's to remove
+        self._path, self._lock = path, lock
         left = os.pread(self._lock, 1 << 16, 0).decode(errors="replace").split()
         for name in left:
             if _plain(name):
