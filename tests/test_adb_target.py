@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from emulator_helpers import wait_until
+from emulator_helpers import gone, wait_until
 from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec, host_abi
 from splitbench.emulator.profile import DeviceProfile
 from splitbench.errors import DeviceError
@@ -362,22 +362,26 @@ def test_timeout_kill_reaches_a_process_outside_the_session(tmp_path: Path) -> N
         )
 
         def detached_pid() -> int:
+            """The phone's pid of the process the pid file names."""
             return int(t.phone.check_shell(f"cat {out}/runner.pid", "cat").split()[0])
+
+        def alive(on_phone: int) -> bool:
+            """The process still runs (the phone's pids are found on the host by NSpid)."""
+            on_host = emu.device(SERIAL).sandbox.host_pid(on_phone)
+            return on_host is not None and not gone(on_host)
 
         with pytest.raises(RemoteTimeout):
             t.phone.shell(start, timeout=1.5)
         survivor = detached_pid()
-        assert psutil.pid_exists(survivor) and psutil.Process(survivor).status() != "zombie"
-        psutil.Process(survivor).kill()
+        assert alive(survivor)
+        psutil.Process(emu.device(SERIAL).sandbox.host_pid(survivor)).kill()
+        assert wait_until(lambda: not alive(survivor))
 
         with pytest.raises(RemoteTimeout):
             t.phone.shell(start, timeout=1.5, kill=t._kill_command(out))
         killed = detached_pid()
         assert killed != survivor
-        deadline = time.monotonic() + 5
-        while psutil.pid_exists(killed) and psutil.Process(killed).status() != "zombie":
-            assert time.monotonic() < deadline, "the recorded process was not killed"
-            time.sleep(0.05)
+        assert wait_until(lambda: not alive(killed)), "the recorded process was not killed"
 
 
 def test_crashing_benchmark_binary_is_a_part_failure(

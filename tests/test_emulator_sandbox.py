@@ -20,10 +20,10 @@ from emulator_helpers import client
 from splitbench.emulator import DEFAULT_SERIAL as SERIAL
 from splitbench.emulator import AdbEmulator, EmulatedDeviceSpec
 from splitbench.emulator.hostview import host_view
-from splitbench.emulator.sandbox import DEVICE_ENV, HOST_ID_BASE, DeviceIds, Sandbox
+from splitbench.emulator.sandbox import DEVICE_ENV, Sandbox, ids_of_their_own
 from splitbench.errors import DeviceError
 
-MAPPED = DeviceIds.for_this_host().mapped
+MAPPED = ids_of_their_own()
 #: What a write outside the device's writable paths may answer, as on a phone.
 REFUSED = (
     "Read-only file system",
@@ -142,9 +142,10 @@ def test_commands_run_as_the_shell_user(adb_emulator: AdbEmulator, tmp_path: Pat
         == "ls: cannot access '/data/not-for-shell': No such file or directory"
     )
     # on the host, device files belong to ids no account uses, not to the emulator's user
-    dev_root = adb_emulator.device(SERIAL).sandbox
-    st = dev_root.files.stat("/data/local/tmp/a")
-    assert (st.st_uid, st.st_gid) == (HOST_ID_BASE + 2000, HOST_ID_BASE + 2000)
+    sandbox = adb_emulator.device(SERIAL).sandbox
+    st = sandbox.files.stat("/data/local/tmp/a")
+    assert sandbox.ids is not None and sandbox.ids.base >= 2_000_000_000
+    assert (st.st_uid, st.st_gid) == (sandbox.ids.base + 2000, sandbox.ids.base + 2000)
 
 
 def test_root_device_cannot_reach_the_host_either(tmp_path: Path, marker: Path) -> None:
@@ -255,7 +256,7 @@ def test_single_id_sandbox_is_confined_too(tmp_path: Path, marker: Path) -> None
     device_dir = tmp_path / "dev"
     for sub in ("system", "sys"):
         (device_dir / sub).mkdir(parents=True)
-    sandbox = Sandbox(device_dir, 8 * 1024 * 1024, ids=DeviceIds(mapped=False))
+    sandbox = Sandbox(device_dir, 8 * 1024 * 1024, mapped=False)
     sandbox.start()
     try:
 

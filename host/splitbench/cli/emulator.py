@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import app
-from splitbench.errors import SplitbenchError
 
 emulator_app = typer.Typer(
     help="The emulated phone: an adb server on 127.0.0.1 for CI and for users without a phone.",
@@ -32,7 +31,11 @@ def emulator_start(
         int | None, typer.Option(help="Storage quota of each phone's /data (full-storage fault).")
     ] = None,
     root: Annotated[
-        Path | None, typer.Option(help="Folder for the phones' file systems (default: a temp dir).")
+        Path | None,
+        typer.Option(
+            help="A new or empty folder for the phones' files while they run (default: a "
+            "temporary one); left as it was found when they stop."
+        ),
     ] = None,
     adb_root: Annotated[
         bool,
@@ -52,15 +55,6 @@ def emulator_start(
     systems, never on this computer's."""
     from splitbench.emulator import run_emulator
 
-    for name in serial or []:
-        if (
-            not name
-            or name in (".", "..")
-            or any(c.isspace() or c == "/" or not c.isprintable() for c in name)
-        ):
-            raise SplitbenchError(
-                f"serial {name!r} cannot be an adb serial: no spaces, '/' or control characters"
-            )
     run_emulator(
         port=port,
         serials=serial or ["sbemu-0001"],

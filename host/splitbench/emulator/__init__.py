@@ -6,8 +6,10 @@ local user can use its phones. Their shell commands and pushes run for real, but
 per-device sandbox (:mod:`splitbench.emulator.sandbox`): the host is visible read-only and
 only where the device needs it (system directories, the kit's interpreter and packages, see
 :mod:`splitbench.emulator.hostview`), the device's own ``/data``, ``/sdcard``, ``/system``,
-``/sys`` and ``/proc`` are the rest, and commands run as Android's ``shell`` user (uid 2000)
-when the emulator runs as root. Nothing a command does changes the host.
+``/sys`` and ``/proc`` are the rest, its processes see no others (a PID namespace per phone),
+and commands run as Android's ``shell`` user (uid 2000, a host id range of each phone's own)
+when the emulator runs as root. Nothing a command does changes the host's files; the network
+is shared with the host.
 """
 
 from splitbench.emulator.device import DEFAULT_SERIAL, EmulatedDevice, EmulatedDeviceSpec

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from splitbench.emulator.profile import DeviceProfile, write_profile
 from splitbench.emulator.sandbox import Sandbox
+from splitbench.errors import SplitbenchError
 
 #: Serial of the emulated phone when none is given (pytest fixture, CLI).
 DEFAULT_SERIAL = "sbemu-0001"
@@ -46,6 +47,11 @@ FEATURES = ("shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir")
 _transport_ids = itertools.count(1)
 
 
+class EmulatorInputError(SplitbenchError, ValueError):
+    """An emulator setting that cannot work (a serial, a size, a port, a folder): said in one
+    line before anything starts."""
+
+
 @dataclass
 class EmulatedDeviceSpec:
     """How an emulated phone starts. ``None`` means "no such fault"."""
@@ -63,8 +69,25 @@ class EmulatedDeviceSpec:
     def __post_init__(self) -> None:
         if self.state not in STATES:
             raise ValueError(f"state must be one of {STATES}, not {self.state!r}")
-        if not self.serial or any(c.isspace() for c in self.serial):
-            raise ValueError(f"bad serial {self.serial!r}")
+        name = self.serial
+        if (
+            not name
+            or name in (".", "..")
+            or any(c.isspace() or c == "/" or not c.isprintable() for c in name)
+        ):
+            # it names the phone's directory too: nothing that leads elsewhere
+            raise EmulatorInputError(
+                f"serial {name!r} cannot be an adb serial: no spaces, '/' or control characters"
+            )
+        if self.storage_bytes is not None and self.storage_bytes <= 0:
+            raise EmulatorInputError(
+                f"storage of {self.storage_bytes} bytes for the emulated phone's /data: give a "
+                "positive number of bytes"
+            )
+        if self.fail_after is not None and self.fail_after < 0:
+            raise EmulatorInputError(
+                f"unplug after {self.fail_after} commands: give 0 or more commands"
+            )
 
 
 @dataclass

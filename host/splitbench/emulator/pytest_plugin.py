@@ -5,7 +5,8 @@ The device serial is :data:`SERIAL`; the root is the test's ``tmp_path``; the se
 a free port of 127.0.0.1 and is stopped (commands killed, sandbox gone) after the test. Its
 commands run as Android's shell user (uid 2000) where the machine allows it (as root); a test
 that needs the device's root starts its own ``AdbEmulator`` with
-``EmulatedDeviceSpec(serial, root=True)``.
+``EmulatedDeviceSpec(serial, root=True)``. Pids the phone reports are its own PID namespace's:
+``adb_emulator.device(SERIAL).sandbox.host_pid(pid)`` is the host pid of one.
 """
 
 from __future__ import annotations

@@ -18,22 +18,21 @@ How it is built (and why):
   copy of the mount namespace. The kernel locks every mount in such a copy, so even root inside
   the device cannot remount a read-only bind writable or unmount it to see what lies below. It
   waits on a pipe from this process, so it goes away if this process dies.
-- ``/proc``: when the device has ids of its own (see below), it is the host's, as for the
-  kit's pid files and for tests that follow a device process on the host; the host's
-  processes are listed there but out of reach (``/proc/<pid>/root``, ``environ``, signals all
-  need the process's own uid, which no device id is). When the device shares this user's id,
-  it gets a PID namespace and a ``/proc`` of its own instead, with the holder as PID 1 (it
-  reaps orphans; every device process dies with it), because that user's host processes
-  would otherwise be reachable through ``/proc/<pid>/root``.
+- Processes: the device has a PID namespace and a ``/proc`` of its own, with the holder as
+  PID 1 (it reaps orphans; every device process dies with it). ``ps`` and ``/proc`` list the
+  device's processes only: neither this host's nor another phone's can be named, read or
+  signalled from the device. Pids the device reports (``$$``, the kit's pid files) are pids
+  of its namespace; :meth:`Sandbox.host_pid` finds the host pid behind one.
 - Each shell command enters the holder's namespaces with ``nsenter`` and runs
   ``/bin/sh -c CMD`` (dash here) in a session of its own; files written by one command are seen
   by the next and by the sync service, which reaches them through a directory descriptor of
   the device root (see :mod:`.devicefs`).
 
 Who commands run as: when this process is root, the device has its own ids — device uids and
-gids 0–2000 are host ids 2000000000–2000002000, which no account uses — and commands run as
-Android's ``shell`` user (uid 2000) unless the device was started with ``root=True`` (as after
-``adb root``); ``su`` is not emulated. Files pushed with sync belong to the same user. A user
+gids 0–2000 are a range of host ids from 2000000000 up that no account uses and no other
+running phone holds (:mod:`.idrange`) — and commands run as Android's ``shell`` user (uid
+2000) unless the device was started with ``root=True`` (as after ``adb root``); ``su`` is not
+emulated. Files pushed with sync belong to the same user. A user
 that is not root can only map itself: commands then run as root of the device (which is that
 user on the host, still confined to the device's file system); :data:`SHELL_USER_NOTE` says so.
 
@@ -43,8 +42,10 @@ read-only ("Read-only file system"), or not there; as ``shell``, ``/data`` outsi
 ``/data/local/tmp`` and ``/sdcard`` is "Permission denied" as on a phone. A "full storage"
 fault shrinks the ``/data`` tmpfs to what is already used.
 
-Not isolated: the network (a device command can open sockets, as an app on a phone can) and
-the CPU and memory (shared, as measurements on the emulated phone are host measurements).
+Not isolated: the network (a device command can open sockets, as an app on a phone can, to
+anything this host reaches: loopback services, the emulator's own adb port and through it the
+other phones, abstract unix sockets) and the CPU and memory (shared, as measurements on the
+emulated phone are host measurements).
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from splitbench.emulator.devicefs import DeviceFS
 from splitbench.emulator.hostview import HostView, host_view, mount_script
+from splitbench.emulator.idrange import IdRange, allocate
 from splitbench.errors import DeviceError
 
 #: Environment of every command, close to an Android shell's.
@@ -77,8 +78,6 @@ DEVICE_ENV = {
 
 #: Android's ``shell`` user, which ``adb shell`` commands run as on a phone.
 SHELL_UID = 2000
-#: Host id of the device's uid/gid 0 when the device has ids of its own (this process is root).
-HOST_ID_BASE = 2_000_000_000
 #: Said once at start-up when commands cannot run as the shell user.
 SHELL_USER_NOTE = (
     "note: commands on the emulated phone run as root of the device, not as Android's shell "
@@ -106,19 +105,9 @@ while os.read(0, 4096):
 """
 
 
-@dataclass(frozen=True)
-class DeviceIds:
-    """How the device's users meet this host's: ids of its own (``mapped``), or just this user."""
-
-    mapped: bool
-
-    @classmethod
-    def for_this_host(cls) -> DeviceIds:
-        return cls(mapped=os.geteuid() == 0)
-
-    def host_id(self, device_id: int) -> int:
-        """The host id behind a device id, as the builder (outside the device) sees it."""
-        return HOST_ID_BASE + device_id if self.mapped else 0
+def ids_of_their_own() -> bool:
+    """Whether devices get host ids of their own (a range each): only root can map them."""
+    return os.geteuid() == 0
 
 
 def default_storage_bytes() -> int:
@@ -141,17 +130,16 @@ class Sandbox:
         root: Path,
         storage_bytes: int | None,
         as_root: bool = False,
-        ids: DeviceIds | None = None,
+        mapped: bool | None = None,
     ) -> None:
         self.root = root
         self.storage_bytes = storage_bytes or default_storage_bytes()
-        self.ids = ids or DeviceIds.for_this_host()
+        #: ids of its own (a range of host ids, held while running), or just this user's
+        self.mapped = ids_of_their_own() if mapped is None else mapped
         #: the device user commands and sync run as: the shell user, or root when asked (or
         #: when the device cannot have ids of its own)
-        self.user = 0 if as_root or not self.ids.mapped else SHELL_UID
-        #: a PID namespace (and a /proc) of its own: needed when device processes share this
-        #: user's id, whose host processes the host's /proc would otherwise lead to
-        self.own_pids = not self.ids.mapped
+        self.user = 0 if as_root or not self.mapped else SHELL_UID
+        self.ids: IdRange | None = None
         self._builder: subprocess.Popen[bytes] | None = None
         self._holder_pid: int | None = None
         self._root_fd: int | None = None
@@ -164,9 +152,13 @@ class Sandbox:
         mountpoint = self.root / "rootfs"
         mountpoint.mkdir(parents=True, exist_ok=True)
         etc = self._write_etc()
+        if self.mapped:
+            try:
+                self.ids = allocate()
+            except OSError as exc:
+                raise DeviceError(f"no host ids for the emulated phone: {exc.strerror}") from None
         script = self._build_script(view or host_view(), mountpoint, etc)
-        argv = ["unshare", *([] if self.ids.mapped else ["-r"]), "-m"]
-        argv += ["-p", "--fork"] if self.own_pids else ["--fork"]
+        argv = ["unshare", *([] if self.mapped else ["-r"]), "-m", "-p", "--fork"]
         argv += ["--propagation", "private", "/bin/sh", "-c", script]
         # Unbuffered: _expect waits on the pipe with select, which cannot see lines a buffered
         # reader already pulled in (under load "built" and "unshared" arrive in one read).
@@ -183,8 +175,8 @@ class Sandbox:
             self._expect(b"built")
             self._expect(b"unshared")
             holder = self._find_holder(builder.pid)
-            if self.ids.mapped:
-                ids = f"0 {HOST_ID_BASE} {SHELL_UID + 1}\n"
+            if self.ids is not None:
+                ids = f"0 {self.ids.base} {SHELL_UID + 1}\n"
                 for name in ("uid_map", "gid_map"):
                     Path(f"/proc/{holder}/{name}").write_text(ids)
             assert builder.stdin is not None
@@ -204,7 +196,7 @@ class Sandbox:
                 "cannot start the emulated phone's sandbox (needs unshare and nsenter with user, "
                 f"mount and PID namespaces): {detail}"
             ) from None
-        owner = self.ids.host_id(self.user) if self.ids.mapped else None
+        owner = self.ids.host_id(self.user) if self.ids is not None else None
         self.fs = DeviceFS(self._root_fd, owner)
 
     def _expect(self, word: bytes) -> None:
@@ -245,18 +237,15 @@ class Sandbox:
     def _build_script(self, view: HostView, mountpoint: Path, etc: Path) -> str:
         q = shlex.quote
         r = str(mountpoint)
-        root_id = self.ids.host_id(0)
-        shell_id = self.ids.host_id(SHELL_UID)
-        holder_ns = "-U" if self.ids.mapped else "-r"
-        if self.own_pids:
-            proc = f"mount -t proc -o nosuid,nodev,noexec sbproc {q(r)}/proc"
-        else:
-            proc = f"mount --rbind /proc {q(r)}/proc"
+        # as the builder (outside the device) sees them: the range's, or its own root
+        root_id = self.ids.host_id(0) if self.ids is not None else 0
+        shell_id = self.ids.host_id(SHELL_UID) if self.ids is not None else 0
+        holder_ns = "-U" if self.mapped else "-r"
         return f"""set -eu
 mount -t tmpfs -o mode=755,size=16m sbroot {q(r)}
 {mount_script(view, r, str(etc))}
 mkdir -p {q(r)}/proc {q(r)}/system {q(r)}/sys {q(r)}/data {q(r)}/storage/emulated
-{proc}
+mount -t proc -o nosuid,nodev,noexec sbproc {q(r)}/proc
 mount --bind -o ro {q(str(self.root / "system"))} {q(r)}/system
 mount --bind -o ro {q(str(self.root / "sys"))} {q(r)}/sys
 mount -t tmpfs -o mode=771,size={int(self.storage_bytes)} sbdata {q(r)}/data
@@ -280,20 +269,24 @@ exec unshare {holder_ns} -m --propagation private {q(sys.executable)} -I -S -c {
     def stop(self) -> None:
         """Kill the builder and the holder; every device process dies with the holder."""
         builder, self._builder = self._builder, None
-        self._holder_pid = None
+        holder, self._holder_pid = self._holder_pid, None
         self.fs = None
         if self._root_fd is not None:
             os.close(self._root_fd)
             self._root_fd = None
-        if builder is None:
-            return
-        if builder.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(builder.pid, signal.SIGKILL)
-        builder.wait(timeout=5)
-        for stream in (builder.stdin, builder.stdout, builder.stderr):
-            if stream is not None:
-                stream.close()
+        if builder is not None:
+            if builder.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(builder.pid, signal.SIGKILL)
+            builder.wait(timeout=5)
+            for stream in (builder.stdin, builder.stdout, builder.stderr):
+                if stream is not None:
+                    stream.close()
+        if holder is not None:
+            _await_exit(holder)
+        if self.ids is not None:  # only once the device's processes are gone
+            self.ids.release()
+            self.ids = None
 
     @property
     def holder_pid(self) -> int:
@@ -314,29 +307,43 @@ exec unshare {holder_ns} -m --propagation private {q(sys.executable)} -I -S -c {
     def argv(self, command: list[str]) -> list[str]:
         """The host argv that runs ``command`` in the device, as the device's user.
 
-        ``nsenter`` execs the command, which keeps the process id the caller sees, except with
-        a PID namespace of its own: then ``nsenter`` stays outside as the command's parent and
-        the command leads a session of its own (see :meth:`command_pid`)."""
-        if self.ids.mapped:
+        Entering a PID namespace takes a fork: ``nsenter`` stays outside as the command's
+        parent, and the command leads a session of its own (see :meth:`command_pid`)."""
+        if self.mapped:
             ids = ["-S", str(self.user), "-G", str(self.user)]
         else:
             ids = ["--preserve-credentials"]
-        target = ["nsenter", "-t", str(self.holder_pid), "-U", "-m", "-r", "-w", *ids]
-        if self.own_pids:
-            return [*target, "-p", "--", "setsid", *command]
-        return [*target, "--", *command]
+        target = ["nsenter", "-t", str(self.holder_pid), "-U", "-m", "-r", "-w", "-p", *ids]
+        return [*target, "--", "setsid", *command]
 
     def command_pid(self, launcher_pid: int) -> int | None:
         """Host pid of the command an :meth:`argv` process runs (the leader of its process
         group), or None before ``nsenter`` has started it."""
-        if not self.own_pids:
-            return launcher_pid
         children = Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children")
         try:
             found = children.read_text().split()
         except OSError:
             return None
         return int(found[0]) if found else None
+
+    def host_pid(self, device_pid: int) -> int | None:
+        """The host pid of the device process whose pid in the device is ``device_pid`` (as
+        ``$$`` or a pid file on the device says), or None if the device has no such process.
+
+        Found through the host's ``/proc``: among processes in the device's PID namespace, the
+        one whose innermost ``NSpid`` is ``device_pid``."""
+        device_ns = os.stat(f"/proc/{self.holder_pid}/ns/pid")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                ns = os.stat(entry / "ns" / "pid")
+                if (ns.st_dev, ns.st_ino) != (device_ns.st_dev, device_ns.st_ino):
+                    continue
+                for line in (entry / "status").read_text().splitlines():
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == device_pid:
+                        return int(entry.name)
+        return None
 
     def run(self, script: str, timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:
         """Run an administrative command (e.g. resizing ``/data``) from outside the device:
@@ -345,7 +352,7 @@ exec unshare {holder_ns} -m --propagation private {q(sys.executable)} -I -S -c {
         if builder is None or builder.poll() is not None:
             raise DeviceError("the emulated phone's sandbox is not running")
         enter = ["nsenter", "-t", str(builder.pid), "-m", "-r", "-w"]
-        if not self.ids.mapped:
+        if not self.mapped:
             enter += ["-U", "--preserve-credentials"]
         return subprocess.run(
             [*enter, "/bin/sh", "-c", script],
@@ -382,3 +389,17 @@ exec unshare {holder_ns} -m --propagation private {q(sys.executable)} -I -S -c {
             except DeviceError:
                 time.sleep(0.05)  # something was written meanwhile; measure again
         raise DeviceError("cannot fill the emulated /data")
+
+
+def _await_exit(pid: int, timeout: float = 5.0) -> None:
+    """Wait until ``pid`` has exited (gone or a zombie). The holder, PID 1 of the device,
+    exits only once every process of its namespace has been killed: after this, none runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)

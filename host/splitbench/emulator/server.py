@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 from splitbench.emulator import host, wire
-from splitbench.emulator.device import DEFAULT_SERIAL, EmulatedDevice, EmulatedDeviceSpec
+from splitbench.emulator.device import (
+    DEFAULT_SERIAL,
+    EmulatedDevice,
+    EmulatedDeviceSpec,
+    EmulatorInputError,
+)
+from splitbench.emulator.folder import PhonesFolder
 from splitbench.emulator.sandbox import SHELL_UID, SHELL_USER_NOTE
 from splitbench.emulator.shell import parse_shell_service, run_shell
 from splitbench.emulator.sync import run_sync
@@ -52,13 +56,22 @@ def check_address(address: str) -> str:
     )
 
 
+def check_port(port: int) -> int:
+    """A TCP port (0: a free one), or a one-line refusal."""
+    if not 0 <= port <= 65535:
+        raise EmulatorInputError(f"port {port} is not a TCP port: give 0..65535 (0: a free one)")
+    return port
+
+
 class AdbEmulator:
     """An adb server on loopback with one or more emulated phones behind it.
 
-    ``port=0`` picks a free port (read it from ``.port`` after ``start()``). ``root`` holds
-    one directory per device (its ``/system`` and ``/sys``); a temporary directory is used and
-    removed when none is given. It listens on 127.0.0.1 only (``host_address`` is checked by
-    :func:`check_address`); any local user can use it, as with adb.
+    ``port=0`` picks a free port (read it from ``.port`` after ``start()``). ``root``, a new
+    or empty folder, holds one directory per device (its ``/system`` and ``/sys``) while it
+    runs; a temporary directory is used when none is given. Stopping (or a failed start)
+    leaves ``root`` as it was found (see :mod:`.folder`). It listens on 127.0.0.1 only
+    (``host_address`` is checked by :func:`check_address`); any local user can use it, as
+    with adb.
     """
 
     def __init__(
@@ -72,10 +85,10 @@ class AdbEmulator:
         serials = [s.serial for s in specs]
         if len(set(serials)) != len(serials):
             raise ValueError(f"serials must be unique: {serials}")
-        self._requested_port = port
+        self._requested_port = check_port(port)
         self._address = check_address(host_address)
-        self._own_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix="sbemu-")) if root is None else Path(root)
+        self._folder = PhonesFolder(None if root is None else Path(root))
+        self.root: Path | None = None  # the folder, once started
         self._specs = specs
         self.registry: host.Registry | None = None
         self._listener: socket.socket | None = None
@@ -91,6 +104,7 @@ class AdbEmulator:
         """Create the sandboxes and start listening; returns self."""
         devices: list[EmulatedDevice] = []
         try:
+            self.root = self._folder.make([spec.serial for spec in self._specs])
             for spec in self._specs:
                 device = EmulatedDevice(spec, self.root / spec.serial)
                 devices.append(device)
@@ -110,6 +124,7 @@ class AdbEmulator:
         except BaseException:
             for device in devices:
                 device.stop()
+            self._folder.clear([spec.serial for spec in self._specs])
             raise
         self._listener = listener
         self.port = listener.getsockname()[1]
@@ -118,7 +133,8 @@ class AdbEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving; kill every command; remove the temporary root if we made it."""
+        """Stop serving; kill every command; remove the phones' directories (and the folder,
+        if it was made for them)."""
         self._stop.set()
         if self._listener is not None:
             self._listener.close()
@@ -135,8 +151,7 @@ class AdbEmulator:
             if thread is not threading.current_thread():
                 thread.join(timeout=_JOIN_TIMEOUT)
         self._listener = None
-        if self._own_root:
-            shutil.rmtree(self.root, ignore_errors=True)
+        self._folder.clear([spec.serial for spec in self._specs])
 
     def __enter__(self) -> AdbEmulator:
         return self.start()
@@ -269,19 +284,20 @@ def run_emulator(
 
     ``root`` is the folder of the phones' files; ``as_root`` runs their commands as root of the
     device instead of Android's shell user."""
-    address = check_address(address)
-    done = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
     specs = [
         EmulatedDeviceSpec(
             serial=s, fail_after=fail_after, storage_bytes=storage_bytes, root=as_root
         )
         for s in serials or [DEFAULT_SERIAL]
     ]
+    # every setting is checked here, before anything starts
+    emulator = AdbEmulator(port=port, devices=specs, root=root, host_address=address)
+    done = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        with AdbEmulator(port=port, devices=specs, root=root, host_address=address) as emulator:
+        with emulator:
             for note in emulator.notes:
                 print(note, file=sys.stderr, flush=True)
             names = ", ".join(d.serial for d in emulator.devices)
