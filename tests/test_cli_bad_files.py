@@ -1,11 +1,12 @@
-"""Bad model files, through the real command: one line on stderr naming what the user gave
-and a non-zero exit.
+"""Bad model files (.pt2, .onnx), through the real command: one line on stderr naming what
+the user gave and a non-zero exit.
 
 Paths are given relative to the folder the command runs in, as a user types them.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bad_files")
     models = root / "models"
     models.mkdir()
+    (models / "junk.pt2").write_bytes(bytes(range(256)) * 12)  # not a zip at all
+    with zipfile.ZipFile(models / "zipped.pt2", "w") as archive:  # a zip, but not of an export
+        archive.writestr("notes/readme.txt", "meeting notes, not a torch.export program\n")
     (models / "empty.onnx").write_bytes(b"")
     data = side_input_model(root / "good.onnx").read_bytes()
     (models / "half.onnx").write_bytes(data[: len(data) // 2])
@@ -29,6 +33,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # case -> (command run in ``root``, words the one error line must contain)
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "junk .pt2": (
+        ["sweep", "models/junk.pt2", "--out", "runs/junk", *FAST],
+        ("junk.pt2", "not a readable torch.export .pt2", "not a zip"),
+    ),
+    "zip of junk .pt2": (
+        ["sweep", "models/zipped.pt2", "--out", "runs/zipped", *FAST],
+        ("zipped.pt2", "not a readable torch.export .pt2", "archive_format"),
+    ),
     "empty .onnx": (
         ["sweep", "models/empty.onnx", "--out", "runs/empty", *FAST],
         ("models/empty.onnx", "empty"),
