@@ -1,5 +1,6 @@
 """Bad model files (.pt2, .onnx), through the real command: one line on stderr naming what
-the user gave and a non-zero exit.
+the user gave and a non-zero exit — and ONNX opsets the kit splits correctly are swept, the
+others refused by name.
 
 Paths are given relative to the folder the command runs in, as a user types them.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import onnx
 import pytest
-from cli_helpers import FAST, assert_one_line_error, run_cli
-from onnx_models import side_input_model
+from cli_helpers import FAST, assert_one_line_error, run_cli, run_many
+from onnx_models import legacy_opset_model, side_input_model
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +30,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (models / "empty.onnx").write_bytes(b"")
     data = side_input_model(root / "good.onnx").read_bytes()
     (models / "half.onnx").write_bytes(data[: len(data) // 2])
+    legacy_opset_model(models / "opset6.onnx", opset=6)
     return root
 
 
@@ -53,6 +56,10 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["verify", "models/half.onnx"],
         ("models/half.onnx", "truncated"),
     ),
+    "opset 6 .onnx": (
+        ["sweep", "models/opset6.onnx", "--out", "runs/opset6", *FAST],
+        ("models/opset6.onnx", "opset 6", "opset 7 to"),
+    ),
 }
 
 
@@ -63,3 +70,23 @@ def test_a_bad_model_file_is_one_line(case: str, root: Path) -> None:
     line = assert_one_line_error(result, *needles)
     # The path the user gave, once ("models/models/empty.onnx" was printed).
     assert line.count("models/") == 1, line
+
+
+def test_an_opset_7_model_splits_into_valid_lossless_parts(tmp_path: Path) -> None:
+    """Opset 7 (IR 3, initializers listed as graph inputs, the operators' old forms) is what the
+    README promises: every part is a valid ONNX model and every split is lossless."""
+    model = legacy_opset_model(tmp_path / "opset7.onnx")
+    split, verify = run_many(
+        [["split", model, "--all", "--out", tmp_path / "parts"], ["verify", model]]
+    )
+    split.ok()
+    parts = sorted((tmp_path / "parts").glob("split_*/*.onnx"))
+    assert len(parts) == 2 * 14, split.describe()  # 14 nodes: heads of 1..14, tails of 0..13
+    for part in parts:
+        loaded = onnx.load(str(part))
+        onnx.checker.check_model(loaded, full_check=True)  # raises on an invalid part
+        assert [(o.domain, o.version) for o in loaded.opset_import] == [("", 7)], part
+    verify.ok()
+    rows = [line for line in verify.stdout.splitlines() if ":" in line and "│" in line]
+    assert len(rows) == 15, verify.describe()
+    assert all("pass" in row for row in rows), verify.describe()
