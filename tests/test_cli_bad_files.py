@@ -1,6 +1,6 @@
-"""Bad model files (.pt2, .onnx), through the real command: one line on stderr naming what
-the user gave and a non-zero exit — and ONNX opsets the kit splits correctly are swept, the
-others refused by name.
+"""Bad model files (.pt2, .onnx) and malformed option lists, through the real command: one
+line on stderr naming what the user gave and a non-zero exit — and ONNX opsets the kit splits
+correctly are swept, the others refused by name.
 
 Paths are given relative to the folder the command runs in, as a user types them.
 """
@@ -90,3 +90,45 @@ def test_an_opset_7_model_splits_into_valid_lossless_parts(tmp_path: Path) -> No
     rows = [line for line in verify.stdout.splitlines() if ":" in line and "│" in line]
     assert len(rows) == 15, verify.describe()
     assert all("pass" in row for row in rows), verify.describe()
+
+
+# --------------------------------------------------------------------------- option lists
+
+LISTS: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "compress --qp ,": (["compress", "{chain}", "--qp", ","], ("--qp", "names no")),
+    "compress --qp with a gap": (["compress", "{chain}", "--qp", "-20,,-30"], ("--qp", "empty")),
+    "compress --qp not numbers": (["compress", "{chain}", "--qp", "-20,x"], ("--qp", "integers")),
+    "compress --coder ,": (["compress", "{chain}", "--coder", ","], ("--coder", "names no")),
+    "compress --incremental 8,": (
+        ["compress", "{chain}", "--incremental", "8,"],
+        ("--incremental", "empty"),
+    ),
+    "sweep --splits with a gap": (
+        ["sweep", "{chain}", "--splits", "1,,2", *FAST],
+        ("--splits", "empty"),
+    ),
+    "sweep --input-names ,": (
+        ["sweep", "{chain}", "--input-names", ",", *FAST],
+        ("--input-names", "names no"),
+    ),
+    "verify --at ,": (["verify", "{chain}", "--at", ","], ("--at", "names no split")),
+}
+
+
+def test_an_empty_or_malformed_list_option_is_one_line_naming_it(
+    chain_tflite: Path, tmp_path: Path
+) -> None:
+    commands = []
+    for i, (args, _) in enumerate(LISTS.values()):
+        command = [chain_tflite if a == "{chain}" else a for a in args]
+        if command[0] in ("sweep", "compress"):
+            command += ["--out", tmp_path / f"out{i}"]
+        commands.append(command)
+    for (name, (_, needles)), result, command in zip(
+        LISTS.items(), run_many(commands), commands, strict=True
+    ):
+        assert_one_line_error(result, *needles)
+        if "--out" in command:
+            out = command[command.index("--out") + 1]
+            assert not (out / "results.sqlite").exists(), name
+            assert not (out / "results.csv").exists(), name

@@ -26,8 +26,8 @@ def resolve(
     resolved = resolve_model(
         model,
         workdir=workdir,
-        input_names=parse_names(input_names),
-        output_names=parse_names(output_names),
+        input_names=parse_names(input_names, "--input-names"),
+        output_names=parse_names(output_names, "--output-names"),
         input_shapes=shapes,
         fmt=fmt,
     )
