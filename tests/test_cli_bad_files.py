@@ -1,6 +1,6 @@
-"""Bad model files (.pt2, .onnx) and malformed option lists, through the real command: one
-line on stderr naming what the user gave and a non-zero exit — and ONNX opsets the kit splits
-correctly are swept, the others refused by name.
+"""Bad model files and malformed option lists, through the real command: one line on stderr
+naming what the user gave, a non-zero exit, nothing left behind — and ONNX opsets the kit
+splits correctly are swept, the others refused by name.
 
 Paths are given relative to the folder the command runs in, as a user types them.
 """
@@ -70,6 +70,9 @@ def test_a_bad_model_file_is_one_line(case: str, root: Path) -> None:
     line = assert_one_line_error(result, *needles)
     # The path the user gave, once ("models/models/empty.onnx" was printed).
     assert line.count("models/") == 1, line
+    if "--out" in args:  # a refused first sweep leaves no run directory behind
+        out = root / args[args.index("--out") + 1]
+        assert not out.exists(), sorted(p.name for p in out.iterdir())
 
 
 def test_an_opset_7_model_splits_into_valid_lossless_parts(tmp_path: Path) -> None:
