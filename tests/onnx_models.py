@@ -82,6 +82,65 @@ def with_unknown_operator(path: Path) -> Path:
     return path
 
 
+def legacy_opset_model(path: Path, opset: int = 7) -> Path:
+    """A model as opset-7 exporters wrote them: IR version 3 (every initializer also listed as
+    a graph input) and the operators' old forms — BatchNormalization-7, Upsample with a
+    ``scales`` attribute, Pad/Squeeze/Unsqueeze with attributes, Reshape, Gemm, 2-D Softmax.
+    ``opset`` stamps another opset on the same graph (for the refusal of older ones)."""
+    rng = np.random.default_rng(7)
+    arrays = {
+        "W1": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        "bn_scale": np.ones(4, np.float32),
+        "bn_bias": np.zeros(4, np.float32),
+        "bn_mean": rng.standard_normal(4).astype(np.float32),
+        "bn_var": (np.abs(rng.standard_normal(4)) + 0.5).astype(np.float32),
+        "flat_shape": np.array([1, -1], np.int64),
+        "Wfc": rng.standard_normal((5, 4 * 4 * 4 * 4)).astype(np.float32),
+        "bfc": rng.standard_normal(5).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "W1"], ["a"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "BatchNormalization",
+            ["a", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+            ["bn"],
+            name="bn",
+        ),
+        helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node(
+            "Upsample", ["p"], ["u"], name="upsample", scales=[1.0, 1.0, 2.0, 2.0], mode="nearest"
+        ),
+        helper.make_node("Add", ["u", "r"], ["res"], name="residual"),
+        helper.make_node("Pad", ["res"], ["pd"], name="pad", pads=[0] * 8, mode="constant"),
+        helper.make_node("Unsqueeze", ["pd"], ["us"], name="unsqueeze", axes=[0]),
+        helper.make_node("Squeeze", ["us"], ["sq"], name="squeeze", axes=[0]),
+        helper.make_node(
+            "MaxPool", ["sq"], ["p2"], name="stride", kernel_shape=[1, 1], strides=[2, 2]
+        ),
+        helper.make_node("Concat", ["p2", "p2", "p2", "p2"], ["cat"], name="concat", axis=1),
+        helper.make_node("Reshape", ["cat", "flat_shape"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "Wfc", "bfc"], ["g"], name="fc", transB=1),
+        helper.make_node("Softmax", ["g"], ["y"], name="softmax"),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    weight_inputs = [
+        helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+        for name, a in arrays.items()
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "legacy",
+        [x, *weight_inputs],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        initializer=[numpy_helper.from_array(a, name) for name, a in arrays.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 3
+    onnx.save(model, str(path))
+    return path
+
+
 def independent_cuts(path: Path, feeds: dict[str, np.ndarray]) -> list[tuple[set[str], int]]:
     """Per split k (file order): the crossing tensors by the definition, and their bytes as
     ONNX Runtime produces them (every value exposed as an output) — no splitbench code."""

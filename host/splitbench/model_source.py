@@ -10,6 +10,8 @@ it cannot even classify.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ _KERAS_SUFFIXES = {".keras", ".h5", ".hdf5"}
 _MODEL_SUFFIXES = {".tflite", ".pb", ".onnx", ".pt2", ".py", *_KERAS_SUFFIXES}
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
+SOURCE_PREFIX = "source:"  # a converted model's identity (its source), not a file's sha256
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,88 @@ def resolve_model(
             f"--format {fmt} applies to PyTorch models; {spec} is a {resolved.format} model"
         )
     return resolved
+
+
+def source_identity(
+    spec: str,
+    *,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    fmt: str | None = None,
+) -> str | None:
+    """What MODEL is, known before anything is converted or written: the sha256 of the model
+    file when it is used as it is (the ``model_sha`` a sweep records), else ``source:`` and a
+    digest of the source and of the options that shape its conversion. None when MODEL names
+    no file that can be read (resolving it then says why); a file no format can read is the
+    :class:`ModelError` resolving it would give."""
+    try:
+        direct = _direct_file(spec, input_shapes)
+        if direct is not None:
+            return _file_digest(direct)
+        source = _source_digest(spec)
+    except OSError:
+        return None
+    if source is None:
+        return None
+    options = {
+        "source": source,
+        "format": fmt,
+        "input_shapes": sorted((k, list(v)) for k, v in (input_shapes or {}).items()),
+        "input_names": input_names,
+        "output_names": output_names,
+    }
+    text = json.dumps(options, sort_keys=True)
+    return SOURCE_PREFIX + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _direct_file(spec: str, input_shapes: dict[str, tuple[int, ...]] | None) -> Path | None:
+    """The model file MODEL resolves to without a conversion, or None."""
+    if spec in BUILTIN_NAMES:
+        from splitbench_models.posenet import build_posenet_tflite
+
+        return Path(build_posenet_tflite())
+    if spec.startswith(MEDIAPIPE_PREFIX):
+        from splitbench_models.mediapipe_wheel import mediapipe_model_path
+
+        return Path(mediapipe_model_path(spec))
+    path = Path(spec).expanduser()
+    if _is_pytorch_spec(spec) or not path.is_file() or path.suffix.lower() == ".pte":
+        return None
+    kind = _file_kind(path)
+    return path if kind == "tflite" or (kind == "onnx" and not input_shapes) else None
+
+
+def _source_digest(spec: str) -> str | None:
+    """A digest of what a converted model is made from: a name, a file, or a folder."""
+    if _is_pytorch_spec(spec):
+        from splitbench_models.torch_zoo import is_zoo_name
+
+        if is_zoo_name(spec):
+            return spec
+        file_part, sep, factory = spec.rpartition(":")
+        if not (sep and file_part.lower().endswith(".py")):
+            file_part, factory = spec, ""
+        path = Path(file_part).expanduser()
+        return f"{_file_digest(path)}:{factory}" if path.is_file() else None
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return _file_digest(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(item.relative_to(path)).encode() + b"\0")
+            digest.update(_file_digest(item).encode())
+        return digest.hexdigest()
+    return None
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _is_pytorch_spec(spec: str) -> bool:

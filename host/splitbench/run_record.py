@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from splitbench.errors import SplitbenchError
+from splitbench.model_source import SOURCE_PREFIX
 
 RUN_FILE = "run.json"
 
@@ -42,6 +43,9 @@ class RunRecord:
     settings: dict[str, Any] | None = None
     # The splits the latest sweep had to measure (None: every split): what `report` checks.
     splits: list[int] | None = None
+    # What MODEL was before any conversion (splitbench.model_source.source_identity); None in
+    # run directories written before it was recorded.
+    model_source: str | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -64,16 +68,20 @@ class RunRecord:
         old = RunRecord.load(out_dir)
         if old.model_sha != self.model_sha:
             raise OtherModelError(
-                f"{out_dir} holds the sweep of another model ({old.model_name}, sha256 "
-                f"{old.model_sha[:12]}…), not {self.model_name} (sha256 {self.model_sha[:12]}…); "
-                "a run directory holds one model — use another --out"
+                _other_model(out_dir, old, f"{self.model_name} (sha256 {self.model_sha[:12]}…)")
             )
         clients = [*old.clients, *(c for c in self.clients if c not in old.clients)]
         conversion = self.conversion_max_abs_diff
         if conversion is None:
             conversion = old.conversion_max_abs_diff
         asked = self.settings if self.settings is not None else old.settings
-        return replace(self, clients=clients, conversion_max_abs_diff=conversion, settings=asked)
+        return replace(
+            self,
+            clients=clients,
+            conversion_max_abs_diff=conversion,
+            settings=asked,
+            model_source=self.model_source or old.model_source,
+        )
 
     @staticmethod
     def load(out_dir: Path) -> RunRecord:
@@ -86,3 +94,29 @@ class RunRecord:
             ) from None
         except (json.JSONDecodeError, TypeError) as exc:
             raise SplitbenchError(f"{path} is damaged: {exc}") from None
+
+
+def refuse_other_model(out_dir: Path, identity: str | None, model: str) -> None:
+    """Refuse MODEL before it is converted or anything is written into ``out_dir`` when the
+    run directory holds the sweep of another model.
+
+    ``identity`` is :func:`splitbench.model_source.source_identity`: a model file used as it
+    is is known by its sha256 (the ``model_sha`` of ``run.json``), a converted one by its source
+    (``model_source``). A run directory written before sources were recorded cannot tell a
+    converted model by its source; the converted file's sha256 is then checked when the sweep
+    starts (:meth:`RunRecord.merged_with`), still before anything is measured."""
+    if identity is None or not (out_dir / RUN_FILE).is_file():
+        return
+    old = RunRecord.load(out_dir)
+    if identity in (old.model_sha, old.model_source):
+        return
+    if old.model_source is None and identity.startswith(SOURCE_PREFIX):
+        return
+    raise OtherModelError(_other_model(out_dir, old, model))
+
+
+def _other_model(out_dir: Path, old: RunRecord, new: str) -> str:
+    return (
+        f"{out_dir} holds the sweep of another model ({old.model_name}, sha256 "
+        f"{old.model_sha[:12]}…), not {new}; a run directory holds one model — use another --out"
+    )

@@ -81,6 +81,16 @@ def prepare(out: Path) -> Path:
     return out
 
 
+def remove_if_unused(out: Path) -> None:
+    """Remove a run directory this process created when the command stopped before anything
+    was recorded in it (no results database): a refused sweep leaves no folder behind. Called
+    under the run lock, so no other sweep can be using it."""
+    from splitbench.sweep import DB_NAME
+
+    if not (out / DB_NAME).exists():
+        shutil.rmtree(out, ignore_errors=True)
+
+
 _held: dict[Path, tuple[int, int]] = {}  # run dir -> (fd, depth): re-entrant within a process
 _held_lock = threading.Lock()
 

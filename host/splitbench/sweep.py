@@ -80,6 +80,9 @@ class SweepPlan:
     # A failed measurement is evidence (kept with its error) but never counts as done: the next
     # run measures it again. False keeps failures as final (``--retry-failed no``).
     retry_failed: bool = True
+    # What MODEL is before conversion (splitbench.model_source.source_identity), kept in
+    # run.json so that a later sweep of another model is refused before it converts anything.
+    model_source: str | None = None
 
 
 @dataclass
@@ -145,6 +148,10 @@ def select_splits(graph: ModelGraph, splits: Iterable[int] | None) -> list[int]:
 class Sweep:
     """Runs one sweep plan against a set of client targets and one server target."""
 
+    # Opened by run(), after the plan's checks (see _open_db).
+    db: ResultsDB
+    settings_hash: str
+
     def __init__(
         self,
         plan: SweepPlan,
@@ -162,12 +169,10 @@ class Sweep:
         self.on_progress = on_progress or (lambda stage, done, total: None)
         prepare_run_dir(plan.out_dir)
         self.db_path = plan.out_dir / DB_NAME
-        self.db = ResultsDB(self.db_path)
         self.fresh = fresh  # cleared under the run lock, never while another sweep writes
         self._codecs = bool(plan.cut_codec or plan.delivery_codec)
         self._reference: list | None = None  # whole-model outputs on the check inputs
         self._db_lock = threading.Lock()
-        self.settings_hash = self.db.record_settings(plan.settings, plan.rounds)
         # Parts that failed in this process: retried by the next run, not by the next bout.
         self._failed_here: set[tuple[int | None, str, str]] = set()
 
@@ -178,21 +183,19 @@ class Sweep:
         with RunLock(self.plan.out_dir):
             return self._run()
 
+    def _open_db(self) -> None:
+        """The results database, created only once every check of the plan has passed."""
+        self.db = ResultsDB(self.db_path)
+        self.settings_hash = self.db.record_settings(self.plan.settings, self.plan.rounds)
+
     def _run(self) -> SweepOutcome:
-        if self.fresh:
-            self.db.clear()  # the codec rows too: they are part of the schema
-            self.fresh = False
         started = time.perf_counter()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)
         cuts = plan_cuts(graph)
-        outcome = SweepOutcome(
-            graph=graph,
-            model_name=self.plan.model_name,
-            db_path=self.db_path,
-            rounds=self.plan.rounds,
-            settings_hash=self.settings_hash,
-        )
-        # One run directory, one model: refused here, before anything is measured or recorded.
+        # Everything that can refuse the plan comes before the first write into the run
+        # directory: a refused sweep leaves no run.json, no database, and an existing run
+        # directory as it was.
+        splits = select_splits(graph, self.plan.splits)
         record = RunRecord(
             model_name=self.plan.model_name,
             model_sha=graph.sha256,
@@ -202,9 +205,30 @@ class Sweep:
             output_bytes=output_bytes(graph),
             num_operators=graph.num_operators,
             splits=None if self.plan.splits is None else sorted(set(self.plan.splits)),
+            model_source=self.plan.model_source,
+        )
+        record.merged_with(self.plan.out_dir)  # one run directory, one model
+        self._refuse_phones_for(graph)
+        # Inputs too: a bad --inputs folder must fail before anything is measured.
+        input_sets = make_inputs(
+            self.plan.model_path,
+            inputs_dir=self.plan.inputs_dir,
+            count=self.plan.verify_inputs,
+            seed=self.plan.seed,
+            scale=self.plan.input_scale,
+        )
+        self._open_db()
+        if self.fresh:
+            self.db.clear()  # the codec rows too: they are part of the schema
+            self.fresh = False
+        outcome = SweepOutcome(
+            graph=graph,
+            model_name=self.plan.model_name,
+            db_path=self.db_path,
+            rounds=self.plan.rounds,
+            settings_hash=self.settings_hash,
         )
         record.save(self.plan.out_dir)
-        self._refuse_phones_for(graph)
         self.db.record_model(
             sha256=graph.sha256,
             name=self.plan.model_name,
@@ -219,15 +243,6 @@ class Sweep:
                 if name == self.server_name:
                     raise
                 self._stop(name, exc, outcome)
-        splits = select_splits(graph, self.plan.splits)
-        # Inputs first: a bad --inputs folder must fail before anything is measured.
-        input_sets = make_inputs(
-            self.plan.model_path,
-            inputs_dir=self.plan.inputs_dir,
-            count=self.plan.verify_inputs,
-            seed=self.plan.seed,
-            scale=self.plan.input_scale,
-        )
         outcome.requested_splits = list(splits)
         if self.plan.torch_export is not None:
             from splitbench.intake.convert_torch import conversion_max_abs_diff

@@ -16,13 +16,6 @@ from splitbench.cli.app import InputShapeOpt, app
 from splitbench.errors import SplitbenchError
 
 
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise SplitbenchError(f"{what} '{text}' must be integers separated by commas") from None
-
-
 def _progress_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -105,13 +98,13 @@ def compress(
     """Compress a model's parameters with each coder configuration and measure what it does to
     the model: the seeds' results.csv (anc_size, rec_size, compress_ratio, ...) and a cSize vs
     performance plot; decoded models are kept, runnable."""
-    from splitbench.cli_options import parse_input_shapes
+    from splitbench.cli_options import comma_list, parse_input_shapes, parse_int_list
     from splitbench.compress.anchor import open_anchor
     from splitbench.compress.coders import NncOptions, make_coders
     from splitbench.compress.scenarios import make_scenario
 
-    coder_names = [c for c in coder.replace(" ", "").split(",") if c]
-    qps = _ints(qp, "--qp")
+    coder_names = comma_list(coder, "--coder", "nnc,fp16", what="coder")
+    qps = parse_int_list(qp, "--qp", "-15,-20,-25")
     nnc = NncOptions(nonweight_qp, use_dq, param_opt, opt_qp, cabac_unary_length_minus1)
     if incremental is None:
         coders = make_coders(coder_names, qps, nnc=nnc, zstd_level=zstd_level)  # checks names
@@ -164,10 +157,11 @@ def _print_rows(anchor, rows, metric: str) -> None:  # type: ignore[no-untyped-d
 
 
 def _incremental(anchor, scenario, spec, nnc, network, out) -> None:  # type: ignore[no-untyped-def]
+    from splitbench.cli_options import parse_int_list
     from splitbench.compress.incremental import print_incremental, run_incremental
     from splitbench.network import load_network_configs
 
-    bits = _ints(spec, "--incremental")
+    bits = parse_int_list(spec, "--incremental", "8,16")
     if len(bits) != 2 or not 2 <= bits[0] < bits[1] <= 16:
         raise SplitbenchError("--incremental takes LOW,HIGH bits with 2 <= LOW < HIGH <= 16")
     networks = load_network_configs(network)

@@ -26,8 +26,8 @@ def resolve(
     resolved = resolve_model(
         model,
         workdir=workdir,
-        input_names=parse_names(input_names),
-        output_names=parse_names(output_names),
+        input_names=parse_names(input_names, "--input-names"),
+        output_names=parse_names(output_names, "--output-names"),
         input_shapes=shapes,
         fmt=fmt,
     )
@@ -43,7 +43,15 @@ def resolve(
         try:
             load_graph(resolved.path, shapes)
         except ModelError as exc:
-            raise ModelError(
-                str(exc).replace(str(resolved.path), model).replace(resolved.path.name, model)
-            ) from None
+            raise ModelError(_named_as_given(str(exc), resolved.path, model)) from None
     return resolved, shapes
+
+
+def _named_as_given(message: str, path: Path, model: str) -> str:
+    """``message`` with the file the loader read (its path, or its name alone) replaced by what
+    the user typed, each mention once: one pass, so a path that already is ``model`` (an ONNX
+    file used as it is) is not named twice (``models/models/x.onnx``)."""
+    import re
+
+    pattern = "|".join(re.escape(text) for text in (str(path), path.name))
+    return re.sub(pattern, lambda _: model, message)

@@ -188,7 +188,8 @@ def sweep(
     from splitbench.measure.types import RunSettings
     from splitbench.network import load_network_configs
     from splitbench.progress import SweepProgress
-    from splitbench.rundir import RunLock
+    from splitbench.run_record import refuse_other_model
+    from splitbench.rundir import RunLock, remove_if_unused
     from splitbench.rundir import prepare as prepare_run_dir
     from splitbench.signals import exit_code, signal_name
     from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings
@@ -214,11 +215,15 @@ def sweep(
 
         parse_delivery_codec(delivery_codec)
     networks = load_network_configs(network)
+    created = not out.expanduser().exists()
     prepare_run_dir(out)
     lock = RunLock(out)  # held until the tables are written: one sweep per run directory
     lock.acquire()
     try:
         check_database(out)
+        # Another model's run directory is refused before this one is converted into it.
+        identity = _source_identity(model, input_names, output_names, input_shape, fmt)
+        refuse_other_model(out, identity, model)
         resolved, shapes = resolve(
             model, out / "model", input_names, output_names, input_shape, fmt
         )
@@ -290,6 +295,7 @@ def sweep(
             input_scale=input_scale,
             jobs=jobs or os.cpu_count() or 1,
             retry_failed=retry_failed == "yes",
+            model_source=identity,
         )
         console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
         if preset_name(settings, rounds) == "quick":
@@ -346,8 +352,31 @@ def sweep(
             _require_every_phone(outcome.stopped, unreachable)  # the holes are those phones'
             raise
         _require_every_phone(outcome.stopped, unreachable)
+    except BaseException:
+        if created:
+            remove_if_unused(out)  # a refused first sweep leaves no folder behind
+        raise
     finally:
         lock.release()
+
+
+def _source_identity(
+    model: str,
+    input_names: str | None,
+    output_names: str | None,
+    input_shape: list[str] | None,
+    fmt: str | None,
+) -> str | None:
+    from splitbench.cli_options import parse_input_shapes, parse_names
+    from splitbench.model_source import source_identity
+
+    return source_identity(
+        model,
+        input_names=parse_names(input_names, "--input-names"),
+        output_names=parse_names(output_names, "--output-names"),
+        input_shapes=parse_input_shapes(input_shape or []),
+        fmt=fmt,
+    )
 
 
 def _require_every_phone(stopped: dict[str, str], unreachable: dict[str, str]) -> None:

@@ -54,7 +54,7 @@ def verify(
         model, cache_dir("converted"), input_names, output_names, input_shape, fmt
     )
     graph = load_graph(resolved.path, shapes)
-    ks = select_splits(graph, parse_split_list(at) if at else None)
+    ks = select_splits(graph, parse_split_list(at, "--at") if at else None)
     input_sets = make_inputs(
         resolved.path, inputs_dir=inputs, count=count, seed=0, scale=input_scale
     )

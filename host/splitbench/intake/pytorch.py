@@ -24,9 +24,11 @@ import importlib.util
 import inspect
 import io
 import json
+import logging
 import os
 import re
 import sys
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,15 +111,41 @@ def quiet() -> Iterator[None]:
 
 
 def load_program(path: Path) -> Any:
-    """The ``torch.export.ExportedProgram`` in ``path`` (one line if it cannot be read)."""
+    """The ``torch.export.ExportedProgram`` in ``path`` (one line if it cannot be read).
+
+    The archive is checked first (a zip holding torch's ``archive_format`` record): on a file
+    that is not one, ``torch.export.load`` logs its own traceback before raising an error that
+    points at "the warnings above". Its logger is also held at ERROR while it reads, so a
+    damaged archive that passes the check still ends in the one line."""
     import torch
 
+    _check_archive(path)
+    export_log = logging.getLogger("torch.export")
+    level = export_log.level
+    export_log.setLevel(logging.ERROR)
     try:
         return torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for a bad archive
-        raise ModelError(
-            f"{path.name} is not a readable torch.export .pt2 file: {_first(exc)}"
-        ) from None
+        raise _unreadable(path, _first(exc)) from None
+    finally:
+        export_log.setLevel(level)
+
+
+def _check_archive(path: Path) -> None:
+    """One line for a file ``torch.export.save`` cannot have written."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        reason = "not a zip archive" if isinstance(exc, zipfile.BadZipFile) else _first(exc)
+        raise _unreadable(path, reason) from None
+    # "version" at the top: the older layout torch.export.load still reads
+    if "version" not in names and not any(n.rpartition("/")[2] == "archive_format" for n in names):
+        raise _unreadable(path, "a zip archive without torch.export's archive_format record")
+
+
+def _unreadable(path: Path, reason: str) -> ModelError:
+    return ModelError(f"{path} is not a readable torch.export .pt2 file: {reason}")
 
 
 def example_inputs(program: Any) -> tuple[Any, ...]:

@@ -30,6 +30,7 @@ from splitbench.formats.base import ParsedCache
 from splitbench.graph import ModelGraph, OperatorInfo, TensorInfo
 
 _MAX_PROTO_BYTES = (1 << 31) - 1
+MIN_OPSET = 7  # the oldest ai.onnx opset ONNX Runtime guarantees (see check_opset)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def load_parsed(
         ) from None
     if not model.HasField("graph") or not model.graph.node:
         raise ModelError(f"{path} has no graph nodes: it is not a runnable ONNX model")
+    check_opset(path, model)
     _load_external(model, path)
     initializers = {t.name for t in model.graph.initializer}
     inputs = [v for v in model.graph.input if v.name not in initializers]
@@ -92,6 +94,23 @@ def _read(path: Path) -> bytes:
     if not data:
         raise ModelError(f"{path} is empty (0 bytes): not an ONNX model")
     return data
+
+
+def check_opset(path: Path, model: Any) -> None:
+    """Refuse an ai.onnx opset outside what the kit splits and runs, before any measurement.
+
+    The floor is ONNX Runtime's: it guarantees opset 7 and newer and has no kernels for many
+    older operator versions. The ceiling is the installed ``onnx`` package's newest opset, the
+    one its shape inference (which sizes every cut tensor) knows."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and not MIN_OPSET <= opset.version <= newest:
+            raise ModelError(
+                f"{path} uses ONNX opset {opset.version}; splitbench supports opset "
+                f"{MIN_OPSET} to {newest}: convert it first (onnx.version_converter)"
+            )
 
 
 def _load_external(model: Any, path: Path) -> None:

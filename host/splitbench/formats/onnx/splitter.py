@@ -24,6 +24,7 @@ from splitbench.graph import ModelGraph
 
 # Field numbers of onnx.proto (ModelProto, GraphProto).
 _MODEL_OPSET_IMPORT = 8
+_IR_INITIALIZERS_NOT_INPUTS = 4
 _MODEL_GRAPH = 7
 _MODEL_FUNCTIONS = 25
 _GRAPH_NODE = 1
@@ -106,6 +107,10 @@ class OnnxPartMaker:
         header.ClearField("graph")
         header.ClearField("opset_import")
         header.ClearField("functions")
+        # IR 3 (opset 7/8 era) wants every initializer listed as a graph input; a part lists only
+        # its cut tensors, so it is stamped IR 4, where initializers need not be inputs (the
+        # operators and opsets are unchanged).
+        header.ir_version = max(header.ir_version, _IR_INITIALIZERS_NOT_INPUTS)
         self._header = header.SerializeToString()
         self._graph_name = _framed(_GRAPH_NAME, g.name.encode()) if g.name else b""
         self._onnx = onnx
