@@ -64,3 +64,29 @@ def test_no_shim_modules() -> None:
         )
     ]
     assert shims == []
+
+
+NAMES = {"tflite", "onnx", "executorch", "host", "adb"}  # formats and target kinds
+
+
+def _names_compared(node: ast.Compare) -> set[str]:
+    found: set[str] = set()
+    for side in [node.left, *node.comparators]:
+        values = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+        for v in values:
+            if isinstance(v, ast.Constant) and v.value in NAMES:
+                found.add(v.value)
+    return found
+
+
+def test_no_format_or_target_name_compared_outside_their_packages() -> None:
+    """What differs between formats or targets is asked of the format or the target."""
+    own = [ROOT / "host" / "splitbench" / d for d in ("formats", "targets", "emulator")]
+    offenders = []
+    for path, tree in _modules():
+        if any(d in path.parents for d in own):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and _names_compared(node):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == [], offenders

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from splitbench.errors import ModelError
+from splitbench.formats import FORMAT_NAMES
 
 KINDS = ("tflite", "keras", "savedmodel", "frozen_graph", "builtin", "mediapipe", "pytorch", "onnx")
 BUILTIN_NAMES = ("posenet",)
@@ -37,6 +38,17 @@ class ResolvedModel:
     kind: str  # one of KINDS
     source: str  # the spec as the user gave it
     torch_export: Path | None = None  # the .pt2 a PyTorch model was converted from
+    # The file already has static input shapes (a PyTorch export, an ONNX copy made with
+    # ``--input-shape``): nothing is left for the graph loader to fix.
+    shapes_in_file: bool = False
+
+    @property
+    def converted(self) -> bool:
+        """The kit made the file (a conversion, a copy with static shapes): the user's own
+        split-format files and the built-ins are used as they are."""
+        return self.kind not in ("builtin", "mediapipe") and (
+            self.kind not in FORMAT_NAMES or self.shapes_in_file
+        )
 
     @property
     def format(self) -> str:
@@ -118,7 +130,11 @@ def _direct_file(spec: str, input_shapes: dict[str, tuple[int, ...]] | None) -> 
     if _is_pytorch_spec(spec) or not path.is_file() or path.suffix.lower() == ".pte":
         return None
     kind = _file_kind(path)
-    return path if kind == "tflite" or (kind == "onnx" and not input_shapes) else None
+    if kind not in FORMAT_NAMES:
+        return None
+    from splitbench.formats import get_format
+
+    return path if not input_shapes or not get_format(kind).input_shapes_in_file else None
 
 
 def _source_digest(spec: str) -> str | None:
@@ -169,7 +185,9 @@ def _from_pytorch(
 
     export = intake(spec, workdir=workdir, input_shapes=input_shapes)
     converted = convert_export(export, fmt)
-    return ResolvedModel(converted, export.name, "pytorch", spec, torch_export=export.path)
+    return ResolvedModel(
+        converted, export.name, "pytorch", spec, torch_export=export.path, shapes_in_file=True
+    )
 
 
 def _resolve_other(
@@ -200,12 +218,12 @@ def _resolve_other(
         raise ModelError(f"{path.name}: {NOT_SPLITTABLE}")
     kind = _file_kind(path)
     name = path.stem
-    if kind == "onnx" and input_shapes:
-        from splitbench.formats.onnx.graph import with_static_inputs
+    if kind in FORMAT_NAMES:  # a file of a format the kit splits as it is
+        from splitbench.formats import get_format
 
-        return ResolvedModel(with_static_inputs(path, input_shapes, workdir), name, kind, spec)
-    if kind in ("tflite", "onnx"):
-        return ResolvedModel(path, name, kind, spec)
+        fmt = get_format(kind)
+        fixed = fmt.with_input_shapes(path, input_shapes, workdir) if input_shapes else None
+        return ResolvedModel(fixed or path, name, kind, spec, shapes_in_file=fixed is not None)
     from splitbench.convert import convert_frozen_graph, convert_keras, frozen_graph_placeholders
 
     if kind == "keras":
@@ -288,27 +306,28 @@ def _from_folder(
 
 
 def _file_kind(path: Path) -> str:
-    """Classify by extension; files with another extension are classified by their bytes."""
+    """A format's name (a file the kit splits as it is), ``keras`` or ``frozen_graph``: by
+    extension, else by the file's first bytes."""
+    from splitbench.formats import FORMAT_NAMES, get_format
+
     suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix == ".onnx":
-        return "onnx"
+    for name in FORMAT_NAMES:
+        if suffix == get_format(name).suffix:
+            return name
     if suffix in _KERAS_SUFFIXES:
         return "keras"
     if suffix == ".pb":
         return "frozen_graph"
-    from splitbench.convert import is_tflite_bytes
-
     with path.open("rb") as fh:
-        head = fh.read(8)
-    if is_tflite_bytes(head):
-        return "tflite"
+        head = fh.read(64)
     if head.startswith(_HDF5_MAGIC) or (head.startswith(_ZIP_MAGIC) and _is_keras_zip(path)):
         return "keras"
+    for name in FORMAT_NAMES:
+        if get_format(name).sniff(path, head):
+            return name
     raise ModelError(
         f"{path.name} is not a model splitbench can read: expected a .tflite flatbuffer, "
-        "a Keras .keras/.h5 file, a TF1 frozen graph .pb or a SavedModel folder"
+        "an .onnx model, a Keras .keras/.h5 file, a TF1 frozen graph .pb or a SavedModel folder"
     )
 
 

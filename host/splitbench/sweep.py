@@ -43,7 +43,7 @@ from splitbench.rundir import (
 )
 from splitbench.rundir import prepare as prepare_run_dir
 from splitbench.splitter import ModelSplitter
-from splitbench.targets.base import Target
+from splitbench.targets.base import Target, lane_key
 from splitbench.verify import verify_parts
 
 STRATEGIES = ("direct", "profile-then-verify")
@@ -128,11 +128,6 @@ def bout_settings(total: RunSettings, rounds: int) -> RunSettings:
     if rounds < 1:
         raise SplitbenchError(f"--rounds must be at least 1, got {rounds}")
     return per_bout(total, rounds)
-
-
-def lane_key(target_name: str) -> str:
-    """Targets on the same physical machine share a lane: 'host' and 'host:*' are one lane."""
-    return "host" if target_name.split(":", 1)[0] == "host" else target_name
 
 
 def select_splits(graph: ModelGraph, splits: Iterable[int] | None) -> list[int]:
@@ -268,15 +263,14 @@ class Sweep:
         return outcome
 
     def _refuse_phones_for(self, graph: ModelGraph) -> None:
-        """Phones run TFLite parts only (benchmark_model); say so before anything is measured."""
-        if graph.format in ("tflite", "executorch"):  # executor_runner runs .pte on phones
-            return
-        phones = [n for n, t in self._all_targets().items() if getattr(t, "kind", "") != "host"]
-        if phones:
-            raise SplitbenchError(
-                f"{phones[0]} cannot run {graph.format.upper()} parts (no ONNX Runtime binary for"
-                " Android can be had here): use --format tflite for phones, or host targets"
-            )
+        """A target that cannot run this format's parts says so before anything is measured."""
+        from splitbench.formats import get_format
+
+        fmt = get_format(graph.format)
+        for target in self._all_targets().values():
+            reason = target.cannot_run(fmt)
+            if reason is not None:
+                raise SplitbenchError(reason)
 
     def _all_targets(self) -> dict[str, Target]:
         return {**self.clients, self.server_name: self.server}
@@ -550,14 +544,11 @@ class Sweep:
 
     def _measure(self, graph: ModelGraph, job: Job, outcome: SweepOutcome) -> None:
         started = datetime.now(UTC)
-        if job.role == "whole" and getattr(job.target, "kind", "") == "host":
-            # The whole model on the host: also a per-operator profile where the runtime has
-            # one (ONNX Runtime), the source of the predicted columns.
-            measurement: PartMeasurement = job.target.measure(  # type: ignore[call-arg]
-                job.part, self.plan.settings, profile=True
-            )
-        else:
-            measurement = job.target.measure(job.part, self.plan.settings)
+        # The whole model also gets a per-operator profile where the target's runtime makes one
+        # on request (ONNX Runtime, ExecuTorch on the host): the source of the predicted columns.
+        measurement: PartMeasurement = job.target.measure(
+            job.part, self.plan.settings, profile=job.role == "whole"
+        )
         writing = time.perf_counter()
         with self._db_lock:
             self.db.record_measurement(

@@ -31,10 +31,9 @@ def resolve(
         input_shapes=shapes,
         fmt=fmt,
     )
-    if resolved.kind in ("pytorch", "onnx"):
-        # Exported, or copied with static input shapes: nothing is left to fix.
+    if resolved.shapes_in_file:
         shapes = None
-    if resolved.kind not in ("tflite", "builtin", "mediapipe"):
+    if resolved.converted:
         # Check the converted file now, so that an error names what the user gave, not the
         # converted file's name in the run directory.
         from splitbench.errors import ModelError

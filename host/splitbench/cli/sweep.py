@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from splitbench.cli.resolve import resolve
 from splitbench.cli.table_view import print_table
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 from splitbench.presets import QUICK, preset_name
+
+if TYPE_CHECKING:
+    from splitbench.targets.base import Target
 
 
 @app.command()
@@ -185,6 +188,7 @@ def sweep(
     """Split MODEL at every point, check each split is lossless, measure heads on the client and
     tails on the server, and write the split table with end-to-end latency per network."""
     from splitbench.cli_options import parse_split_list
+    from splitbench.formats import get_format
     from splitbench.measure.types import RunSettings
     from splitbench.network import load_network_configs
     from splitbench.progress import SweepProgress
@@ -227,7 +231,7 @@ def sweep(
         resolved, shapes = resolve(
             model, out / "model", input_names, output_names, input_shape, fmt
         )
-        if delivery_codec and resolved.format != "tflite":
+        if delivery_codec and not get_format(resolved.format).codes_head_weights:
             raise SplitbenchError(
                 f"--delivery-codec codes the weights of TFLite heads; {model} is a "
                 f"{resolved.format} model here"
@@ -408,14 +412,12 @@ def check_database(out: Path) -> None:
         check_health(db)
 
 
-def _report_target(target: object) -> None:
+def _report_target(target: Target) -> None:
     """Phones report what was pushed and what looked wrong (charging, screen on, hot)."""
-    pushed = getattr(target, "bytes_pushed", None)
-    name = getattr(target, "name", "")
-    if pushed is not None:
-        console.print(f"{name}: {pushed} bytes pushed")
-    for warning in getattr(target, "warnings", []) or []:
-        err_console.print(f"[yellow]warning:[/] {name}: {warning}")
+    if target.bytes_pushed is not None:
+        console.print(f"{target.name}: {target.bytes_pushed} bytes pushed")
+    for warning in target.warnings:
+        err_console.print(f"[yellow]warning:[/] {target.name}: {warning}")
 
 
 def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked, retry) -> None:  # type: ignore[no-untyped-def]

@@ -137,6 +137,14 @@ class Format(Protocol):
     # Model Explorer's built-in adapter reads this format's files and names nodes by tensor, so
     # ``explore`` can put the measured costs on the graph.
     shown_in_model_explorer: bool
+    # The benchmark runner phones run this format's parts with (None: phones cannot run them).
+    phone_runner: str | None
+    # ``--delivery-codec`` can code this format's head weights (splitbench.compress reads and
+    # rewrites its parameters).
+    codes_head_weights: bool
+    # ``--input-shape`` is fixed in a copy of the file (:meth:`with_input_shapes`) rather than
+    # applied by :meth:`load_graph`.
+    input_shapes_in_file: bool
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """Is ``path`` (first bytes ``head``) a file of this format?"""
@@ -164,6 +172,13 @@ class Format(Protocol):
 
     def host_runtime(self) -> str:
         """The runtime and version that runs this format on the host, e.g. ``onnxruntime 1.2``."""
+        ...
+
+    def with_input_shapes(
+        self, path: Path, input_shapes: Mapping[str, tuple[int, ...]], workdir: Path
+    ) -> Path | None:
+        """A copy of ``path`` in ``workdir`` with these static input shapes, for a format that
+        fixes shapes in the file (ONNX); None where :meth:`load_graph` applies them."""
         ...
 
     def from_torch(self, export: TorchExport) -> Path:

@@ -25,12 +25,12 @@ def same_machine_note(
     clients: Sequence[str], server: str, db: ResultsDB | None = None
 ) -> str | None:
     """The sentence for a run whose clients and server are all this host (None otherwise)."""
-    kinds = set()
+    from splitbench.targets.base import is_this_host, target_kind
+
     for name in [*clients, server]:
         record = db.target(name) if db is not None else None
-        kinds.add(record.info.kind if record else name.split(":", 1)[0])
-    if kinds != {"host"}:
-        return None
+        if not is_this_host(record.info.kind if record else target_kind(name)):
+            return None
     return (
         "Client and server are the same machine (this host runs both the head and the tail), "
         "so the best split reflects only the network, not a phone against a server. "

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from splitbench.measure.types import PartMeasurement, RunSettings
+
+if TYPE_CHECKING:
+    from splitbench.formats.base import Format
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,28 @@ class TargetInfo:
 
 
 class Target(Protocol):
+    """A machine that runs parts. What differs between targets is asked of them here (never
+    decided above by their names or types)."""
+
+    name: str  # "host", "adb:SERIAL", ... (the name the results carry)
+    kind: str  # "host" or "adb": ``TargetInfo.kind``
+    # What the target reports after a run: bytes it uploaded (None: it uploads nothing) and
+    # what looked wrong on it (charging, screen on, hot).
+    bytes_pushed: int | None
+    warnings: list[str]
+
     def describe(self) -> TargetInfo: ...
 
-    def measure(self, part: Path, settings: RunSettings) -> PartMeasurement:
-        """Measure one model file directly. Failures of the part come back as
+    def cannot_run(self, fmt: Format) -> str | None:
+        """Why this target cannot run parts of ``fmt`` (one line), or None when it can."""
+        ...
+
+    def measure(
+        self, part: Path, settings: RunSettings, *, profile: bool = False
+    ) -> PartMeasurement:
+        """Measure one model file directly. ``profile``: also keep a per-operator profile among
+        the evidence where the target's runtime makes one on request (a phone's runner
+        profiles whenever it can). Failures of the part come back as
         ``PartMeasurement.error``; failures of the target itself raise ``DeviceError``."""
         ...
 
@@ -38,3 +59,18 @@ def file_label(target_name: str) -> str:
     ``.``, ``_`` and ``-`` (so ``:`` and ``/``) becomes ``_``:
     ``adb:10.0.0.2:5037/R58M`` → ``adb_10.0.0.2_5037_R58M``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", target_name)
+
+
+def target_kind(target_name: str) -> str:
+    """``host`` or ``adb``: the kind a target name stands for (its scheme, ``adb:SERIAL``)."""
+    return target_name.split(":", 1)[0]
+
+
+def is_this_host(kind: str) -> bool:
+    """Whether a target of this kind runs on the machine that runs the kit."""
+    return kind == "host"
+
+
+def lane_key(target_name: str) -> str:
+    """Targets on the same physical machine share a lane: 'host' and 'host:*' are one lane."""
+    return "host" if is_this_host(target_kind(target_name)) else target_name

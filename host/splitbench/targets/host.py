@@ -24,6 +24,7 @@ import sys
 from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from splitbench import __version__
 from splitbench.errors import DeviceError
@@ -31,6 +32,9 @@ from splitbench.formats import format_of_file
 from splitbench.formats.tflite.litert import METHOD, measure_file, runtime_version
 from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
 from splitbench.targets.base import TargetInfo
+
+if TYPE_CHECKING:
+    from splitbench.formats.base import Format
 
 _CPUFREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq")
 
@@ -52,6 +56,7 @@ class HostTarget:
     """This machine, behind the one :class:`~splitbench.targets.base.Target` interface."""
 
     kind = "host"
+    bytes_pushed: int | None = None  # the host runs parts where they are written
 
     def __init__(
         self,
@@ -102,6 +107,14 @@ class HostTarget:
             runtime=runtime_version(),
             extra=extra,
         )
+
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    def cannot_run(self, fmt: Format) -> str | None:
+        """Every format has a runtime on the host."""
+        return None
 
     def measure(
         self, part: Path, settings: RunSettings, *, profile: bool = False

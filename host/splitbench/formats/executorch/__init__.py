@@ -31,6 +31,9 @@ class ExecuTorchFormat:
     suffix = ".pte"
     packs_in_process = False  # parts are lowered in worker processes
     shown_in_model_explorer = False
+    phone_runner = "executor_runner"
+    codes_head_weights = False
+    input_shapes_in_file = False
 
     def sniff(self, path: Path, head: bytes) -> bool:
         return len(head) >= 8 and head[4:6] == b"ET"
@@ -68,6 +71,11 @@ class ExecuTorchFormat:
         from splitbench.formats.executorch.runner import runtime_version
 
         return runtime_version()
+
+    def with_input_shapes(
+        self, path: Path, input_shapes: Mapping[str, tuple[int, ...]], workdir: Path
+    ) -> Path | None:
+        return None  # load_graph applies them
 
     def from_torch(self, export: TorchExport) -> Path:
         from splitbench.formats.executorch.model import whole_pte

@@ -21,6 +21,9 @@ class OnnxFormat:
     suffix = ".onnx"
     packs_in_process = True
     shown_in_model_explorer = False
+    phone_runner = None  # no ONNX Runtime binary for Android can be had here
+    codes_head_weights = False
+    input_shapes_in_file = True
 
     def sniff(self, path: Path, head: bytes) -> bool:
         # ModelProto starts with ir_version (field 1, varint: 0x08) in every exporter's output.
@@ -59,6 +62,13 @@ class OnnxFormat:
         from splitbench.formats.onnx.runner import runtime_version
 
         return runtime_version()
+
+    def with_input_shapes(
+        self, path: Path, input_shapes: Mapping[str, tuple[int, ...]], workdir: Path
+    ) -> Path | None:
+        from splitbench.formats.onnx.graph import with_static_inputs
+
+        return with_static_inputs(path, input_shapes, workdir)
 
     def from_torch(self, export: TorchExport) -> Path:
         from splitbench.intake.convert_torch import to_onnx

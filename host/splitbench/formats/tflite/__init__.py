@@ -20,6 +20,9 @@ class TFLiteFormat:
     suffix = ".tflite"
     packs_in_process = True
     shown_in_model_explorer = True
+    phone_runner = "benchmark_model"
+    codes_head_weights = True
+    input_shapes_in_file = False
 
     def sniff(self, path: Path, head: bytes) -> bool:
         return len(head) >= 8 and head[4:8] == b"TFL3"
@@ -59,6 +62,11 @@ class TFLiteFormat:
         from splitbench.formats.tflite.litert import runtime_version
 
         return runtime_version()
+
+    def with_input_shapes(
+        self, path: Path, input_shapes: Mapping[str, tuple[int, ...]], workdir: Path
+    ) -> Path | None:
+        return None  # load_graph applies them
 
     def from_torch(self, export: TorchExport) -> Path:
         from splitbench.intake.convert_torch import to_tflite

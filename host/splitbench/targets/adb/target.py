@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from splitbench.errors import DeviceError, SplitbenchError
 from splitbench.measure.types import PartMeasurement, RunSettings
@@ -48,6 +48,9 @@ from splitbench.targets.binaries import (
     read_elf_arch,
 )
 from splitbench.targets.device_info import DeviceFacts
+
+if TYPE_CHECKING:
+    from splitbench.formats.base import Format
 
 RunnerChoice = Literal["auto", "benchmark_model", "kit", "app"]
 
@@ -188,7 +191,20 @@ class AdbTarget:
             extra=extra,
         )
 
-    def measure(self, part: Path, settings: RunSettings) -> PartMeasurement:
+    def cannot_run(self, fmt: Format) -> str | None:
+        """Phones run the parts of formats that have a benchmark runner for Android."""
+        if fmt.phone_runner is not None:
+            return None
+        return (
+            f"{self.name} cannot run {fmt.name.upper()} parts (no {fmt.name.upper()} runtime binary"
+            " for Android can be had here): use --format tflite for phones, or host targets"
+        )
+
+    def measure(
+        self, part: Path, settings: RunSettings, *, profile: bool = False
+    ) -> PartMeasurement:
+        """``profile`` changes nothing: the phone's runner profiles per operator whenever it
+        can (benchmark_model's op profiling, executor_runner's ETDump)."""
         return self.measure_batch([part], settings)[0]
 
     def close(self) -> None:
