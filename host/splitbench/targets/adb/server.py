@@ -127,12 +127,24 @@ def servers_from(options: Sequence[str] | None, adb_port: int | None = None) -> 
 
 
 class Connection(AdbConnection):
-    """An adbutils connection that never spawns ``adb start-server`` when nobody answers, and
-    closes at once: adbutils' ``close()`` sleeps 10 ms after the shutdown (20 ms and more on a
-    busy machine), which was most of the host's cost of a quick request."""
+    """An adbutils connection that never spawns ``adb start-server`` when nobody answers,
+    connects within the server's timeout (adbutils: 3 s whatever was asked), and closes at once:
+    adbutils' ``close()`` sleeps 10 ms after the shutdown (20 ms and more on a busy machine),
+    which was most of the host's cost of a quick request."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self._address, self._timeout = (host, port), timeout
+        super().__init__(host, port)
 
     def _safe_connect(self) -> socket.socket:
-        return self._create_socket()
+        try:
+            sock = socket.create_connection(self._address, timeout=self._timeout)
+        except TimeoutError:
+            raise AdbTimeout("connect to adb server timeout") from None
+        except OSError as exc:
+            raise AdbConnectionError(f"connect to adb server failed: {exc}") from None
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return sock
 
     def close(self) -> None:
         with contextlib.suppress(AdbError, OSError):
@@ -140,7 +152,12 @@ class Connection(AdbConnection):
 
 
 class Client(adbutils.AdbClient):
-    """adbutils' client with a default socket timeout and no server start."""
+    """adbutils' client with no server start, where ``timeout`` bounds every wait for the adb
+    server: the connect and each read of a host request (``host:devices``, ``features``,
+    ``host:tport``). adbutils passes 600 s to some of them (``get_features``,
+    ``open_transport``); a server that lists a phone and then stalls must not hold a command
+    for ten minutes. Reads of a shell or sync session set their own total deadline
+    (:class:`~splitbench.targets.adb.wire.Reader`)."""
 
     def __init__(self, host: str, port: int, timeout: float = SHORT) -> None:
         super().__init__(host=host, port=port)
@@ -156,10 +173,11 @@ class Client(adbutils.AdbClient):
 
     def make_connection(self, timeout: float | None = None) -> AdbConnection:
         try:
-            conn = Connection(self.host, self.port)
+            conn = Connection(self.host, self.port, self.timeout)
         except (AdbTimeout, AdbConnectionError, OSError) as exc:
             raise ServerGone(str(exc)) from exc
-        conn.conn.settimeout(timeout or self.timeout)  # a server that accepts but never answers
+        # a server that accepts but never answers: never longer than the server's timeout
+        conn.conn.settimeout(min(timeout, self.timeout) if timeout else self.timeout)
         return conn
 
 
