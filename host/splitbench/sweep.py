@@ -366,6 +366,7 @@ class Sweep:
                     )
             self.on_progress("splits", total, total)
         finally:
+            splitter.close()  # an interrupted sweep does not wait for parts still lowering
             outcome.parts_written += parts.writes
             if not self.plan.keep_parts:
                 remove_scratch(parts_root)
