@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import FAST, run_cli, start_cli, wait_for
+from splitbench.emulator import AdbEmulator
 
 SERIAL = "STALL01"
 
@@ -168,3 +169,44 @@ def test_sigterm_ends_a_command_hung_on_a_stalling_server_with_the_usual_line(
     assert code == 128 + signal.SIGTERM, err.read_text()
     line = _one_line(err.read_text())
     assert line.startswith("splitbench: error: interrupted (SIGTERM)"), line
+
+
+def test_sigterm_ends_a_sweep_whose_phone_hangs_in_a_measurement(
+    chain_tflite: Path, tmp_path: Path
+) -> None:
+    """The measurement runs in the phone's lane thread under a deadline of minutes (--timeout);
+    SIGTERM must not wait for it: the phone's requests in flight are ended at once."""
+    serial = "HANG01"
+    with AdbEmulator(port=0, devices=[serial], root=tmp_path / "emu") as emu:
+        phone = emu.device(serial)
+        phone.hang_on(r"runner\.sh -o")  # the measurement itself: a real process that never ends
+        err = tmp_path / "err.txt"
+        args = ("sweep", chain_tflite, "--out", tmp_path / "run", "--client", f"adb:{serial}")
+        where = ("--adb-server", f"127.0.0.1:{emu.port}")
+        proc = start_cli(*args, *where, *FAST, stdout_path=tmp_path / "out.txt", stderr_path=err)
+        try:
+
+            def hanging() -> bool:  # the emulator's fault was used up: the measurement hangs
+                fault = phone._hang
+                return fault is not None and fault.remaining == 0
+
+            assert wait_for(hanging, timeout=300, interval=0.2), err.read_text()
+            assert phone.running_pids(), err.read_text()
+            time.sleep(0.5)
+            assert proc.poll() is None, err.read_text()
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=120)
+            elapsed = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert elapsed < 5, (elapsed, err.read_text())
+        assert code == 128 + signal.SIGTERM, err.read_text()
+        line = _one_line(err.read_text())
+        assert line == (
+            "splitbench: error: interrupted (SIGTERM); finished measurements are saved — rerun "
+            "the same command to resume"
+        ), line
+        assert wait_for(lambda: not phone.running_pids(), timeout=10)  # the session ended

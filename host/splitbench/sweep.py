@@ -250,6 +250,11 @@ class Sweep:
                 outcome.chosen_splits = splits
                 outcome.requested_splits = list(splits)
             self._run_splits(graph, cuts, splits, input_sets, lanes, outcome)
+        except KeyboardInterrupt:  # lanes blocked on a phone must not hold the interrupt
+            for target in self._all_targets().values():
+                if (abort := getattr(target, "abort", None)) is not None:
+                    abort()
+            raise
         finally:
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -127,6 +127,8 @@ class Phone:
         """One line for any failure of adb, the connection or the phone."""
         if isinstance(exc, DeviceError):
             return exc
+        if self.client.aborted:  # the command was interrupted: ask the server nothing more
+            return DeviceError(f"phone {self.who}: interrupted while {doing}")
         if isinstance(exc, ServerGone):
             return self._server_lost(exc)
         if isinstance(exc, AdbTimeout | TimeoutError):  # asking the state again would stall too

@@ -12,6 +12,8 @@ import contextlib
 import os
 import re
 import socket
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -163,6 +165,9 @@ class Client(adbutils.AdbClient):
         super().__init__(host=host, port=port)
         self.timeout = timeout
         self._version: int | None = None
+        self.aborted = False
+        self._live: weakref.WeakSet[socket.socket] = weakref.WeakSet()  # connections in use
+        self._lock = threading.Lock()
 
     def server_version(self) -> int:
         """Asked once per client: adbutils asks it before every transport it opens (one more
@@ -178,7 +183,23 @@ class Client(adbutils.AdbClient):
             raise ServerGone(str(exc)) from exc
         # a server that accepts but never answers: never longer than the server's timeout
         conn.conn.settimeout(min(timeout, self.timeout) if timeout else self.timeout)
+        with self._lock:
+            if self.aborted:
+                conn.close()
+                raise ServerGone("interrupted")
+            self._live.add(conn.conn)
         return conn
+
+    def abort(self) -> None:
+        """End every request in flight at once and refuse new ones: an interrupted command
+        must not wait for a thread blocked on a phone or a silent server (up to a shell's
+        deadline). A shut-down socket wakes its reader in any thread."""
+        with self._lock:
+            self.aborted = True
+            live = list(self._live)
+        for sock in live:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class ServerGone(Exception):

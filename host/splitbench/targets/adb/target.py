@@ -209,6 +209,10 @@ class AdbTarget:
                 self.phone.shell(self.dirs.remove_command(self._done_batch))
             self._done_batch = None
 
+    def abort(self) -> None:
+        """The sweep was interrupted: end this phone's adb requests in flight at once."""
+        self.phone.client.abort()
+
     # batch ------------------------------------------------------------------------------------
 
     def measure_batch(self, parts: Sequence[Path], settings: RunSettings) -> list[PartMeasurement]:
