@@ -17,7 +17,6 @@ feeds. Two guards, both armed by the worker first thing:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -49,8 +48,7 @@ class Spawner:
 def die_with_parent(parent: Parent) -> None:
     """Call first thing in a worker: the worker ends when ``parent`` does."""
     if parent.main_thread and sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # libc's, linked in
     if os.getppid() != parent.pid:  # the parent died before the guard was armed
         os._exit(1)
     threading.Thread(target=_watch, args=(parent.pid,), daemon=True, name="parent-watch").start()
