@@ -145,7 +145,11 @@ class Connection(AdbConnection):
             raise AdbTimeout("connect to adb server timeout") from None
         except OSError as exc:
             raise AdbConnectionError(f"connect to adb server failed: {exc}") from None
+        # adbutils' keepalive: a connection that goes silent is noticed in about 40 s
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPCNT", 3), ("TCP_KEEPINTVL", 10)):
+            if hasattr(socket, option):  # Linux
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
         return sock
 
     def close(self) -> None:
