@@ -98,6 +98,10 @@ def _cases(f: dict[str, Path], chain: Path) -> dict[str, tuple[list, tuple[str, 
             ["sweep", chain, "--out", out / "e", "--splits", "2,40", *FAST],
             ("40", "0..4"),
         ),
+        "phone timeout that is no whole second": (  # the phone's watchdog ticks once a second
+            ["sweep", chain, "--out", out / "e2", "--timeout", "0.01", *FAST],
+            ("--timeout 0.01", "whole number of seconds", "--timeout 1"),
+        ),
         "missing file": (
             ["sweep", f["root"] / "nowhere" / "model.tflite", "--out", out / "f", *FAST],
             ("not found", "nowhere/model.tflite"),
@@ -154,6 +158,7 @@ CASES = [
     "unknown mediapipe name",
     "split index out of range",
     "sweep split list out of range",
+    "phone timeout that is no whole second",
     "missing file",
     "frozen graph without names",
     "malformed network toml",

@@ -163,6 +163,12 @@ class ModelSplitter:
         ios = [io for k in splits for io in (self.head_io(k), self.tail_io(k)) if io is not None]
         self._maker.prefetch(ios, jobs)
 
+    def close(self) -> None:
+        """Stop what the format started for :meth:`prefetch` (ExecuTorch's worker processes)."""
+        stop = getattr(self._maker, "close", None)
+        if stop is not None:
+            stop()
+
     # --- parts as bytes -------------------------------------------------------------------------
 
     def head(self, k: int) -> bytes | None:

@@ -256,6 +256,11 @@ class Sweep:
                 outcome.chosen_splits = splits
                 outcome.requested_splits = list(splits)
             self._run_splits(graph, cuts, splits, input_sets, lanes, outcome)
+        except KeyboardInterrupt:  # lanes blocked on a phone must not hold the interrupt
+            for target in self._all_targets().values():
+                if (abort := getattr(target, "abort", None)) is not None:
+                    abort()
+            raise
         finally:
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -371,6 +376,7 @@ class Sweep:
                     )
             self.on_progress("splits", total, total)
         finally:
+            splitter.close()  # an interrupted sweep does not wait for parts still lowering
             outcome.parts_written += parts.writes
             if not self.plan.keep_parts:
                 remove_scratch(parts_root)

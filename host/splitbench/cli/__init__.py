@@ -75,6 +75,11 @@ def main() -> None:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt as exc:
         _fail(f"interrupted ({signal_name(exc)})", exit_code(exc))
+    except SystemExit as exc:
+        interrupt = _interrupt_behind(exc)
+        if interrupt is None:
+            raise
+        _fail(f"interrupted ({signal_name(interrupt)})", exit_code(interrupt))
     except BrokenPipeError:  # `splitbench report DIR | head`: the reader has gone, say nothing
         import os
 
@@ -86,6 +91,17 @@ def main() -> None:
         from splitbench.rundir import os_error_line
 
         _fail(os_error_line(Path(exc.filename or "?"), exc), 1)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """typer turns an interrupt inside a command into a silent exit 130 (even SIGTERM's); the
+    interrupt is still in the exception's chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _fail(message: str, code: int) -> None:

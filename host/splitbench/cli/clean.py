@@ -36,7 +36,7 @@ def clean(
     DeviceDir(device_dir)  # a directory that is not the kit's own: one line before any adb
     refs = resolve_phones(phones, servers_from(adb_server, adb_port), adb_timeout)
     for ref in refs:
-        done = clean_phone(ref, device_dir)
+        done = clean_phone(ref, device_dir, server_timeout=adb_timeout)
         state = "removed" if done.dir_removed else "kept (it holds files the kit did not put there)"
         console.print(
             f"{done.name}: removed {done.files} entries ({done.bytes / 1e6:.1f} MB) from "

@@ -17,7 +17,8 @@ def devices(
     adb_timeout: AdbTimeoutOpt = 10.0,
 ) -> None:
     """List the phones of every adb server asked, each with the server it hangs off, and one
-    line per server that cannot be reached. Exits 0 when at least one server answered."""
+    line per server that cannot be reached. Exits 0 when at least one server answered and, if it
+    lists phones, the facts of at least one could be read."""
     from splitbench.targets.adb.phone import list_pool
     from splitbench.targets.adb.server import servers_from
 
@@ -36,10 +37,12 @@ def devices(
         for key, value in facts.as_rows():
             view.add_row(key, value)
         console.print(view)
-    for ref, line in listing.phone_errors:
-        err_console.print(f"[yellow]warning:[/] {ref.name}: {line}", highlight=False)
     for _server, line in listing.server_errors:
         err_console.print(f"[yellow]unreachable:[/] {line}", highlight=False, soft_wrap=True)
+    if listing.phone_errors and not listing.phones:  # phones listed, none could be read
+        raise DeviceError("; ".join(line for _ref, line in listing.phone_errors))
+    for ref, line in listing.phone_errors:
+        err_console.print(f"[yellow]warning:[/] {ref.name}: {line}", highlight=False)
     if not listing.phones and not listing.phone_errors:
         asked = ", ".join(s.label for s in servers)
         console.print(

@@ -54,13 +54,16 @@ def split(
     # heads (TFLite and ONNX parts).
     processes = min(2, os.cpu_count() or 1) if at is None else 1
     start, parts, written = time.perf_counter(), 0, 0
-    for files in splitter.write_all(out, None if at is None else [at], processes=processes):
-        print(  # plain lines: rich (its import, its rendering) would cost a tenth of the command
-            f"split {files.split}:{graph.num_operators - files.split}  head {files.head_bytes} B"
-            f"  tail {files.tail_bytes} B  → {files.split_dir}"
-        )
-        parts += (files.head_path is not None) + (files.tail_path is not None)
-        written += files.head_bytes + files.tail_bytes
+    try:
+        for files in splitter.write_all(out, None if at is None else [at], processes=processes):
+            print(  # plain lines: rich (its import, its rendering) would cost a tenth of it
+                f"split {files.split}:{graph.num_operators - files.split}  head "
+                f"{files.head_bytes} B  tail {files.tail_bytes} B  → {files.split_dir}"
+            )
+            parts += (files.head_path is not None) + (files.tail_path is not None)
+            written += files.head_bytes + files.tail_bytes
+    finally:
+        splitter.close()  # an interrupted --all does not wait for parts still lowering
     how = "tails written by a second process" if splitter.processes_used == 2 else "one process"
     print(
         f"wrote {parts} parts, {written / 1e6:.1f} MB, in {time.perf_counter() - start:.2f} s"

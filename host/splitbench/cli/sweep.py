@@ -148,7 +148,9 @@ def sweep(
     ] = "direct",
     timeout: Annotated[
         float,
-        typer.Option(help="Seconds before a part's run on a phone is killed (greater than 0)."),
+        typer.Option(
+            help="Seconds before a part's run on a phone is killed (a whole number, 1 or more)."
+        ),
     ] = 600.0,
     retry_failed: Annotated[
         str,
@@ -206,6 +208,12 @@ def sweep(
         raise SplitbenchError(
             f"--timeout must be greater than 0 seconds (got {timeout:g}): it is how long one "
             "part may run on a phone before it is killed"
+        )
+    if not timeout.is_integer():  # runner.sh's watchdog counts whole seconds
+        whole = max(1, round(timeout)) if timeout < 1e9 else 600
+        raise SplitbenchError(
+            f"--timeout {timeout:g} is not a whole number of seconds: a phone's runner kills a "
+            f"part after whole seconds; give --timeout {whole} (or another whole number)"
         )
     if retry_failed not in ("yes", "no"):
         raise SplitbenchError(f"--retry-failed must be yes or no, got '{retry_failed}'")

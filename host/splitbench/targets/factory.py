@@ -110,4 +110,5 @@ def make_target(
         affinity_mask=adb.affinity_mask,
         device_cache_mb=adb.device_cache_mb,
         model_format=adb.model_format,
+        server_timeout_s=adb.server_timeout_s,
     )

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from splitbench.errors import ModelError
 from splitbench.formats.executorch.splitter import PartSpec, part_program
 from splitbench.formats.executorch.units import ProgramUnits, program_units
+from splitbench.orphans import Parent, Spawner, die_with_parent
 
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
@@ -333,8 +334,9 @@ def save_program(program: ExportedProgram, path: Path) -> None:
 _WORKER_EDGE: EdgeModel | None = None
 
 
-def _worker_init(saved: str, preserved: list[str], sha: str) -> None:
+def _worker_init(saved: str, preserved: list[str], sha: str, parent: Parent) -> None:
     global _WORKER_EDGE
+    die_with_parent(parent)  # never outlive a killed sweep (each worker holds ~0.5 GB)
     import torch
 
     torch.set_num_threads(1)
@@ -527,6 +529,7 @@ class PartCache:
                     str(saved),
                     [_op_name(op) for op in self.edge.preserved_ops],
                     self.edge.sha256,
+                    Spawner(),
                 ),
             )
         return self._pool
@@ -540,10 +543,14 @@ class PartCache:
         return self.edge.saved
 
     def close(self) -> None:
+        """Stop the workers. A part still being lowered that nobody will collect (an
+        interrupted sweep) is not waited for: its worker is killed, so the sweep stops now."""
         if self._pool is not None:
-            for future in self._pending.values():
-                future.cancel()
+            running = [f for f in self._pending.values() if not f.cancel() and not f.done()]
             self._pending.clear()
             self._queued.clear()
+            if running:  # ProcessPoolExecutor.terminate_workers() from Python 3.14
+                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    process.kill()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

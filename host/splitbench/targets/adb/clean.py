@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from splitbench.targets.adb.devicedir import DeviceDir
 from splitbench.targets.adb.phone import Phone
 from splitbench.targets.adb.pool import PhoneRef
+from splitbench.targets.adb.server import SERVER_TIMEOUT
 
 KIT_FOLDERS = ("parts", "bin", "runs")
 
@@ -29,11 +30,13 @@ class Cleaned:
     dir_removed: bool
 
 
-def clean_phone(ref: PhoneRef, device_dir: str) -> Cleaned:
+def clean_phone(ref: PhoneRef, device_dir: str, server_timeout: float = SERVER_TIMEOUT) -> Cleaned:
     """Remove the kit's folders on one phone; what they held (files directly in ``parts/`` and
     ``bin/``, plus leftover run folders)."""
     dirs = DeviceDir(device_dir)
-    phone = Phone(ref.serial, server=ref.server, qualified=ref.qualified)
+    phone = Phone(
+        ref.serial, server=ref.server, qualified=ref.qualified, server_timeout=server_timeout
+    )
     files = held = 0
     for folder in KIT_FOLDERS:
         for _name, mode, size, _mtime in phone.list_dir(dirs.path(folder)):

@@ -11,15 +11,15 @@ import socket
 import stat
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import adbutils
-from adbutils import AdbConnection, AdbError
+from adbutils import AdbConnection, AdbError, AdbTimeout
 
 from splitbench.errors import DeviceError
 from splitbench.targets.adb.devicedir import DEFAULT_DEVICE_DIR
+from splitbench.targets.adb.parallel import map_in_parallel
 from splitbench.targets.adb.pool import PhoneRef, show_serial, survey
 from splitbench.targets.adb.server import (
     LOCAL_HOST,
@@ -83,13 +83,16 @@ class Phone:
         server: AdbServer | None = None,
         qualified: bool = False,
         shell_v2: bool | None = None,
+        server_timeout: float = SERVER_TIMEOUT,
     ):
         self.serial = serial
         if server is None:
             server = AdbServer(host, adb_server_port(adb_port), local=host == LOCAL_HOST)
         self.server = server
         self.host = server.host
-        self.client = server_client(server)
+        # every request to the server waits at most server_timeout (--adb-timeout); a shell or
+        # sync session has its own total deadline on top
+        self.client = server_client(server, server_timeout)
         # how lines name the phone: with its server when its serial alone is ambiguous
         self.who = f"{serial} on {server.label}" if qualified else serial
         self.in_sweep = False
@@ -124,8 +127,18 @@ class Phone:
         """One line for any failure of adb, the connection or the phone."""
         if isinstance(exc, DeviceError):
             return exc
+        if self.client.aborted:  # the command was interrupted: ask the server nothing more
+            return DeviceError(f"phone {self.who}: interrupted while {doing}")
         if isinstance(exc, ServerGone):
             return self._server_lost(exc)
+        if isinstance(exc, AdbTimeout | TimeoutError):  # asking the state again would stall too
+            line = (
+                f"phone {self.who}: adb server {self.server.label} did not answer within "
+                f"{self.client.timeout:g} s while {doing}"
+            )
+            if self.in_sweep:
+                line += "; finished measurements are saved — rerun the same command to resume"
+            return DeviceError(line)
         state = self._state()
         if state is not None and state != "device":
             return state_error(self.who, state)
@@ -324,13 +337,14 @@ def list_pool(
         if state != "device":
             return DeviceFacts(serial=ref.serial, state=state, device_dir=device_dir)
         try:
-            phone = Phone(ref.serial, server=ref.server, qualified=ref.qualified)
+            phone = Phone(
+                ref.serial, server=ref.server, qualified=ref.qualified, server_timeout=timeout
+            )
             return read_facts(phone, device_dir)
         except DeviceError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(refs)))) as pool:
-        answers = list(pool.map(read, refs))
+    answers = map_in_parallel(read, refs)
     for (ref, _state), answer in zip(refs, answers, strict=True):
         if isinstance(answer, DeviceError):
             listing.phone_errors.append((ref, str(answer)))

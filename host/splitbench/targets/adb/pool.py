@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from splitbench.errors import DeviceError
+from splitbench.targets.adb.parallel import map_in_parallel
 from splitbench.targets.adb.server import (
     LOCAL_HOST,
     SERVER_TIMEOUT,
@@ -112,8 +112,7 @@ def survey(servers: Sequence[AdbServer], timeout: float = SERVER_TIMEOUT) -> Sur
         except DeviceError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
-        answers = list(pool.map(ask, servers))
+    answers = map_in_parallel(ask, servers)
     for server, answer in zip(servers, answers, strict=True):
         if isinstance(answer, DeviceError):
             result.errors[server] = str(answer)

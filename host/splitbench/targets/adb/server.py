@@ -12,6 +12,8 @@ import contextlib
 import os
 import re
 import socket
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,12 +129,28 @@ def servers_from(options: Sequence[str] | None, adb_port: int | None = None) -> 
 
 
 class Connection(AdbConnection):
-    """An adbutils connection that never spawns ``adb start-server`` when nobody answers, and
-    closes at once: adbutils' ``close()`` sleeps 10 ms after the shutdown (20 ms and more on a
-    busy machine), which was most of the host's cost of a quick request."""
+    """An adbutils connection that never spawns ``adb start-server`` when nobody answers,
+    connects within the server's timeout (adbutils: 3 s whatever was asked), and closes at once:
+    adbutils' ``close()`` sleeps 10 ms after the shutdown (20 ms and more on a busy machine),
+    which was most of the host's cost of a quick request."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self._address, self._timeout = (host, port), timeout
+        super().__init__(host, port)
 
     def _safe_connect(self) -> socket.socket:
-        return self._create_socket()
+        try:
+            sock = socket.create_connection(self._address, timeout=self._timeout)
+        except TimeoutError:
+            raise AdbTimeout("connect to adb server timeout") from None
+        except OSError as exc:
+            raise AdbConnectionError(f"connect to adb server failed: {exc}") from None
+        # adbutils' keepalive: a connection that goes silent is noticed in about 40 s
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPCNT", 3), ("TCP_KEEPINTVL", 10)):
+            if hasattr(socket, option):  # Linux
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        return sock
 
     def close(self) -> None:
         with contextlib.suppress(AdbError, OSError):
@@ -140,12 +158,20 @@ class Connection(AdbConnection):
 
 
 class Client(adbutils.AdbClient):
-    """adbutils' client with a default socket timeout and no server start."""
+    """adbutils' client with no server start, where ``timeout`` bounds every wait for the adb
+    server: the connect and each read of a host request (``host:devices``, ``features``,
+    ``host:tport``). adbutils passes 600 s to some of them (``get_features``,
+    ``open_transport``); a server that lists a phone and then stalls must not hold a command
+    for ten minutes. Reads of a shell or sync session set their own total deadline
+    (:class:`~splitbench.targets.adb.wire.Reader`)."""
 
     def __init__(self, host: str, port: int, timeout: float = SHORT) -> None:
         super().__init__(host=host, port=port)
         self.timeout = timeout
         self._version: int | None = None
+        self.aborted = False
+        self._live: weakref.WeakSet[socket.socket] = weakref.WeakSet()  # connections in use
+        self._lock = threading.Lock()
 
     def server_version(self) -> int:
         """Asked once per client: adbutils asks it before every transport it opens (one more
@@ -156,11 +182,28 @@ class Client(adbutils.AdbClient):
 
     def make_connection(self, timeout: float | None = None) -> AdbConnection:
         try:
-            conn = Connection(self.host, self.port)
+            conn = Connection(self.host, self.port, self.timeout)
         except (AdbTimeout, AdbConnectionError, OSError) as exc:
             raise ServerGone(str(exc)) from exc
-        conn.conn.settimeout(timeout or self.timeout)  # a server that accepts but never answers
+        # a server that accepts but never answers: never longer than the server's timeout
+        conn.conn.settimeout(min(timeout, self.timeout) if timeout else self.timeout)
+        with self._lock:
+            if self.aborted:
+                conn.close()
+                raise ServerGone("interrupted")
+            self._live.add(conn.conn)
         return conn
+
+    def abort(self) -> None:
+        """End every request in flight at once and refuse new ones: an interrupted command
+        must not wait for a thread blocked on a phone or a silent server (up to a shell's
+        deadline). A shut-down socket wakes its reader in any thread."""
+        with self._lock:
+            self.aborted = True
+            live = list(self._live)
+        for sock in live:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class ServerGone(Exception):

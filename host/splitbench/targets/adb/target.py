@@ -28,7 +28,13 @@ from splitbench.targets.adb.cache import DEFAULT_CACHE_MB, MB, UploadCache
 from splitbench.targets.adb.devicedir import DEFAULT_DEVICE_DIR, DeviceDir
 from splitbench.targets.adb.phone import Phone, read_facts
 from splitbench.targets.adb.pool import PhoneRef, file_label, resolve_phones
-from splitbench.targets.adb.server import LOCAL_HOST, SHORT, AdbServer, adb_server_port
+from splitbench.targets.adb.server import (
+    LOCAL_HOST,
+    SERVER_TIMEOUT,
+    SHORT,
+    AdbServer,
+    adb_server_port,
+)
 from splitbench.targets.adb.wire import RemoteTimeout
 from splitbench.targets.base import TargetInfo
 from splitbench.targets.binaries import (
@@ -123,6 +129,7 @@ class AdbTarget:
         affinity_mask: str | None = None,
         device_cache_mb: float | None = DEFAULT_CACHE_MB,
         model_format: str = "tflite",
+        server_timeout_s: float = SERVER_TIMEOUT,
     ) -> None:
         if runner not in ("auto", "benchmark_model", "kit", "app"):
             raise SplitbenchError(f"unknown runner {runner!r}: auto, benchmark_model, kit, app")
@@ -146,7 +153,9 @@ class AdbTarget:
         self.cooldown_temp_c = cooldown_temp_c
         self.cooldown_max_wait_s = cooldown_max_wait_s
         self.affinity_mask = affinity_mask
-        self.phone = Phone(serial, server=server, qualified=qualified)
+        self.phone = Phone(
+            serial, server=server, qualified=qualified, server_timeout=server_timeout_s
+        )
         clean = f"splitbench clean {self.name}"
         if not server.local and not qualified:
             clean += f" --adb-server {server.label}"
@@ -214,6 +223,10 @@ class AdbTarget:
             with contextlib.suppress(DeviceError, RemoteTimeout):
                 self.phone.shell(self.dirs.remove_command(self._done_batch))
             self._done_batch = None
+
+    def abort(self) -> None:
+        """The sweep was interrupted: end this phone's adb requests in flight at once."""
+        self.phone.client.abort()
 
     # batch ------------------------------------------------------------------------------------
 
