@@ -258,8 +258,7 @@ class Sweep:
             self._run_splits(graph, cuts, splits, input_sets, lanes, outcome)
         except KeyboardInterrupt:  # lanes blocked on a phone must not hold the interrupt
             for target in self._all_targets().values():
-                if (abort := getattr(target, "abort", None)) is not None:
-                    abort()
+                target.abort()
             raise
         finally:
             for pool in lanes.values():

@@ -51,6 +51,11 @@ class Target(Protocol):
         ``PartMeasurement.error``; failures of the target itself raise ``DeviceError``."""
         ...
 
+    def abort(self) -> None:
+        """The run was interrupted: end requests in flight at once (a phone's adb requests);
+        a target that holds none does nothing."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -112,6 +112,9 @@ class HostTarget:
     def warnings(self) -> list[str]:
         return []
 
+    def abort(self) -> None:
+        """Measurements on the host run in this process: nothing in flight to end."""
+
     def cannot_run(self, fmt: Format) -> str | None:
         """Every format has a runtime on the host."""
         return None
