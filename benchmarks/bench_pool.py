@@ -97,6 +97,7 @@ def start_server(serials: list[str], root: Path) -> tuple[subprocess.Popen[str],
 
 def run_one(phones: int, model: Path, work: Path) -> dict[str, float | str]:
     from splitbench.measure.types import RunSettings
+    from splitbench.rundir import run_directory
     from splitbench.sweep import Sweep, SweepPlan
     from splitbench.targets.factory import AdbOptions, make_target, resolve_targets
 
@@ -129,7 +130,8 @@ def run_one(phones: int, model: Path, work: Path) -> dict[str, float | str]:
         before = cpu_snapshot()[0]
         own0 = time.process_time()
         started = time.perf_counter()
-        outcome = sweep.run()
+        with run_directory(out):  # prepared and locked, as every command takes it
+            outcome = sweep.run()
         wall = time.perf_counter() - started
         own = time.process_time() - own0
         after = cpu_snapshot()[0]

@@ -24,6 +24,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from splitbench.errors import SplitbenchError
@@ -81,11 +83,30 @@ def prepare(out: Path) -> Path:
     return out
 
 
+@contextmanager
+def run_directory(out: Path) -> Iterator[Path]:
+    """The run directory ``out``, prepared (:func:`prepare`) and locked (:class:`RunLock`) for
+    the block: the one way a command takes a run directory. A folder this call created is
+    removed again when the block fails before anything was recorded in it."""
+    created = not out.expanduser().exists()
+    prepare(out)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        yield out
+    except BaseException:
+        if created:
+            remove_if_unused(out)  # a refused first sweep leaves no folder behind
+        raise
+    finally:
+        lock.release()
+
+
 def remove_if_unused(out: Path) -> None:
     """Remove a run directory this process created when the command stopped before anything
     was recorded in it (no results database): a refused sweep leaves no folder behind. Called
     under the run lock, so no other sweep can be using it."""
-    from splitbench.sweep import DB_NAME
+    from splitbench.results.store import DB_NAME
 
     if not (out / DB_NAME).exists():
         shutil.rmtree(out, ignore_errors=True)

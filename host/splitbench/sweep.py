@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
 from splitbench.errors import DeviceError, SplitbenchError
@@ -36,12 +37,10 @@ from splitbench.results.store import DB_NAME
 from splitbench.run_record import RunRecord
 from splitbench.rundir import (
     RunDirError,
-    RunLock,
     make_scratch,
     os_error_line,
     remove_scratch,
 )
-from splitbench.rundir import prepare as prepare_run_dir
 from splitbench.splitter import ModelSplitter
 from splitbench.targets.base import Target, lane_key
 from splitbench.verify import verify_parts
@@ -83,6 +82,8 @@ class SweepPlan:
     # What MODEL is before conversion (splitbench.model_source.source_identity), kept in
     # run.json so that a later sweep of another model is refused before it converts anything.
     model_source: str | None = None
+    # The run settings as the user typed them (totals, before bouts), kept in run.json.
+    asked: dict[str, Any] | None = None
 
 
 @dataclass
@@ -117,6 +118,7 @@ class SweepOutcome:
     stopped: dict[str, str] = field(default_factory=dict)
     db_s: float = 0.0  # seconds the measurements spent being written (lock wait included)
     parts_written: int = 0  # splits whose parts this run wrote (once per split, not per bout)
+    record: RunRecord | None = None  # what this sweep wrote into run.json (its own clients)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -162,7 +164,6 @@ class Sweep:
         self.clients = clients
         self.server_name, self.server = server
         self.on_progress = on_progress or (lambda stage, done, total: None)
-        prepare_run_dir(plan.out_dir)
         self.db_path = plan.out_dir / DB_NAME
         self.fresh = fresh  # cleared under the run lock, never while another sweep writes
         self._codecs = bool(plan.cut_codec or plan.delivery_codec)
@@ -173,10 +174,9 @@ class Sweep:
 
     # -- stages -------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
-        """Measure what is missing. The run directory is locked for the whole run: a second
-        sweep of the same directory is refused with one line (see :mod:`splitbench.rundir`)."""
-        with RunLock(self.plan.out_dir):
-            return self._run()
+        """Measure what is missing, in a run directory the caller holds
+        (:func:`splitbench.rundir.run_directory`: prepared and locked)."""
+        return self._run()
 
     def _open_db(self) -> None:
         """The results database, created only once every check of the plan has passed."""
@@ -201,6 +201,7 @@ class Sweep:
             num_operators=graph.num_operators,
             splits=None if self.plan.splits is None else sorted(set(self.plan.splits)),
             model_source=self.plan.model_source,
+            settings=self.plan.asked,
         )
         record.merged_with(self.plan.out_dir)  # one run directory, one model
         self._refuse_phones_for(graph)
@@ -244,7 +245,8 @@ class Sweep:
 
             diff = conversion_max_abs_diff(self.plan.torch_export, self.plan.model_path, input_sets)
             outcome.conversion_max_abs_diff = diff
-            replace(record, conversion_max_abs_diff=diff).save(self.plan.out_dir)
+            record = replace(record, conversion_max_abs_diff=diff)
+            record.save(self.plan.out_dir)
         lanes: dict[str, ThreadPoolExecutor] = {}
         try:
             for bout in range(self.plan.rounds):
@@ -263,6 +265,9 @@ class Sweep:
         finally:
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)
+        # run.json names the splits this sweep had to measure (profile-then-verify's picks)
+        outcome.record = replace(record, splits=outcome.requested_splits)
+        outcome.record.save(self.plan.out_dir)
         outcome.wall_s = time.perf_counter() - started
         return outcome
 

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import app, console
-from splitbench.cli.resolve import resolve
 from splitbench.errors import SplitbenchError
+from splitbench.resolve import resolve
 
 
 @app.command()

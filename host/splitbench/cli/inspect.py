@@ -18,7 +18,7 @@ from splitbench.cli.app import (
     app,
     console,
 )
-from splitbench.cli.resolve import resolve
+from splitbench.resolve import resolve
 
 
 @app.command()

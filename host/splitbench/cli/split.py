@@ -18,8 +18,8 @@ from splitbench.cli.app import (
     OutputNamesOpt,
     app,
 )
-from splitbench.cli.resolve import resolve
 from splitbench.errors import SplitbenchError
+from splitbench.resolve import resolve
 
 
 @app.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,12 +20,13 @@ from splitbench.cli.app import (
     console,
     err_console,
 )
-from splitbench.cli.resolve import resolve
 from splitbench.cli.table_view import print_table
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 from splitbench.presets import QUICK, preset_name
 
 if TYPE_CHECKING:
+    from splitbench.network import NetworkConfig
+    from splitbench.sweep_run import SweepResult
     from splitbench.targets.base import Target
 
 
@@ -190,162 +190,66 @@ def sweep(
     """Split MODEL at every point, check each split is lossless, measure heads on the client and
     tails on the server, and write the split table with end-to-end latency per network."""
     from splitbench.cli_options import parse_split_list
-    from splitbench.formats import get_format
     from splitbench.measure.types import RunSettings
     from splitbench.network import load_network_configs
     from splitbench.progress import SweepProgress
-    from splitbench.run_record import refuse_other_model
-    from splitbench.rundir import RunLock, remove_if_unused
-    from splitbench.rundir import prepare as prepare_run_dir
     from splitbench.signals import exit_code, signal_name
-    from splitbench.sweep import STRATEGIES, Sweep, SweepPlan, bout_settings
-    from splitbench.targets.factory import AdbOptions, make_target, resolve_targets
+    from splitbench.sweep_run import SweepEvents, SweepRequest, run_sweep
 
-    # Everything that can be wrong with the options is said before any work.
-    if strategy not in STRATEGIES:
-        raise SplitbenchError(f"unknown --strategy '{strategy}': use {' or '.join(STRATEGIES)}")
-    if not timeout > 0:
-        raise SplitbenchError(
-            f"--timeout must be greater than 0 seconds (got {timeout:g}): it is how long one "
-            "part may run on a phone before it is killed"
-        )
-    if not timeout.is_integer():  # runner.sh's watchdog counts whole seconds
-        whole = max(1, round(timeout)) if timeout < 1e9 else 600
-        raise SplitbenchError(
-            f"--timeout {timeout:g} is not a whole number of seconds: a phone's runner kills a "
-            f"part after whole seconds; give --timeout {whole} (or another whole number)"
-        )
     if retry_failed not in ("yes", "no"):
         raise SplitbenchError(f"--retry-failed must be yes or no, got '{retry_failed}'")
     selected = tuple(parse_split_list(splits)) if splits is not None else None
-    if cut_codec:  # bad codec names fail before anything is built or measured
-        from splitbench.compress.cut_codecs import parse_cut_codec
-
-        parse_cut_codec(cut_codec)
-    if delivery_codec:
-        from splitbench.compress.split_codecs import parse_delivery_codec
-
-        parse_delivery_codec(delivery_codec)
-    networks = load_network_configs(network)
-    created = not out.expanduser().exists()
-    prepare_run_dir(out)
-    lock = RunLock(out)  # held until the tables are written: one sweep per run directory
-    lock.acquire()
-    try:
-        check_database(out)
-        # Another model's run directory is refused before this one is converted into it.
-        identity = _source_identity(model, input_names, output_names, input_shape, fmt)
-        refuse_other_model(out, identity, model)
-        resolved, shapes = resolve(
-            model, out / "model", input_names, output_names, input_shape, fmt
-        )
-        if delivery_codec and not get_format(resolved.format).codes_head_weights:
-            raise SplitbenchError(
-                f"--delivery-codec codes the weights of TFLite heads; {model} is a "
-                f"{resolved.format} model here"
-            )
-        if quick:  # the preset fills in what the user did not type
-            given = {
-                name
-                for name in ("runs", "min_secs", "warmup", "warmup_secs", "rounds")
-                if (source := ctx.get_parameter_source(name)) is not None
-                and source.name in ("COMMANDLINE", "ENVIRONMENT")
-            }
-            runs = runs if "runs" in given else QUICK.runs
-            min_secs = min_secs if "min_secs" in given else QUICK.min_secs
-            warmup = warmup if "warmup" in given else QUICK.warmup
-            warmup_secs = warmup_secs if "warmup_secs" in given else QUICK.warmup_secs
-            rounds = rounds if "rounds" in given else QUICK.rounds
-        settings = bout_settings(
-            RunSettings(
-                threads=threads,
-                warmup_runs=warmup,
-                warmup_min_secs=warmup_secs,
-                num_runs=runs,
-                min_secs=min_secs,
-            ),
-            rounds,
-        )
-        adb = AdbOptions(
-            adb_port=adb_port,
-            adb_servers=tuple(adb_server or ()),
-            server_timeout_s=adb_timeout,
-            device_cache_mb=device_cache_mb,
-            benchmark_binary=benchmark_binary,
-            timeout_s=timeout,
-            cooldown_temp_c=cooldown_temp,
-            cooldown_max_wait_s=cooldown_max_wait,
-            affinity_mask=affinity,
-            model_format=resolved.format,
-        )
-        chosen = resolve_targets(["all"] if clients == "all" else (client or ["host"]), server, adb)
-        client_specs, server_spec = chosen.clients, chosen.server
-        for line in chosen.unreachable.values():
-            err_console.print(f"[yellow]unreachable:[/] {line}", highlight=False, soft_wrap=True)
-        targets = {
-            spec: make_target(spec, run_dir=out, adb=adb, phone=chosen.phones.get(spec))
-            for spec in client_specs
+    if quick:  # the preset fills in what the user did not type
+        given = {
+            name
+            for name in ("runs", "min_secs", "warmup", "warmup_secs", "rounds")
+            if (source := ctx.get_parameter_source(name)) is not None
+            and source.name in ("COMMANDLINE", "ENVIRONMENT")
         }
-        server_target = targets.get(server_spec) or make_target(
-            server_spec, run_dir=out, adb=adb, phone=chosen.phones.get(server_spec)
-        )
-        plan = SweepPlan(
-            model_path=resolved.path,
-            model_name=resolved.name,
-            out_dir=out,
-            settings=settings,
-            splits=selected,
-            inputs_dir=inputs,
-            keep_parts=keep_parts,
-            input_shapes=shapes,
-            strategy=strategy,
-            networks=tuple(networks),
-            rounds=rounds,
-            cut_codec=cut_codec.lower() if cut_codec else None,
-            delivery_codec=delivery_codec,
-            torch_export=resolved.torch_export,
-            input_scale=input_scale,
-            jobs=jobs or os.cpu_count() or 1,
-            retry_failed=retry_failed == "yes",
-            model_source=identity,
-        )
-        console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
-        if preset_name(settings, rounds) == "quick":
-            console.print(
-                f"[bold yellow]quick[/] preset ({QUICK.flags()}): a first look with less time "
-                "behind each number; rerun without --quick into the same --out for the careful "
-                "measurements (these are kept beside them)"
-            )
-        with SweepProgress(err_console) as progress:
-            runner = Sweep(
-                plan,
-                targets,
-                (server_spec, server_target),
-                fresh=fresh,
-                on_progress=progress.update,
-                on_event=lambda line: err_console.print(
-                    f"[yellow]stopped:[/] {line}", highlight=False, soft_wrap=True
-                ),
-            )
-            try:
-                outcome = runner.run()
-            except KeyboardInterrupt as exc:
-                stopped = Interrupted(
-                    f"interrupted ({signal_name(exc)}); finished measurements are saved — "
-                    "rerun the same command to resume"
-                )
-                stopped.exit_code = exit_code(exc)
-                raise stopped from None
-            finally:
-                for target in {id(t): t for t in [*targets.values(), server_target]}.values():
-                    _report_target(target)
-                    target.close()
-        if outcome.chosen_splits:
-            console.print(
-                "profile-then-verify measured directly only splits "
-                + ", ".join(str(k) for k in outcome.chosen_splits)
-            )
-        asked = {
+        runs = runs if "runs" in given else QUICK.runs
+        min_secs = min_secs if "min_secs" in given else QUICK.min_secs
+        warmup = warmup if "warmup" in given else QUICK.warmup
+        warmup_secs = warmup_secs if "warmup_secs" in given else QUICK.warmup_secs
+        rounds = rounds if "rounds" in given else QUICK.rounds
+    networks = load_network_configs(network)
+    request = SweepRequest(
+        model=model,
+        out=out,
+        networks=tuple(networks),
+        settings=RunSettings(
+            threads=threads,
+            warmup_runs=warmup,
+            warmup_min_secs=warmup_secs,
+            num_runs=runs,
+            min_secs=min_secs,
+        ),
+        rounds=rounds,
+        clients=("all",) if clients == "all" else tuple(client or ["host"]),
+        server=server,
+        splits=selected,
+        inputs_dir=inputs,
+        input_scale=input_scale,
+        input_shape=tuple(input_shape or ()),
+        input_names=input_names,
+        output_names=output_names,
+        fmt=fmt,
+        fresh=fresh,
+        keep_parts=keep_parts,
+        strategy=strategy,
+        retry_failed=retry_failed == "yes",
+        cut_codec=cut_codec,
+        delivery_codec=delivery_codec,
+        jobs=jobs,
+        adb_port=adb_port,
+        adb_servers=tuple(adb_server or ()),
+        adb_timeout_s=adb_timeout,
+        device_cache_mb=device_cache_mb,
+        benchmark_binary=benchmark_binary,
+        timeout_s=timeout,
+        cooldown_temp_c=cooldown_temp,
+        cooldown_max_wait_s=cooldown_max_wait,
+        affinity=affinity,
+        asked={
             "threads": threads,
             "runs": runs,
             "min_secs": min_secs,
@@ -353,42 +257,51 @@ def sweep(
             "warmup_secs": warmup_secs,
             "rounds": rounds,
             "strategy": strategy,
-        }
-        # a server down from the start is a hole only where its phones were asked for
-        unreachable = chosen.unreachable if clients == "all" else {}
-        try:
-            _write_and_show(
-                outcome, out, client_specs, server_spec, networks, asked, retry_failed == "yes"
-            )
-        except SplitbenchError:
-            _require_every_phone(outcome.stopped, unreachable)  # the holes are those phones'
-            raise
-        _require_every_phone(outcome.stopped, unreachable)
-    except BaseException:
-        if created:
-            remove_if_unused(out)  # a refused first sweep leaves no folder behind
-        raise
-    finally:
-        lock.release()
-
-
-def _source_identity(
-    model: str,
-    input_names: str | None,
-    output_names: str | None,
-    input_shape: list[str] | None,
-    fmt: str | None,
-) -> str | None:
-    from splitbench.cli_options import parse_input_shapes, parse_names
-    from splitbench.model_source import source_identity
-
-    return source_identity(
-        model,
-        input_names=parse_names(input_names, "--input-names"),
-        output_names=parse_names(output_names, "--output-names"),
-        input_shapes=parse_input_shapes(input_shape or []),
-        fmt=fmt,
+        },
     )
+
+    def started(name: str, run_dir: Path, per_bout: RunSettings) -> None:
+        console.print(f"[bold]splitbench {__version__}[/] sweep of {name} → {run_dir}")
+        if preset_name(per_bout, rounds) == "quick":
+            console.print(
+                f"[bold yellow]quick[/] preset ({QUICK.flags()}): a first look with less time "
+                "behind each number; rerun without --quick into the same --out for the careful "
+                "measurements (these are kept beside them)"
+            )
+
+    with SweepProgress(err_console) as progress:
+        events = SweepEvents(
+            started=started,
+            unreachable=lambda line: err_console.print(
+                f"[yellow]unreachable:[/] {line}", highlight=False, soft_wrap=True
+            ),
+            progress=progress.update,
+            stopped=lambda line: err_console.print(
+                f"[yellow]stopped:[/] {line}", highlight=False, soft_wrap=True
+            ),
+            target_done=_report_target,
+        )
+        try:
+            result = run_sweep(request, events)
+        except KeyboardInterrupt as exc:
+            stopped = Interrupted(
+                f"interrupted ({signal_name(exc)}); finished measurements are saved — "
+                "rerun the same command to resume"
+            )
+            stopped.exit_code = exit_code(exc)
+            raise stopped from None
+    _show(result, networks)
+    outputs = result.outputs
+    for line in [*outputs.holes, *outputs.whole_holes][:10]:
+        err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
+    # a phone that stopped is the reason for its holes: say that first
+    _require_every_phone(result.outcome.stopped, result.unreachable)
+    if outputs.holes or outputs.whole_holes:
+        from splitbench.report.write import incomplete
+
+        raise incomplete(
+            outputs.holes, outputs.parts_asked, outputs.whole_holes, retry=request.retry_failed
+        )
 
 
 def _require_every_phone(stopped: dict[str, str], unreachable: dict[str, str]) -> None:
@@ -409,17 +322,6 @@ def _require_every_phone(stopped: dict[str, str], unreachable: dict[str, str]) -
     )
 
 
-def check_database(out: Path) -> None:
-    """A damaged results database (or one on a full disk) is reported before any work, and
-    never touched."""
-    from splitbench.results.store import check_health
-    from splitbench.sweep import DB_NAME
-
-    db = out / DB_NAME
-    if db.is_file() and db.stat().st_size:
-        check_health(db)
-
-
 def _report_target(target: Target) -> None:
     """Phones report what was pushed and what looked wrong (charging, screen on, hot)."""
     if target.bytes_pushed is not None:
@@ -428,64 +330,22 @@ def _report_target(target: Target) -> None:
         err_console.print(f"[yellow]warning:[/] {target.name}: {warning}")
 
 
-def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked, retry) -> None:  # type: ignore[no-untyped-def]
-    from splitbench.cutplan import output_bytes
-    from splitbench.report.run_page import same_machine_note, write_run_html
-    from splitbench.report.write import find_holes, incomplete, whole_model_holes, write_report
-    from splitbench.run_record import RunRecord
-    from splitbench.targets.base import file_label
+def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
+    """The sweep's tables, what was written, and how long it took."""
+    from splitbench.report.run_page import same_machine_note
 
-    RunRecord(
-        model_name=outcome.model_name,
-        model_sha=outcome.graph.sha256,
-        model_path=str(outcome.graph.path),
-        clients=client_specs,
-        server=server_spec,
-        output_bytes=output_bytes(outcome.graph),
-        num_operators=outcome.graph.num_operators,
-        conversion_max_abs_diff=outcome.conversion_max_abs_diff,
-        settings=asked,
-        splits=outcome.requested_splits if outcome.requested_splits is not None else None,
-    ).save(out)
-    written = {}
-    holes: list[str] = []
-    total = 0
-    for spec in client_specs:
-        suffix = "" if len(client_specs) == 1 else f"_{file_label(spec)}"
-        files = write_report(
-            outcome.db_path,
-            out,
-            model_sha=outcome.graph.sha256,
-            client=spec,
-            server=server_spec,
-            networks=networks,
-            output_bytes=output_bytes(outcome.graph),
-            num_operators=outcome.graph.num_operators,
-            graph=outcome.graph,
-            suffix=suffix,
-            settings_hash=outcome.settings_hash,
-            conversion_max_abs_diff=outcome.conversion_max_abs_diff,
-            asked=asked,
+    outcome = result.outcome
+    if outcome.chosen_splits:
+        console.print(
+            "profile-then-verify measured directly only splits "
+            + ", ".join(str(k) for k in outcome.chosen_splits)
         )
-        written[spec] = files
+    for spec, files in result.outputs.files.items():
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)
         console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
-        missing, parts = find_holes(
-            files.table, outcome.requested_splits, client=spec, server=server_spec
-        )
-        holes += [h for h in missing if h not in holes]
-        total += parts
-    page = write_run_html(
-        outcome.db_path,
-        out,
-        clients=client_specs,
-        server=server_spec,
-        networks=networks,
-        files=written,
-    )
-    console.print(f"wrote {page} (open it in a browser; it needs no network)")
-    note = same_machine_note(client_specs, server_spec)
+    console.print(f"wrote {result.outputs.page} (open it in a browser; it needs no network)")
+    note = same_machine_note(result.clients, result.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
@@ -493,13 +353,6 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         f"{outcome.skipped} splits already done), "
         f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
     )
-    whole = whole_model_holes(
-        outcome.db_path, outcome.graph.sha256, [*client_specs, server_spec], outcome.settings_hash
-    )
-    for line in [*holes, *whole][:10]:
-        err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
-    if holes or whole:
-        raise incomplete(holes, total, whole, retry=retry)
 
 
 def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]

@@ -20,8 +20,8 @@ from splitbench.cli.app import (
     console,
     err_console,
 )
-from splitbench.cli.resolve import resolve
 from splitbench.errors import SplitbenchError
+from splitbench.resolve import resolve
 
 
 @app.command()
