@@ -60,18 +60,22 @@ class Sample:
     done: int  # rows in the splits table
     disk: int  # bytes allocated under the run dir
     parts: int  # bytes allocated under run dir/parts
+    top: int = 0  # bytes, the largest single process of them (a lowering worker, say)
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """RSS of ``proc`` and all its children together, and of the largest one of them."""
+    total = top = 0
     try:
         family = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for p in family:
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
+            rss = p.memory_info().rss
+            total += rss
+            top = max(top, rss)
+    return total, top
 
 
 def du(path: Path) -> int:
@@ -200,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 row = query(db_path, "SELECT count(*) FROM splits")
                 done = row[0] if row else (samples[-1].done if samples else 0)
                 if not finished:
-                    samples.append(
-                        Sample(tick - start, tree_rss(proc), done, du(out), du(out / "parts"))
-                    )
+                    rss, top = tree_rss(proc)
+                    samples.append(Sample(tick - start, rss, done, du(out), du(out / "parts"), top))
                 if finished:
                     break
                 time.sleep(max(0.0, args.interval - (time.perf_counter() - tick)))
@@ -300,9 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if lowered:
 
-        def rss_mb_at(epoch: float) -> float | None:
+        def rss_mb_at(epoch: float) -> tuple[float, float] | None:
             s = rss_at_time(samples, epoch - start_epoch)
-            return None if s is None else s.rss / MB
+            return None if s is None else (s.rss / MB, s.top / MB)
 
         lines += lowering_lines(lowered, rss_mb_at)
     print("\n".join(lines))

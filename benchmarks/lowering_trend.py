@@ -59,9 +59,12 @@ def _ratio(first: list[float], last: list[float]) -> float:
     return statistics.median(last) / statistics.median(first)
 
 
-def lowering_lines(parts: list[Lowered], rss_mb_at: Callable[[float], float | None]) -> list[str]:
+def lowering_lines(
+    parts: list[Lowered], rss_mb_at: Callable[[float], tuple[float, float] | None]
+) -> list[str]:
     """The report: first vs last quarter of the parts, time per part and per unit, and the RSS
-    (``rss_mb_at(epoch seconds)``, MB of the sweep and its children) when each was finished."""
+    when each was finished (``rss_mb_at(epoch seconds)``: MB of the sweep and its children
+    together, and of the largest single one of them, a lowering worker or the sweep itself)."""
     if len(parts) < 8:
         return [f"ExecuTorch lowering: {len(parts)} parts lowered, too few for quarters"]
     q = len(parts) // 4
@@ -80,12 +83,13 @@ def lowering_lines(parts: list[Lowered], rss_mb_at: Callable[[float], float | No
             f"  {name}: first {_spread(a, unit, fmt)}; last {_spread(b, unit, fmt)};"
             f" last/first {_ratio(a, b):.2f}x"
         )
-    mem = [[rss_mb_at(p.finished) for p in group] for group in (first, last)]
-    a, b = ([m for m in group if m is not None] for group in mem)
-    lines.append(
-        f"  RSS of the sweep's processes when a part was done: first {_spread(a, 'MB', '.0f')};"
-        f" last {_spread(b, 'MB', '.0f')}; last/first {_ratio(a, b):.2f}x"
-    )
+    mem = [[m for m in map(rss_mb_at, (p.finished for p in g)) if m] for g in (first, last)]
+    for i, name in ((0, "the sweep's processes together"), (1, "the largest one of them")):
+        a, b = ([m[i] for m in group] for group in mem)
+        lines.append(
+            f"  RSS of {name} when a part was done: first {_spread(a, 'MB', '.0f')};"
+            f" last {_spread(b, 'MB', '.0f')}; last/first {_ratio(a, b):.2f}x"
+        )
     per_unit = _ratio(
         [p.seconds / max(1, p.units) for p in first], [p.seconds / max(1, p.units) for p in last]
     )
