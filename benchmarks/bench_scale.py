@@ -19,6 +19,12 @@ each split) with a verdict, the wall time, and the disk used under the run dir a
 
 Run: ``python benchmarks/bench_scale.py`` (a few minutes on two cores); any measurement
 setting can be overridden (``--runs 50 --min-secs 1`` for the README's defaults).
+
+``--executorch`` runs the ExecuTorch case instead: ``splitbench sweep torchvision:resnet18
+--format executorch`` (69 split units, 70 splits, 138 parts lowered by the sweep and its
+lowering workers), and adds the per-part lowering time and the RSS at each part's finish, first
+vs last quarter of the parts with their spread (:mod:`lowering_trend`): a lowering worker used
+to get slower and bigger with every part it had lowered.
 """
 
 from __future__ import annotations
@@ -37,10 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from lowering_trend import Lowered, lowered_parts, lowering_lines
 from machine_load import cpu_snapshot, machine_share
 from sweep_args import add_sweep_options, sweep_flags
 
 MODEL = "mediapipe:pose_landmark_full"
+EXECUTORCH_MODEL = "torchvision:resnet18"
 MAX_SLOPE_MB = 10.0  # per 100 splits; keeping each split's parts would cost ~100x that
 MB = float(1 << 20)
 
@@ -52,18 +60,22 @@ class Sample:
     done: int  # rows in the splits table
     disk: int  # bytes allocated under the run dir
     parts: int  # bytes allocated under run dir/parts
+    top: int = 0  # bytes, the largest single process of them (a lowering worker, say)
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """RSS of ``proc`` and all its children together, and of the largest one of them."""
+    total = top = 0
     try:
         family = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for p in family:
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
+            rss = p.memory_info().rss
+            total += rss
+            top = max(top, rss)
+    return total, top
 
 
 def du(path: Path) -> int:
@@ -91,6 +103,12 @@ def query(db: Path, sql: str) -> tuple | None:
 
 def rss_at(samples: list[Sample], done: int) -> Sample | None:
     return next((s for s in samples if s.done >= done), None)
+
+
+def rss_at_time(samples: list[Sample], t: float) -> Sample | None:
+    """The last sample taken at or before ``t`` seconds into the sweep."""
+    before = [s for s in samples if s.t <= t]
+    return before[-1] if before else None
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,13 @@ def rss_slope(samples: list[Sample], lo: int, hi: int, bins: int = 8) -> Slope:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=MODEL, help=f"MODEL for splitbench sweep ({MODEL})")
+    parser.add_argument("--model", help=f"MODEL for splitbench sweep (default {MODEL})")
+    parser.add_argument(
+        "--executorch",
+        action="store_true",
+        help=f"the ExecuTorch case: {EXECUTORCH_MODEL} (unless --model) with --format executorch,"
+        " and per-part lowering time and memory over the run",
+    )
     add_sweep_options(parser, {"runs": 3, "min_secs": 0.0, "warmup": 0, "warmup_secs": 0.0})
     parser.add_argument("--interval", type=float, default=0.5, help="sampling period, s (0.5)")
     parser.add_argument(
@@ -145,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", type=Path, metavar="DIR", help="run into DIR and keep it")
     args = parser.parse_args(argv)
+    if args.executorch:
+        args.model = args.model or EXECUTORCH_MODEL
+        args.format = "executorch"
+    args.model = args.model or MODEL
 
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep}: already exists (a rerun would resume, not sweep)")
@@ -162,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         expected = len(set(parse_split_list(args.splits)))
 
     samples: list[Sample] = []
+    lowered: list[Lowered] = []
     load_before = os.getloadavg()[0]
     try:
         with (root / "stdout.txt").open("w") as so, (root / "stderr.txt").open("w") as se:
             cpu_before = cpu_snapshot()
             start = time.perf_counter()
+            start_epoch = time.time()
             proc = psutil.Popen([str(exe), *cmd], stdout=so, stderr=se)
             while True:
                 tick = time.perf_counter()
@@ -174,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 row = query(db_path, "SELECT count(*) FROM splits")
                 done = row[0] if row else (samples[-1].done if samples else 0)
                 if not finished:
-                    samples.append(
-                        Sample(tick - start, tree_rss(proc), done, du(out), du(out / "parts"))
-                    )
+                    rss, top = tree_rss(proc)
+                    samples.append(Sample(tick - start, rss, done, du(out), du(out / "parts"), top))
                 if finished:
                     break
                 time.sleep(max(0.0, args.interval - (time.perf_counter() - tick)))
@@ -195,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             reverse=True,
         )
         parts_left = (out / "parts").exists()
+        lowered = lowered_parts(out)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -271,6 +301,13 @@ def main(argv: list[str] | None = None) -> int:
         f" parts/ {'LEFT BEHIND' if parts_left else 'gone'}; peaks while sampling: parts/"
         f" {peak_parts / 1e6:.1f} MB, run dir {peak_disk / 1e6:.1f} MB"
     )
+    if lowered:
+
+        def rss_mb_at(epoch: float) -> tuple[float, float] | None:
+            s = rss_at_time(samples, epoch - start_epoch)
+            return None if s is None else (s.rss / MB, s.top / MB)
+
+        lines += lowering_lines(lowered, rss_mb_at)
     print("\n".join(lines))
     return 0
 

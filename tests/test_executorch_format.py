@@ -172,6 +172,40 @@ def test_parts_are_cached_by_content_and_lowered_alike_in_workers(
             assert x.numpy().tobytes() == y.numpy().tobytes()
 
 
+def test_lowering_part_after_part_keeps_nothing_of_the_parts_done(
+    forked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A lowering worker (and the sweep's own process) lowers part after part: nothing one
+    lowering leaves behind may grow with the parts done. In executorch 1.5.1 the edge verifier
+    extended the operator exception list it was handed, doubling the edge model's list with
+    every part (each verification scans it: a resnet18 sweep's parts went from seconds to
+    minutes), and two library caches kept every part's graphs and delegate payload."""
+    import gc
+
+    import torch.fx
+    from executorch.exir.lowered_backend_module import LoweredBackendModule
+
+    export, whole = forked
+    splitter = ModelSplitter(whole)
+    edge = load_edge(export)
+    cache = PartCache(edge, tmp_path, jobs=1)
+
+    def alive(kind: type) -> int:
+        gc.collect()
+        return sum(issubclass(type(o), kind) for o in gc.get_objects())
+
+    cache.get(spec_of(splitter.tail_io(0)))  # the whole model: the library's one-off set-up
+    preserved = list(edge.preserved_ops)
+    graphs, lowered = alive(torch.fx.Graph), alive(LoweredBackendModule)
+    ks = range(1, splitter.num_splits)
+    ios = [io for k in ks for io in (splitter.head_io(k), splitter.tail_io(k))]
+    parts = [cache.get(spec_of(io)) for io in ios if io is not None]
+    assert len(parts) >= 12 and not any(p.cached for p in parts)
+    assert list(edge.preserved_ops) == preserved  # not doubled with every part
+    assert alive(torch.fx.Graph) <= graphs
+    assert alive(LoweredBackendModule) <= lowered
+
+
 def test_host_runner_kpis_and_bad_programs(forked: tuple[Path, Path], tmp_path: Path) -> None:
     _export, whole = forked
     m = measure_pte(whole, RunSettings(num_runs=20, min_secs=0.0, warmup_runs=2, warmup_min_secs=0))
