@@ -89,6 +89,14 @@ def sweep(
             "4G/5G/Wi-Fi set, see docs/network.md)."
         ),
     ] = None,
+    network_draws: Annotated[
+        int,
+        typer.Option(
+            help="Simulated transfers per size for tcp network profiles with loss or a rate "
+            "distribution (seeds and rate quantiles): uplink_ms is their median, e2e_p90_ms "
+            "their 90th percentile."
+        ),
+    ] = 20,
     inputs: Annotated[
         Path | None,
         typer.Option(
@@ -213,7 +221,7 @@ def sweep(
         from splitbench.compress.split_codecs import parse_delivery_codec
 
         parse_delivery_codec(delivery_codec)
-    networks = load_network_configs(network)
+    networks = load_network_configs(network, draws=network_draws)
     prepare_run_dir(out)
     lock = RunLock(out)  # held until the tables are written: one sweep per run directory
     lock.acquire()
@@ -461,6 +469,11 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
     if holes or whole:
         raise incomplete(holes, total, whole, retry=retry)
+    network_error = next((f.network_error for f in written.values() if f.network_error), "")
+    if network_error:
+        from splitbench.network.tcp import NetworkSimulationError
+
+        raise NetworkSimulationError(network_error)
 
 
 def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]

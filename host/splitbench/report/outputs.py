@@ -28,6 +28,7 @@ class RunOutputs:
     holes: list[str] = field(default_factory=list)  # parts asked for that have no time
     parts_asked: int = 0
     whole_holes: list[str] = field(default_factory=list)  # targets without a whole-model time
+    network_error: str = ""  # why tcp profiles fell back to the ideal arithmetic
 
 
 def write_run_outputs(
@@ -74,6 +75,7 @@ def write_run_outputs(
             write_files=write_files,
         )
         out.files[client] = files
+        out.network_error = out.network_error or files.network_error
         missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
         out.holes += [h for h in missing if h not in out.holes]
         out.parts_asked += parts

@@ -1,0 +1,165 @@
+"""The ns-3 simulation of one TCP transfer, run in a child process (``python -m`` this module).
+
+ns-3's Python bindings are cppyy: importing them takes seconds, prints cling's symbol warnings
+on the native stderr, and leaves global simulator state behind. So the simulation runs here, in
+a child that :mod:`splitbench.network.tcp` starts per batch, feeds a JSON list of transfers on
+stdin, and reads one JSON line per finished transfer from (the original) stdout.
+
+The simulation is C++ compiled once by cling (:data:`SIMULATION`) so that a transfer of a few
+megabytes costs milliseconds, not a Python callback per packet: two nodes joined by a
+point-to-point link (rate, one-way delay, a packet error model on both receivers), ns-3's
+default TCP with the given segment size, initial window and 4 MB socket buffers (Linux
+autotuning reaches that; ns-3's 128 KB default would cap the window below the
+bandwidth-delay product of a fast long link), a BulkSend of exactly ``bytes`` and a PacketSink.
+The result is the time from the first SYN (``handshake``) or from the first data byte handed
+to TCP (an open connection) until the sink has received the last byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+SIMULATION = r"""
+#include "ns3/applications-module.h"
+#include "ns3/core-module.h"
+#include "ns3/internet-module.h"
+#include "ns3/network-module.h"
+#include "ns3/point-to-point-module.h"
+
+namespace splitbench_sim {
+using namespace ns3;
+
+static uint64_t g_want = 0;
+static uint64_t g_got = 0;
+static double g_first_tx = -1.0;
+static double g_done = -1.0;
+
+static void OnTx(Ptr<const Packet>) {
+    if (g_first_tx < 0) g_first_tx = Simulator::Now().GetSeconds();
+}
+
+static void OnRx(Ptr<const Packet> p, const Address&) {
+    g_got += p->GetSize();
+    if (g_got >= g_want && g_done < 0) {
+        g_done = Simulator::Now().GetSeconds();
+        Simulator::Stop();
+    }
+}
+
+double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, uint32_t cwnd,
+                bool handshake, uint64_t bytes, uint32_t seed, double limit_s) {
+    g_want = bytes; g_got = 0; g_first_tx = -1.0; g_done = -1.0;
+    RngSeedManager::SetSeed(1);
+    RngSeedManager::SetRun(seed);
+    Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(segment));
+    Config::SetDefault("ns3::TcpSocket::InitialCwnd", UintegerValue(cwnd));
+    Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(4u << 20));
+    Config::SetDefault("ns3::TcpSocket::RcvBufSize", UintegerValue(4u << 20));
+
+    NodeContainer nodes;
+    nodes.Create(2);
+    PointToPointHelper link;
+    link.SetDeviceAttribute("DataRate", DataRateValue(DataRate(uint64_t(rate_bps))));
+    link.SetChannelAttribute("Delay", TimeValue(Seconds(delay_s)));
+    NetDeviceContainer devices = link.Install(nodes);
+    if (loss > 0) {
+        for (uint32_t i = 0; i < 2; ++i) {
+            Ptr<RateErrorModel> em = CreateObject<RateErrorModel>();
+            em->SetAttribute("ErrorRate", DoubleValue(loss));
+            em->SetAttribute("ErrorUnit", StringValue("ERROR_UNIT_PACKET"));
+            devices.Get(i)->SetAttribute("ReceiveErrorModel", PointerValue(em));
+        }
+    }
+    InternetStackHelper stack;
+    stack.Install(nodes);
+    Ipv4AddressHelper address;
+    address.SetBase("10.1.1.0", "255.255.255.0");
+    Ipv4InterfaceContainer ifaces = address.Assign(devices);
+
+    uint16_t port = 9;
+    PacketSinkHelper sinkHelper("ns3::TcpSocketFactory",
+                                InetSocketAddress(Ipv4Address::GetAny(), port));
+    ApplicationContainer sinkApp = sinkHelper.Install(nodes.Get(1));
+    sinkApp.Start(Seconds(0.0));
+    BulkSendHelper source("ns3::TcpSocketFactory", InetSocketAddress(ifaces.GetAddress(1), port));
+    source.SetAttribute("MaxBytes", UintegerValue(bytes));
+    source.SetAttribute("SendSize", UintegerValue(segment));
+    ApplicationContainer sourceApp = source.Install(nodes.Get(0));
+    sourceApp.Start(Seconds(0.0));
+    sinkApp.Get(0)->TraceConnectWithoutContext("Rx", MakeCallback(&OnRx));
+    sourceApp.Get(0)->TraceConnectWithoutContext("Tx", MakeCallback(&OnTx));
+
+    Simulator::Stop(Seconds(limit_s));
+    Simulator::Run();
+    Simulator::Destroy();
+    if (g_done < 0) return -1.0;
+    double start = handshake ? 0.0 : g_first_tx;
+    return g_done - start;
+}
+}  // namespace splitbench_sim
+"""
+
+SIM_LIMIT_S = 3600.0  # simulated seconds after which a transfer counts as not finished
+
+
+MODULES = ("core", "network", "internet", "point-to-point", "applications")
+
+
+def _load_ns3():  # type: ignore[no-untyped-def]
+    """cppyy with the five ns-3 libraries the simulation uses (their dependencies follow).
+
+    ``from ns import ns`` parses the headers of all ~40 modules (LTE, Wi-Fi, ...) and takes
+    10-20 s on a loaded machine; loading only these takes about 4 s. It falls back to the full
+    import when the wheel's layout is not the expected one."""
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("ns3")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        libs = [glob.glob(os.path.join(root, "lib*", f"libns3.*-{m}.so")) for m in MODULES]
+        if all(len(found) == 1 for found in libs):
+            import cppyy
+
+            cppyy.add_include_path(os.path.join(root, "include"))
+            for (path,) in libs:
+                cppyy.add_library_path(os.path.dirname(path))
+                cppyy.load_library(path)
+            return cppyy
+    import cppyy
+    from ns import ns  # noqa: F401  (loads every module's library and headers)
+
+    return cppyy
+
+
+def main() -> int:
+    # ns-3 and cling print on the native stdout/stderr: keep the original stdout for results
+    # only, and send everything else to stderr (the parent keeps its tail for error lines).
+    results = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    jobs = json.load(sys.stdin)
+    cppyy = _load_ns3()
+    cppyy.cppdef(SIMULATION)
+    transfer = cppyy.gbl.splitbench_sim.transfer
+    results.write(json.dumps({"ready": True}) + "\n")
+    for i, job in enumerate(jobs):
+        seconds = transfer(
+            float(job["rate_bps"]),
+            float(job["delay_s"]),
+            float(job["loss"]),
+            int(job["segment"]),
+            int(job["cwnd"]),
+            bool(job["handshake"]),
+            int(job["bytes"]),
+            int(job["seed"]),
+            SIM_LIMIT_S,
+        )
+        ms = seconds * 1e3 if seconds >= 0 else None
+        results.write(json.dumps({"i": i, "ms": ms}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
