@@ -7,12 +7,14 @@ stdin, and reads one JSON line per finished transfer from (the original) stdout.
 
 The simulation is C++ compiled once by cling (:data:`SIMULATION`) so that a transfer of a few
 megabytes costs milliseconds, not a Python callback per packet: two nodes joined by a
-point-to-point link (rate, one-way delay, a packet error model on both receivers), ns-3's
-default TCP with the given segment size, initial window and 4 MB socket buffers (Linux
-autotuning reaches that; ns-3's 128 KB default would cap the window below the
-bandwidth-delay product of a fast long link), a BulkSend of exactly ``bytes`` and a PacketSink.
-The result is the time from the first SYN (``handshake``) or from the first data byte handed
-to TCP (an open connection) until the sink has received the last byte.
+point-to-point link (rate, one-way delay, a packet error model on both receivers, Linux's
+classic 1,000-packet pfifo_fast queue), ns-3's default TCP with the given segment size, initial
+window and 4 MB socket buffers (Linux autotuning reaches that; ns-3's 128 KB default would cap
+the window below the bandwidth-delay product of a fast long link), a sender of exactly
+``bytes`` and a PacketSink. With ``handshake`` the clock starts at the first SYN. Without, the
+connection is an open one: one segment is exchanged first (so the receiver's window is the
+scaled one, as after a request, not the 64 KB a SYN-ACK can advertise) and the clock starts
+when it is acknowledged. The result is the time until the sink has received the last byte.
 """
 
 from __future__ import annotations
@@ -27,22 +29,65 @@ SIMULATION = r"""
 #include "ns3/internet-module.h"
 #include "ns3/network-module.h"
 #include "ns3/point-to-point-module.h"
+#include "ns3/traffic-control-module.h"
 
 namespace splitbench_sim {
 using namespace ns3;
 
-static uint64_t g_want = 0;
+static uint64_t g_prime = 0;   // bytes exchanged before the measured transfer (open connection)
+static uint64_t g_bytes = 0;   // the measured transfer
+static uint64_t g_queued = 0;  // bytes handed to the sender's socket so far
+static uint64_t g_limit = 0;   // bytes the sender may queue in the current phase
 static uint64_t g_got = 0;
-static double g_first_tx = -1.0;
+static double g_start = -1.0;
 static double g_done = -1.0;
+static Ptr<Socket> g_sock;
 
-static void OnTx(Ptr<const Packet>) {
-    if (g_first_tx < 0) g_first_tx = Simulator::Now().GetSeconds();
+static void Fill(Ptr<Socket> sock, uint32_t) {
+    while (g_queued < g_limit) {
+        uint32_t room = sock->GetTxAvailable();
+        if (room == 0) return;  // called again when the buffer drains
+        uint64_t left = g_limit - g_queued;
+        uint32_t n = uint32_t(left < room ? left : room);
+        if (n > 65536) n = 65536;
+        int sent = sock->Send(Create<Packet>(n));
+        if (sent <= 0) return;
+        g_queued += uint64_t(sent);
+    }
+}
+
+static void StartMeasured() {
+    g_start = Simulator::Now().GetSeconds();
+    g_limit = g_prime + g_bytes;
+    Fill(g_sock, 0);
+}
+
+// An open connection has exchanged data before: its receive window is the scaled one, not the
+// 64 KB a SYN-ACK can advertise. The measured transfer starts when the priming bytes are acked.
+static void OnAck(SequenceNumber32, SequenceNumber32 now) {
+    if (g_start < 0 && g_prime > 0 && uint64_t(now.GetValue()) >= g_prime + 1) StartMeasured();
+}
+
+static void OnConnected(Ptr<Socket> sock) {
+    g_limit = g_prime > 0 ? g_prime : g_bytes;
+    Fill(sock, 0);
+}
+
+static void OnFailed(Ptr<Socket>) {}
+
+// At t = 0, once the simulation has initialised every object (queue discs included).
+static void Begin(Ptr<Node> node, Ipv4Address to, uint16_t port) {
+    g_sock = Socket::CreateSocket(node, TcpSocketFactory::GetTypeId());
+    g_sock->TraceConnectWithoutContext("HighestRxAck", MakeCallback(&OnAck));
+    g_sock->SetConnectCallback(MakeCallback(&OnConnected), MakeCallback(&OnFailed));
+    g_sock->SetSendCallback(MakeCallback(&Fill));
+    g_sock->Bind();
+    g_sock->Connect(InetSocketAddress(to, port));
 }
 
 static void OnRx(Ptr<const Packet> p, const Address&) {
     g_got += p->GetSize();
-    if (g_got >= g_want && g_done < 0) {
+    if (g_got >= g_prime + g_bytes && g_done < 0) {
         g_done = Simulator::Now().GetSeconds();
         Simulator::Stop();
     }
@@ -50,7 +95,10 @@ static void OnRx(Ptr<const Packet> p, const Address&) {
 
 double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, uint32_t cwnd,
                 bool handshake, uint64_t bytes, uint32_t seed, double limit_s) {
-    g_want = bytes; g_got = 0; g_first_tx = -1.0; g_done = -1.0;
+    g_prime = handshake ? 0 : segment;
+    g_bytes = bytes; g_queued = 0; g_limit = 0; g_got = 0;
+    g_start = handshake ? 0.0 : -1.0;
+    g_done = -1.0;
     RngSeedManager::SetSeed(1);
     RngSeedManager::SetRun(seed);
     Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(segment));
@@ -74,6 +122,9 @@ double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, 
     }
     InternetStackHelper stack;
     stack.Install(nodes);
+    TrafficControlHelper tch;  // Linux's classic pfifo_fast, 1,000 packets (txqueuelen)
+    tch.SetRootQueueDisc("ns3::PfifoFastQueueDisc", "MaxSize", StringValue("1000p"));
+    tch.Install(devices);
     Ipv4AddressHelper address;
     address.SetBase("10.1.1.0", "255.255.255.0");
     Ipv4InterfaceContainer ifaces = address.Assign(devices);
@@ -83,20 +134,16 @@ double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, 
                                 InetSocketAddress(Ipv4Address::GetAny(), port));
     ApplicationContainer sinkApp = sinkHelper.Install(nodes.Get(1));
     sinkApp.Start(Seconds(0.0));
-    BulkSendHelper source("ns3::TcpSocketFactory", InetSocketAddress(ifaces.GetAddress(1), port));
-    source.SetAttribute("MaxBytes", UintegerValue(bytes));
-    source.SetAttribute("SendSize", UintegerValue(segment));
-    ApplicationContainer sourceApp = source.Install(nodes.Get(0));
-    sourceApp.Start(Seconds(0.0));
     sinkApp.Get(0)->TraceConnectWithoutContext("Rx", MakeCallback(&OnRx));
-    sourceApp.Get(0)->TraceConnectWithoutContext("Tx", MakeCallback(&OnTx));
+
+    Simulator::Schedule(Seconds(0.0), &Begin, nodes.Get(0), ifaces.GetAddress(1), port);
 
     Simulator::Stop(Seconds(limit_s));
     Simulator::Run();
+    g_sock = nullptr;
     Simulator::Destroy();
-    if (g_done < 0) return -1.0;
-    double start = handshake ? 0.0 : g_first_tx;
-    return g_done - start;
+    if (g_done < 0 || g_start < 0) return -1.0;
+    return g_done - g_start;
 }
 }  // namespace splitbench_sim
 """
@@ -104,7 +151,7 @@ double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, 
 SIM_LIMIT_S = 3600.0  # simulated seconds after which a transfer counts as not finished
 
 
-MODULES = ("core", "network", "internet", "point-to-point", "applications")
+MODULES = ("core", "network", "internet", "point-to-point", "applications", "traffic-control")
 
 
 def _load_ns3():  # type: ignore[no-untyped-def]

@@ -147,7 +147,7 @@ class _Child:
         self.jobs = jobs
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115  (closed in close())
         self.started = time.monotonic()
-        self.deadline = self.started + IMPORT_DEADLINE_S + PER_TRANSFER_DEADLINE_S * len(jobs)
+        self.deadline = self.started + _deadline(len(jobs))
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "splitbench.network.ns3_child"],
@@ -219,6 +219,18 @@ class _Child:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.stderr.close()
+
+
+def _deadline(jobs: int) -> float:
+    """Seconds a child may run: time to load ns-3 plus a generous allowance per transfer
+    (``SPLITBENCH_NS3_DEADLINE`` overrides the whole)."""
+    text = os.environ.get("SPLITBENCH_NS3_DEADLINE", "")
+    try:
+        return float(text) if text else IMPORT_DEADLINE_S + PER_TRANSFER_DEADLINE_S * jobs
+    except ValueError:
+        raise NetworkSimulationError(
+            f"SPLITBENCH_NS3_DEADLINE must be a number of seconds, got {text!r}"
+        ) from None
 
 
 def _die_with_parent() -> None:
