@@ -399,6 +399,7 @@ def _report_target(target: object) -> None:
 
 def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, asked, retry) -> None:  # type: ignore[no-untyped-def]
     from splitbench.cutplan import output_bytes
+    from splitbench.report.outputs import page_networks
     from splitbench.report.run_page import same_machine_note, write_run_html
     from splitbench.report.write import find_holes, incomplete, whole_model_holes, write_report
     from splitbench.run_record import RunRecord
@@ -445,13 +446,15 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         )
         holes += [h for h in missing if h not in holes]
         total += parts
+    network_error = next((f.network_error for f in written.values() if f.network_error), "")
     page = write_run_html(
         outcome.db_path,
         out,
         clients=client_specs,
         server=server_spec,
-        networks=networks,
+        networks=page_networks(networks, network_error),
         files=written,
+        extra={"network simulation": network_error} if network_error else None,
     )
     console.print(f"wrote {page} (open it in a browser; it needs no network)")
     note = same_machine_note(client_specs, server_spec)
@@ -469,7 +472,6 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
     if holes or whole:
         raise incomplete(holes, total, whole, retry=retry)
-    network_error = next((f.network_error for f in written.values() if f.network_error), "")
     if network_error:
         from splitbench.network.tcp import NetworkSimulationError
 

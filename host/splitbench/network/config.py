@@ -86,6 +86,14 @@ class NetworkConfig:
         return self.loss > 0 or self.uplink_dist is not None or self.downlink_dist is not None
 
 
+def as_ideal(networks: list[NetworkConfig]) -> list[NetworkConfig]:
+    """The profiles with every ``tcp`` one turned ``ideal``: what the tables hold when ns-3
+    cannot run, so the report says the transport its numbers were computed with."""
+    from dataclasses import replace
+
+    return [replace(c, transport="ideal") if c.simulated else c for c in networks]
+
+
 def rate_quantile(dist: Quantiles, q: float) -> float:
     """The rate at quantile ``q`` of a two-piece log-normal through p10, p50 and p90.
 

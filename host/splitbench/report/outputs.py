@@ -31,6 +31,13 @@ class RunOutputs:
     network_error: str = ""  # why tcp profiles fell back to the ideal arithmetic
 
 
+def page_networks(networks: list[NetworkConfig], error: str) -> list[NetworkConfig]:
+    """The profiles as the tables used them: ``tcp`` ones fell back to ideal on ``error``."""
+    from splitbench.network.config import as_ideal
+
+    return as_ideal(networks) if error else networks
+
+
 def write_run_outputs(
     run_dir: Path,
     run: RunRecord,
@@ -88,7 +95,8 @@ def write_run_outputs(
             run_dir,
             clients=run.clients,
             server=run.server,
-            networks=networks,
+            networks=page_networks(networks, out.network_error),
             files=out.files,
+            extra={"network simulation": out.network_error} if out.network_error else None,
         )
     return out

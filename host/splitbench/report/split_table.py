@@ -30,6 +30,7 @@ import pandas as pd
 
 from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
+from splitbench.network.config import as_ideal
 from splitbench.network.tcp import NetworkSimulationError, TransferTimes, transfer_times
 from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key
 from splitbench.results.identity import settings_hash as identity_hash
@@ -162,7 +163,7 @@ def _simulated(
     try:
         return transfer_times(networks, cut_sizes, [output_bytes]), networks, ""
     except NetworkSimulationError as exc:
-        ideal = [replace(c, transport="ideal") if c.simulated else c for c in networks]
+        ideal = as_ideal(list(networks))
         return None, ideal, f"{exc}; tcp profiles computed with the ideal arithmetic instead"
 
 

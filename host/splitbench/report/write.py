@@ -78,6 +78,10 @@ def write_report(
         settings=chosen,
     )
     network_error = str(table.attrs.get(NETWORK_ERROR, ""))
+    if network_error:  # the workbook states the transport the numbers were computed with
+        from splitbench.network.config import as_ideal
+
+        networks = as_ideal(networks)
     if graph is not None:
         from splitbench.predict import prediction_for_target
         from splitbench.report.predicted_columns import add_predicted_columns
