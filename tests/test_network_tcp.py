@@ -119,10 +119,14 @@ def test_a_rerun_is_answered_by_the_cache(sims, cache: Path) -> None:  # type: i
     assert (cache / "network" / "transfers.sqlite").is_file()
 
 
-def test_split_table_with_a_tcp_profile(sims, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def tcp_run(sims, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The known three-operator run with the lossy tcp profile beside an ideal one: its files
+    and report.html (transfers from the module's cache)."""
     from splitbench.report.run_page import write_run_html
     from splitbench.report.write import write_report
 
+    tmp_path = tmp_path_factory.mktemp("tcp_run")
     filled = fill(tmp_path / "results.sqlite")
     files = write_report(
         filled.path,
@@ -134,6 +138,20 @@ def test_split_table_with_a_tcp_profile(sims, tmp_path: Path) -> None:  # type: 
         output_bytes=OUTPUT_BYTES,
         num_operators=N,
     )
+    page = write_run_html(
+        filled.path,
+        tmp_path,
+        clients=["adb:phone"],
+        server="host",
+        networks=[LOSSY, IDEAL],
+        files={"adb:phone": files},
+    )
+    return files, page
+
+
+def test_split_table_with_a_tcp_profile(sims, tcp_run) -> None:  # type: ignore[no-untyped-def]
+    files, page = tcp_run
+    tmp_path = files.csv.parent
     assert not files.network_error
     df = pd.read_csv(files.csv)
     for col in ("uplink_ms_lossy", "downlink_ms_lossy", "e2e_p90_ms_lossy", "e2e_ideal_ms_lossy"):
@@ -167,14 +185,6 @@ def test_split_table_with_a_tcp_profile(sims, tmp_path: Path) -> None:  # type: 
     assert last.uplink_ms_lossy == last.downlink_ms_lossy == 0
     assert files.xlsx.is_file() and (tmp_path / "latency_stacked_lossy.png").is_file()
 
-    page = write_run_html(
-        filled.path,
-        tmp_path,
-        clients=["adb:phone"],
-        server="host",
-        networks=[LOSSY, IDEAL],
-        files={"adb:phone": files},
-    )
     payload = _payload(page)
     nets = {n["name"]: n for n in payload["networks"]}
     assert nets["lossy"]["transport"] == "tcp" and nets["lossy"]["loss"] == 0.01
@@ -186,6 +196,31 @@ def test_split_table_with_a_tcp_profile(sims, tmp_path: Path) -> None:  # type: 
     assert compared["tcp_minus_ideal_ms"] == pytest.approx(
         best["lossy"]["best_ms"] - compared["at_tcp_best_ms"]
     )
+
+
+def test_report_page_shows_transport_and_tcp_against_arithmetic(tcp_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from browser import chromium, console_errors
+
+    _, page = tcp_run
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(page.as_uri())
+        deadline = time.monotonic() + 60
+        while not driver.execute_script("return document.body.getAttribute('data-ready')"):
+            assert time.monotonic() < deadline, "report.html did not finish drawing"
+            time.sleep(0.2)
+        assert console_errors(driver) == []
+        rows = driver.find_elements("css selector", "#network-facts tr")
+        texts = [r.text for r in rows]
+        lossy = next(t for t in texts if t.startswith("lossy"))
+        assert "1 %" in lossy and "TCP (ns-3), new connection, 5 draws" in lossy
+        assert "drive test" in lossy
+        assert "ideal (arithmetic)" in next(t for t in texts if t.startswith("ideal"))
+        from selenium.webdriver.support.ui import Select
+
+        Select(driver.find_element("id", "network")).select_by_value("lossy")
+        best = driver.find_element("id", "best-split-0").text
+        assert "than the ideal arithmetic at this cut" in best
+        assert "90th percentile" in best and "the arithmetic picks the same split" in best
 
 
 def test_ns3_that_cannot_finish_leaves_the_ideal_results(tmp_path: Path) -> None:
