@@ -8,13 +8,14 @@ stdin, and reads one JSON line per finished transfer from (the original) stdout.
 The simulation is C++ compiled once by cling (:data:`SIMULATION`) so that a transfer of a few
 megabytes costs milliseconds, not a Python callback per packet: two nodes joined by a
 point-to-point link (rate, one-way delay, a packet error model on both receivers, Linux's
-classic 1,000-packet pfifo_fast queue), ns-3's default TCP with the given segment size, initial
-window and 4 MB socket buffers (Linux autotuning reaches that; ns-3's 128 KB default would cap
-the window below the bandwidth-delay product of a fast long link), a sender of exactly
-``bytes`` and a PacketSink. With ``handshake`` the clock starts at the first SYN. Without, the
-connection is an open one: one segment is exchanged first (so the receiver's window is the
-scaled one, as after a request, not the 64 KB a SYN-ACK can advertise) and the clock starts
-when it is acknowledged. The result is the time until the sink has received the last byte.
+classic 1,000-packet pfifo_fast queue), ns-3's default TCP (CUBIC) with the given segment size,
+initial window, 4 MB socket buffers (Linux autotuning reaches that; ns-3's 128 KB default
+would cap the window below the bandwidth-delay product of a fast long link) and a 1 s SYN
+timeout (RFC 6298), a sender of exactly ``bytes`` and a PacketSink. With ``handshake`` the
+clock starts at the first SYN. Without, the connection is an open one: one segment is
+exchanged first (so the receiver's window is the scaled one, as after a request, not the
+64 KB a SYN-ACK can advertise) and the clock starts when it is acknowledged. The result is
+the time until the sink has received the last byte.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, 
     Config::SetDefault("ns3::TcpSocket::InitialCwnd", UintegerValue(cwnd));
     Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(4u << 20));
     Config::SetDefault("ns3::TcpSocket::RcvBufSize", UintegerValue(4u << 20));
+    // A lost SYN is retried after 1 s (RFC 6298, and Linux), not ns-3's 3 s.
+    Config::SetDefault("ns3::TcpSocket::ConnTimeout", TimeValue(Seconds(1.0)));
 
     NodeContainer nodes;
     nodes.Create(2);
@@ -117,11 +120,15 @@ double transfer(double rate_bps, double delay_s, double loss, uint32_t segment, 
             Ptr<RateErrorModel> em = CreateObject<RateErrorModel>();
             em->SetAttribute("ErrorRate", DoubleValue(loss));
             em->SetAttribute("ErrorUnit", StringValue("ERROR_UNIT_PACKET"));
+            // Fixed streams: a draw depends on its seed (the run number), never on how many
+            // random variables earlier simulations in this process created.
+            em->AssignStreams(i);
             devices.Get(i)->SetAttribute("ReceiveErrorModel", PointerValue(em));
         }
     }
     InternetStackHelper stack;
     stack.Install(nodes);
+    stack.AssignStreams(nodes, 10);
     TrafficControlHelper tch;  // Linux's classic pfifo_fast, 1,000 packets (txqueuelen)
     tch.SetRootQueueDisc("ns3::PfifoFastQueueDisc", "MaxSize", StringValue("1000p"));
     tch.Install(devices);

@@ -41,7 +41,7 @@ from splitbench.network.config import NetworkConfig, draw_quantiles, rate_quanti
 
 SEGMENT = 1448  # bytes of payload in a 1,500-byte MTU (ns-3's own default is 536)
 INITIAL_WINDOW = 10  # segments (RFC 6928)
-MODEL_VERSION = "1"  # bump when the simulation changes what it measures
+MODEL_VERSION = "4"  # bump when the simulation changes what it measures
 IMPORT_DEADLINE_S = 120.0  # ns-3's import and cling's compile on a loaded machine
 PER_TRANSFER_DEADLINE_S = 5.0
 
@@ -126,16 +126,30 @@ def simulate(wanted: Iterable[Transfer], *, workers: int | None = None) -> dict[
 
 
 def _run_children(jobs: list[Transfer], workers: int | None) -> Iterable[tuple[Transfer, float]]:
-    """Run ``jobs`` in up to ``workers`` children (default: the cores), yielding results as
-    they arrive so that the cache keeps whatever finished before a failure."""
+    """Run ``jobs`` in up to ``workers`` children (default: the cores), reading them side by
+    side and yielding results as they arrive, so that the cache keeps whatever finished
+    before a failure."""
+    import selectors
+
     count = max(1, min(workers or os.cpu_count() or 1, math.ceil(len(jobs) / 40)))
     # Interleave so each child gets a fair share of big and small transfers.
-    batches = [jobs[i::count] for i in range(count)]
-    children = [_Child(batch) for batch in batches]
+    children = [_Child(jobs[i::count]) for i in range(count)]
+    sel = selectors.DefaultSelector()
     try:
         for child in children:
-            yield from child.results()
+            assert child.proc.stdout is not None
+            sel.register(child.proc.stdout, selectors.EVENT_READ, child)
+        while any(not c.finished for c in children):
+            now = time.monotonic()
+            for child in children:
+                child.check_deadline(now)
+            for key, _ in sel.select(timeout=1.0):
+                child = key.data
+                yield from child.read()
+                if child.finished:
+                    sel.unregister(key.fileobj)
     finally:
+        sel.close()
         for child in children:
             child.close()
 
@@ -145,6 +159,8 @@ class _Child:
 
     def __init__(self, jobs: list[Transfer]) -> None:
         self.jobs = jobs
+        self.done = 0
+        self.buffer = b""
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115  (closed in close())
         self.started = time.monotonic()
         self.deadline = self.started + _deadline(len(jobs))
@@ -164,36 +180,33 @@ class _Child:
             self.proc.stdin.write(json.dumps([asdict(j) for j in jobs]).encode())
             self.proc.stdin.close()
         except BrokenPipeError:
-            pass  # the child died at once: results() reports why
+            pass  # the child died at once: read() reports why
 
-    def results(self) -> Iterable[tuple[Transfer, float]]:
-        import selectors
+    @property
+    def finished(self) -> bool:
+        return self.done >= len(self.jobs)
 
+    def check_deadline(self, now: float) -> None:
+        if not self.finished and now > self.deadline:
+            raise NetworkSimulationError(
+                f"the ns-3 simulation did not finish {len(self.jobs)} transfers in "
+                f"{self.deadline - self.started:.0f} s ({self.done} done)"
+            )
+
+    def read(self) -> Iterable[tuple[Transfer, float]]:
+        """The results the child has written since the last read."""
         assert self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        buffer = b""
-        done = 0
-        while done < len(self.jobs):
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise NetworkSimulationError(
-                    f"the ns-3 simulation did not finish {len(self.jobs)} transfers in "
-                    f"{self.deadline - self.started:.0f} s ({done} done)"
-                )
-            if not sel.select(timeout=min(left, 1.0)):
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                raise NetworkSimulationError(f"the ns-3 simulation failed: {self._why()}")
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                msg = json.loads(line)
-                if "i" in msg:
-                    done += 1
-                    ms = msg["ms"]
-                    yield self.jobs[msg["i"]], float("nan") if ms is None else float(ms)
+        chunk = os.read(self.proc.stdout.fileno(), 65536)
+        if not chunk:
+            raise NetworkSimulationError(f"the ns-3 simulation failed: {self._why()}")
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            msg = json.loads(line)
+            if "i" in msg:
+                self.done += 1
+                ms = msg["ms"]
+                yield self.jobs[msg["i"]], float("nan") if ms is None else float(ms)
 
     def _why(self) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):
