@@ -16,6 +16,14 @@ from splitbench.errors import SplitbenchError
 def report(
     out: Annotated[Path, typer.Argument(metavar="DIR", help="Run directory of an earlier sweep.")],
     network: Annotated[Path | None, typer.Option(help="TOML network configurations.")] = None,
+    network_draws: Annotated[
+        int,
+        typer.Option(
+            help="Simulated transfers per size for tcp network profiles with loss or a rate "
+            "distribution (seeds and rate quantiles): uplink_ms is their median, e2e_p90_ms "
+            "their 90th percentile."
+        ),
+    ] = 20,
     html: Annotated[
         bool,
         typer.Option(
@@ -51,6 +59,7 @@ def report(
     status is non-zero when a table has a part that is not measured."""
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
+    from splitbench.network.tcp import NetworkSimulationError
     from splitbench.report.outputs import RunOutputs, write_run_outputs
     from splitbench.report.run_page import same_machine_note
     from splitbench.report.write import incomplete
@@ -59,7 +68,7 @@ def report(
     from splitbench.run_record import RunRecord
 
     run = RunRecord.load(out)
-    networks = load_network_configs(network)
+    networks = load_network_configs(network, draws=network_draws)
     with ResultsDB(out / DB_NAME, create=False) as db:  # checked; never modified when damaged
         sets = db.settings_sets(run.model_sha, [*run.clients, run.server])
     if not sets:
@@ -89,6 +98,7 @@ def report(
         found.holes += written.holes
         found.parts_asked += written.parts_asked
         found.whole_holes += written.whole_holes
+        found.network_error = found.network_error or written.network_error
         if written.page is not None:
             console.print(f"wrote {written.page} (open it in a browser; it needs no network)")
             if model_explorer:
@@ -106,6 +116,8 @@ def report(
         err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
     if found.holes or found.whole_holes:
         raise incomplete(found.holes, found.parts_asked, found.whole_holes, retry=True)
+    if found.network_error:
+        raise NetworkSimulationError(found.network_error)
 
 
 def _latest(sets, asked):  # type: ignore[no-untyped-def]

@@ -92,6 +92,14 @@ def sweep(
             "4G/5G/Wi-Fi set, see docs/network.md)."
         ),
     ] = None,
+    network_draws: Annotated[
+        int,
+        typer.Option(
+            help="Simulated transfers per size for tcp network profiles with loss or a rate "
+            "distribution (seeds and rate quantiles): uplink_ms is their median, e2e_p90_ms "
+            "their 90th percentile."
+        ),
+    ] = 20,
     inputs: Annotated[
         Path | None,
         typer.Option(
@@ -211,7 +219,7 @@ def sweep(
         warmup = warmup if "warmup" in given else QUICK.warmup
         warmup_secs = warmup_secs if "warmup_secs" in given else QUICK.warmup_secs
         rounds = rounds if "rounds" in given else QUICK.rounds
-    networks = load_network_configs(network)
+    networks = load_network_configs(network, draws=network_draws)
     request = SweepRequest(
         model=model,
         out=out,
@@ -302,6 +310,10 @@ def sweep(
         raise incomplete(
             outputs.holes, outputs.parts_asked, outputs.whole_holes, retry=request.retry_failed
         )
+    if outputs.network_error:  # the tables were written with the arithmetic: say why
+        from splitbench.network.tcp import NetworkSimulationError
+
+        raise NetworkSimulationError(outputs.network_error)
 
 
 def _require_every_phone(stopped: dict[str, str], unreachable: dict[str, str]) -> None:

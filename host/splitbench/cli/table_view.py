@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
 from splitbench.cli.app import console
@@ -48,8 +50,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
             row = table.loc[table["split"] == k].iloc[0]
             console.print(
                 f"best split for {cfg.name} ({cfg.uplink_mbps:g}/{cfg.downlink_mbps:g} Mbit/s, "
-                f"RTT {cfg.rtt_ms:g} ms): {k}:{int(row['on_server'])}, "
-                f"{fmt(row[f'e2e_ms_{cfg.name}'])} ms end to end"
+                f"RTT {cfg.rtt_ms:g} ms{_transport(cfg)}): {k}:{int(row['on_server'])}, "
+                f"{fmt(row[f'e2e_ms_{cfg.name}'])} ms end to end{_tcp_note(cfg, row)}"
             )
     print_spread_note(table)
 
@@ -82,3 +84,18 @@ def print_spread_note(table) -> None:  # type: ignore[no-untyped-def]
         + (", ".join(parts) or "unknown")
         + "; rerun without --quick into the same --out for the careful measurements"
     )
+
+
+def _transport(cfg: Any) -> str:
+    if not cfg.simulated:
+        return ""
+    loss = f", {100 * cfg.loss:g} % loss" if cfg.loss else ""
+    return f", TCP {cfg.connection} connection{loss}"
+
+
+def _tcp_note(cfg: Any, row: Any) -> str:
+    """For a tcp profile: the 90th percentile and the arithmetic at the same split."""
+    p90, ideal = f"e2e_p90_ms_{cfg.name}", f"e2e_ideal_ms_{cfg.name}"
+    if p90 not in row.index or ideal not in row.index:
+        return ""
+    return f" (90th percentile {fmt(row[p90])} ms; ideal arithmetic {fmt(row[ideal])} ms)"

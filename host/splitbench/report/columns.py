@@ -152,8 +152,32 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         ("e2e_ms_<network>",),
         "ms",
-        "client + RTT + intermediate/uplink + server + output/downlink; at split N (all on the "
-        "phone) just the client time",
+        "end-to-end latency. `ideal` profiles: client + RTT + intermediate/uplink + server + "
+        "output/downlink; `tcp` profiles: client + `uplink_ms` + server + `downlink_ms`. At "
+        "split N (all on the phone) just the client time",
+        "arithmetic on the measured columns (and the simulated transfers)",
+    ),
+    Column(
+        ("uplink_ms_<network>", "downlink_ms_<network>"),
+        "ms",
+        "`tcp` profiles only: the cut's bytes client → server, from the first SYN (`new` "
+        "connection) or first byte (`warm`) to the last byte received, and the output's way "
+        "back over the same connection; the median of `--network-draws` draws when the "
+        "profile has loss or a rate distribution (0 at split N)",
+        "ns-3 simulation of TCP over a point-to-point link (docs/network.md), cached per size",
+    ),
+    Column(
+        ("e2e_p90_ms_<network>",),
+        "ms",
+        "`tcp` profiles only: client + server + the 90th percentile over the draws of uplink + "
+        "downlink",
+        "ns-3 simulation, one draw per seed and rate quantile",
+    ),
+    Column(
+        ("e2e_ideal_ms_<network>",),
+        "ms",
+        "`tcp` profiles only: the ideal arithmetic (client + RTT + intermediate/uplink + server "
+        "+ output/downlink at the median rates), to compare with `e2e_ms`",
         "arithmetic on the measured columns",
     ),
     Column(

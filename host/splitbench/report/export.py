@@ -282,20 +282,49 @@ def _write_meta(ws: Worksheet, networks: Sequence[NetworkConfig], meta: Mapping[
         _put(ws, r, 2, value)
         r += 1
     r += 1
-    net_headers = ["Network", "Uplink (Mbit/s)", "Downlink (Mbit/s)", "RTT (ms)", "Source"]
+    net_headers = [
+        "Network",
+        "Uplink (Mbit/s)",
+        "Downlink (Mbit/s)",
+        "RTT (ms)",
+        "Source",
+        "Loss",
+        "Transport",
+    ]
     for c, title in enumerate(net_headers, start=1):
         _put(ws, r, c, title).font = HEADER_FONT
     for cfg in networks:
         r += 1
-        for c, value in enumerate(
-            (cfg.name, cfg.uplink_mbps, cfg.downlink_mbps, cfg.rtt_ms, cfg.source), start=1
-        ):
+        row = (
+            cfg.name,
+            cfg.uplink_mbps,
+            cfg.downlink_mbps,
+            cfg.rtt_ms,
+            cfg.source,
+            cfg.loss,
+            _transport_text(cfg),
+        )
+        for c, value in enumerate(row, start=1):
             _put(ws, r, c, value)
     ws.column_dimensions["A"].width = 34
     ws.column_dimensions["B"].width = 60
-    for col in "CDE":
+    for col in "CDF":
         ws.column_dimensions[col].width = 18
     ws.column_dimensions["E"].width = 100
+    ws.column_dimensions["G"].width = 40
+
+
+def _transport_text(cfg: NetworkConfig) -> str:
+    """How a profile's transfers are computed, with the rate distributions when given."""
+    if not cfg.simulated:
+        return "ideal (arithmetic)"
+    text = f"tcp (ns-3), {cfg.connection} connection"
+    if cfg.variable:
+        text += f", {cfg.draws} draws"
+    for what, dist in (("uplink", cfg.uplink_dist), ("downlink", cfg.downlink_dist)):
+        if dist is not None:
+            text += f", {what} p10/p50/p90 {dist.p10:g}/{dist.p50:g}/{dist.p90:g} Mbit/s"
+    return text
 
 
 def _write_kpis(ws: Worksheet, df: pd.DataFrame) -> None:

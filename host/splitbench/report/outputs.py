@@ -28,6 +28,14 @@ class RunOutputs:
     holes: list[str] = field(default_factory=list)  # parts asked for that have no time
     parts_asked: int = 0
     whole_holes: list[str] = field(default_factory=list)  # targets without a whole-model time
+    network_error: str = ""  # why tcp profiles fell back to the ideal arithmetic
+
+
+def page_networks(networks: list[NetworkConfig], error: str) -> list[NetworkConfig]:
+    """The profiles as the tables used them: ``tcp`` ones fell back to ideal on ``error``."""
+    from splitbench.network.config import as_ideal
+
+    return as_ideal(networks) if error else networks
 
 
 def write_run_outputs(
@@ -74,6 +82,7 @@ def write_run_outputs(
             write_files=write_files,
         )
         out.files[client] = files
+        out.network_error = out.network_error or files.network_error
         missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
         out.holes += [h for h in missing if h not in out.holes]
         out.parts_asked += parts
@@ -86,7 +95,8 @@ def write_run_outputs(
             run_dir,
             clients=run.clients,
             server=run.server,
-            networks=networks,
+            networks=page_networks(networks, out.network_error),
             files=out.files,
+            extra={"network simulation": out.network_error} if out.network_error else None,
         )
     return out

@@ -95,17 +95,23 @@ def _plain_log_axis(ax: object) -> None:
 
 def latency_components(df: pd.DataFrame, cfg: NetworkConfig) -> dict[str, np.ndarray]:
     """Per split: client, uplink (RTT + intermediate/uplink), server, downlink and their sum,
-    as :func:`splitbench.network.e2e_ms` adds them (no network term at split N). NaN where a
-    part was not measured."""
+    as :func:`splitbench.network.e2e_ms` adds them (no network term at split N); for a ``tcp``
+    profile the table's simulated ``uplink_ms_`` / ``downlink_ms_`` medians. NaN where a part
+    was not measured."""
     a = _arrays(df)
     n = int(a["n"])
     last = a["split"] == n
-    up = np.array(
-        [0.0 if end else uplink_ms(b, cfg) for b, end in zip(a["inter"], last, strict=True)]
-    )
-    down = np.array(
-        [0.0 if end else downlink_ms(b, cfg) for b, end in zip(a["output"], last, strict=True)]
-    )
+    up_col, down_col = f"uplink_ms_{cfg.name}", f"downlink_ms_{cfg.name}"
+    if up_col in df.columns and down_col in df.columns:  # a tcp profile: the simulated medians
+        up = pd.to_numeric(df[up_col], errors="coerce").to_numpy(dtype=float)
+        down = pd.to_numeric(df[down_col], errors="coerce").to_numpy(dtype=float)
+    else:
+        up = np.array(
+            [0.0 if end else uplink_ms(b, cfg) for b, end in zip(a["inter"], last, strict=True)]
+        )
+        down = np.array(
+            [0.0 if end else downlink_ms(b, cfg) for b, end in zip(a["output"], last, strict=True)]
+        )
     total = a["client"] + up + a["server"] + down
     return {
         "client": a["client"],

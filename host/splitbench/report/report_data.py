@@ -128,10 +128,36 @@ def best_summary(
         "all_on_server_ms": server,
         "all_on_server_margin": margin(server),
         "coded": _coded_best(table, cfg),
+        "ideal": _ideal_best(table, cfg, float(best_ms), int(best_k)),
         "composition": {
             "best": composition(int(best_k)),
             "runner_up": None if runner is None else composition(int(runner[1])),
         },
+    }
+
+
+def _ideal_best(
+    table: pd.DataFrame, cfg: NetworkConfig, best_ms: float, best_k: int
+) -> dict[str, Any] | None:
+    """For a ``tcp`` profile: the arithmetic's best split and how far the simulated TCP end to
+    end is from the arithmetic at the TCP best split; None for an ideal profile."""
+    col = f"e2e_ideal_ms_{cfg.name}"
+    if col not in table.columns:
+        return None
+    ideal = pd.to_numeric(table[col], errors="coerce").astype(float)
+    if not ideal.notna().any():
+        return None
+    i = ideal.idxmin()
+    at_best = ideal[table["split"] == best_k]
+    same = None if at_best.empty or pd.isna(at_best.iloc[0]) else float(at_best.iloc[0])
+    p90 = pd.to_numeric(table.get(f"e2e_p90_ms_{cfg.name}"), errors="coerce")
+    p90_best = None if p90 is None else _clean(float(p90[table["split"] == best_k].iloc[0]))
+    return {
+        "best": int(table.loc[i, "split"]),
+        "best_ms": float(ideal.loc[i]),
+        "at_tcp_best_ms": same,
+        "tcp_minus_ideal_ms": None if same is None else best_ms - same,
+        "tcp_best_p90_ms": p90_best,
     }
 
 
@@ -257,6 +283,12 @@ def report_payload(
                 "downlink_mbps": cfg.downlink_mbps,
                 "rtt_ms": cfg.rtt_ms,
                 "source": cfg.source,
+                "transport": cfg.transport,
+                "connection": cfg.connection,
+                "loss": cfg.loss,
+                "draws": cfg.draws if cfg.simulated and cfg.variable else None,
+                "uplink_dist": None if cfg.uplink_dist is None else vars(cfg.uplink_dist),
+                "downlink_dist": None if cfg.downlink_dist is None else vars(cfg.downlink_dist),
             }
             for cfg in networks
         ],

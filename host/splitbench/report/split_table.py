@@ -30,6 +30,8 @@ import pandas as pd
 
 from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
+from splitbench.network.config import as_ideal
+from splitbench.network.tcp import NetworkSimulationError, TransferTimes, transfer_times
 from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key
 from splitbench.results.identity import settings_hash as identity_hash
 
@@ -54,6 +56,10 @@ def e2e_column(cfg: NetworkConfig) -> str:
 
 def delivery_column(cfg: NetworkConfig) -> str:
     return f"delivery_ms_{cfg.name}"
+
+
+# A table's attribute (DataFrame.attrs) holding why tcp profiles fell back to the arithmetic.
+NETWORK_ERROR = "network_error"
 
 
 def build_split_table(
@@ -104,6 +110,8 @@ def _build(
     tails = _latest_by_split((m for m in found if m.role == "tail"), wanted)
     model = db.model(model_sha)
     input_bytes = splits[0].intermediate_bytes if 0 in splits else None
+    cut_sizes = [rec.intermediate_bytes for k, rec in splits.items() if k < n]
+    times, networks, error = _simulated(networks, cut_sizes, output_bytes)
 
     rows: list[dict[str, Any]] = []
     for k in range(n + 1):
@@ -132,22 +140,66 @@ def _build(
                 row[f"{prefix}_{name}"] = side[name]
         row.update(_sizes(rec, output_bytes, model.file_bytes if model else None, input_bytes))
         for cfg in networks:
-            row[e2e_column(cfg)] = e2e_ms(
-                row["client_ms"],
-                row["server_ms"],
-                _float(row["intermediate_bytes"]),
-                output_bytes,
-                cfg,
-                split=k,
-                num_operators=n,
-            )
+            row.update(_e2e(row, cfg, times, output_bytes, k, n))
         for cfg in networks:
             head = _float(row["head_model_bytes"])
             row[delivery_column(cfg)] = NAN if np.isnan(head) else delivery_ms(head, cfg)
         row["client_error"] = client_side["error"]
         row["server_error"] = server_side["error"]
         rows.append(row)
-    return _typed(pd.DataFrame(rows))
+    df = _typed(pd.DataFrame(rows))
+    if error:
+        df.attrs[NETWORK_ERROR] = error
+    return df
+
+
+def _simulated(
+    networks: Sequence[NetworkConfig], cut_sizes: list[int], output_bytes: int
+) -> tuple[TransferTimes | None, Sequence[NetworkConfig], str]:
+    """The simulated transfers of the ``tcp`` profiles; when ns-3 cannot run, the profiles fall
+    back to the ideal arithmetic and the reason is returned (the caller says it on one line)."""
+    if not any(cfg.simulated for cfg in networks):
+        return None, networks, ""
+    try:
+        return transfer_times(networks, cut_sizes, [output_bytes]), networks, ""
+    except NetworkSimulationError as exc:
+        ideal = as_ideal(list(networks))
+        return None, ideal, f"{exc}; tcp profiles computed with the ideal arithmetic instead"
+
+
+def _e2e(
+    row: dict[str, Any],
+    cfg: NetworkConfig,
+    times: TransferTimes | None,
+    output_bytes: int,
+    k: int,
+    n: int,
+) -> dict[str, float]:
+    """The end-to-end columns of one profile for one row.
+
+    Ideal: ``e2e_ms_<network>`` by the arithmetic. TCP: the uplink and downlink medians of the
+    simulated draws, ``e2e_ms`` = client + uplink + server + downlink, ``e2e_p90_ms`` = client +
+    server + the 90th percentile of the draws' uplink + downlink, and the arithmetic beside them
+    as ``e2e_ideal_ms``. Split N crosses no network: every column is the client time.
+    """
+    client, server = _float(row["client_ms"]), _float(row["server_ms"])
+    cut = _float(row["intermediate_bytes"])
+    ideal = e2e_ms(client, server, cut, output_bytes, cfg, split=k, num_operators=n)
+    if times is None or not cfg.simulated:
+        return {e2e_column(cfg): ideal}
+    if k == n:
+        up = down = np.zeros(1)
+    else:
+        up = times.of(cfg, "up", cut)
+        down = times.of(cfg, "down", output_bytes)
+    both = up + down
+    return {
+        f"uplink_ms_{cfg.name}": float(np.median(up)),
+        f"downlink_ms_{cfg.name}": float(np.median(down)),
+        e2e_column(cfg): client + float(np.median(up)) + server + float(np.median(down)),
+        f"e2e_p90_ms_{cfg.name}": client + server + float(np.percentile(both, 90)),
+        f"e2e_ideal_ms_{cfg.name}": ideal,
+    }
 
 
 def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | None) -> set[str]:

@@ -31,6 +31,8 @@ class ReportFiles:
     best: dict[str, int]
     best_coded: dict[str, int] | None = None  # with the cut codec, when the run had one
     meta: dict[str, Any] = field(default_factory=dict)  # what metadata_from_db gathered
+    # Why tcp profiles were computed with the ideal arithmetic (ns-3 missing or failing).
+    network_error: str = ""
 
 
 def write_report(
@@ -60,7 +62,7 @@ def write_report(
     table without writing anything (for ``report --html``)."""
     from splitbench.report.export import metadata_from_db, write_csv, write_xlsx
     from splitbench.report.plots import best_split_vs_uplink_png, stacked_latency_png
-    from splitbench.report.split_table import best_splits, build_split_table
+    from splitbench.report.split_table import NETWORK_ERROR, best_splits, build_split_table
 
     db = ResultsDB(db_path)
     used = _settings_used(db, model_sha, client, server, settings_hash)
@@ -75,6 +77,11 @@ def write_report(
         num_operators=num_operators,
         settings=chosen,
     )
+    network_error = str(table.attrs.get(NETWORK_ERROR, ""))
+    if network_error:  # the workbook states the transport the numbers were computed with
+        from splitbench.network.config import as_ideal
+
+        networks = as_ideal(networks)
     if graph is not None:
         from splitbench.predict import prediction_for_target
         from splitbench.report.predicted_columns import add_predicted_columns
@@ -125,7 +132,9 @@ def write_report(
             meta["run_settings"]["label"] = note
     plots: list[Path] = []
     if not write_files:  # the table for report.html only
-        return ReportFiles(table, csv_path, xlsx_path, (), best, best_coded or None, meta)
+        return ReportFiles(
+            table, csv_path, xlsx_path, (), best, best_coded or None, meta, network_error
+        )
     write_csv(table, csv_path)
     write_xlsx(table, networks, xlsx_path, meta)
     for cfg in networks:
@@ -134,7 +143,9 @@ def write_report(
     if networks:
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
         plots.append(best_split_vs_uplink_png(table, best_png, networks, note=note))
-    return ReportFiles(table, csv_path, xlsx_path, tuple(plots), best, best_coded or None, meta)
+    return ReportFiles(
+        table, csv_path, xlsx_path, tuple(plots), best, best_coded or None, meta, network_error
+    )
 
 
 def _settings_used(

@@ -111,9 +111,16 @@ if (Object.keys(f.extra || {}).length) grid.append(el("div", {}, el("h3", {text:
 ran.append(grid);
 const nt = el("table", {class: "facts", id: "network-facts"});
 nt.append(el("tr", {}, el("th", {text: "network"}), el("th", {text: "uplink Mbit/s"}),
-          el("th", {text: "downlink Mbit/s"}), el("th", {text: "RTT ms"}), el("th", {class: "text", text: "source"})));
-for (const c of nets) nt.append(el("tr", {}, el("td", {text: c.name}), el("td", {text: c.uplink_mbps}),
-  el("td", {text: c.downlink_mbps}), el("td", {text: c.rtt_ms}), el("td", {class: "text", text: c.source || ""})));
+          el("th", {text: "downlink Mbit/s"}), el("th", {text: "RTT ms"}), el("th", {text: "loss"}),
+          el("th", {class: "text", text: "transport"}), el("th", {class: "text", text: "source"})));
+const rate = (v, d) => d ? d.p10 + " / " + d.p50 + " / " + d.p90 + " (p10/p50/p90)" : v;
+const transport = c => c.transport === "tcp"
+  ? "TCP (ns-3), " + c.connection + " connection" + (c.draws ? ", " + c.draws + " draws" : "")
+  : "ideal (arithmetic)";
+for (const c of nets) nt.append(el("tr", {}, el("td", {text: c.name}), el("td", {text: rate(c.uplink_mbps, c.uplink_dist)}),
+  el("td", {text: rate(c.downlink_mbps, c.downlink_dist)}), el("td", {text: c.rtt_ms}),
+  el("td", {text: String(+(100 * (c.loss || 0)).toPrecision(3)) + " %"}),
+  el("td", {class: "text", text: transport(c)}), el("td", {class: "text", text: c.source || ""})));
 ran.append(el("h3", {text: "Network configurations"}), nt);
 if (Object.keys(f.notes || {}).length) {
   ran.append(el("h3", {text: "Notes"}));
@@ -139,6 +146,14 @@ function bestSentence(s, net) {
     anchors.push("all on the server " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
   if (anchors.length) t += "; " + anchors.join(", ");
   t += ".";
+  if (b.ideal) {
+    const d = b.ideal;
+    if (d.tcp_minus_ideal_ms != null) t += " TCP is " + ms(Math.abs(d.tcp_minus_ideal_ms)) +
+      (d.tcp_minus_ideal_ms >= 0 ? " slower" : " faster") + " than the ideal arithmetic at this cut (" +
+      ms(d.at_tcp_best_ms) + ")" + (d.tcp_best_p90_ms != null ? ", 90th percentile " + ms(d.tcp_best_p90_ms) : "") + ";";
+    t += d.best === b.best ? " the arithmetic picks the same split."
+      : " the arithmetic would pick " + label(n, d.best) + " (" + ms(d.best_ms) + "): TCP changes the best split.";
+  }
   if (b.coded) t += " With the cut coded (codec columns): cut at " + label(n, b.coded.best) + ", " +
     ms(b.coded.best_ms) + " end to end.";
   return t + whySentence(s, net, b);
