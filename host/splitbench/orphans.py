@@ -16,6 +16,7 @@ feeds. Two guards, both armed by the worker first thing:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -45,10 +46,19 @@ class Spawner:
         return Parent, (os.getpid(), on_main)
 
 
+def kill_on_parent_death() -> None:
+    """The kernel sends this process SIGKILL when the thread that created it ends (Linux's
+    ``prctl(PR_SET_PDEATHSIG)``; it survives ``exec``, so it also serves as a ``preexec_fn``).
+    Elsewhere it does nothing."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # libc's
+
+
 def die_with_parent(parent: Parent) -> None:
     """Call first thing in a worker: the worker ends when ``parent`` does."""
-    if parent.main_thread and sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # libc's, linked in
+    if parent.main_thread:
+        kill_on_parent_death()
     if os.getppid() != parent.pid:  # the parent died before the guard was armed
         os._exit(1)
     threading.Thread(target=_watch, args=(parent.pid,), daemon=True, name="parent-watch").start()

@@ -18,13 +18,10 @@ is timed from its first byte, its window the initial one (``new``) or open (``wa
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import math
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,18 +29,23 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from splitbench.cache import cache_dir
 from splitbench.errors import SplitbenchError
 from splitbench.network.config import NetworkConfig, draw_quantiles, rate_quantile
+from splitbench.orphans import kill_on_parent_death
 
 SEGMENT = 1448  # bytes of payload in a 1,500-byte MTU (ns-3's own default is 536)
 INITIAL_WINDOW = 10  # segments (RFC 6928)
 MODEL_VERSION = "4"  # bump when the simulation changes what it measures
 IMPORT_DEADLINE_S = 120.0  # ns-3's import and cling's compile on a loaded machine
 PER_TRANSFER_DEADLINE_S = 5.0
+
+if TYPE_CHECKING:
+    from splitbench.results.keyvalue import KeyValueStore
 
 
 class NetworkSimulationError(SplitbenchError):
@@ -114,7 +116,7 @@ def simulate(wanted: Iterable[Transfer], *, workers: int | None = None) -> dict[
     if not todo:
         return out
     version = ns3_version()
-    with _Cache() as cache:
+    with _cache() as cache:
         known = cache.get([t.key(version) for t in todo])
         missing = [t for t in todo if t.key(version) not in known]
         out.update({t: known[t.key(version)] for t in todo if t.key(version) in known})
@@ -170,7 +172,7 @@ class _Child:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.stderr,
-                preexec_fn=_die_with_parent,
+                preexec_fn=kill_on_parent_death,  # started from the main thread
                 env={**os.environ, "PYTHONPATH": _pythonpath()},
             )
         except OSError as exc:
@@ -246,12 +248,6 @@ def _deadline(jobs: int) -> float:
         ) from None
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the parent dies (Linux prctl)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _pythonpath() -> str:
     """The child imports this very package, wherever it was imported from."""
     here = str(Path(__file__).resolve().parents[2])
@@ -259,39 +255,11 @@ def _pythonpath() -> str:
     return here + (os.pathsep + rest if rest else "")
 
 
-class _Cache:
-    """Simulated transfer times in an SQLite file of the user cache (safe for concurrent
-    sweeps: SQLite's own locking)."""
+def _cache() -> KeyValueStore:
+    """Simulated transfer times in the user cache, shared by every sweep and report."""
+    from splitbench.results.keyvalue import KeyValueStore
 
-    def __enter__(self) -> _Cache:
-        path = cache_dir("network") / "transfers.sqlite"
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.execute("CREATE TABLE IF NOT EXISTS transfer (key TEXT PRIMARY KEY, ms REAL)")
-        self.pending = 0
-        return self
-
-    def get(self, keys: Sequence[str]) -> dict[str, float]:
-        found: dict[str, float] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT key, ms FROM transfer WHERE key IN ({marks})", chunk)
-            found.update({k: float("nan") if v is None else v for k, v in rows})
-        return found
-
-    def put(self, key: str, ms: float) -> None:
-        """Store one result; committed in batches (a commit per result would spend more time
-        in fsync than ns-3 spends simulating) and whenever the cache is closed."""
-        value = None if math.isnan(ms) else ms
-        self.db.execute("INSERT OR REPLACE INTO transfer VALUES (?, ?)", (key, value))
-        self.pending += 1
-        if self.pending >= 500:
-            self.db.commit()
-            self.pending = 0
-
-    def __exit__(self, *exc: object) -> None:
-        self.db.commit()  # also after a failure: what finished stays cached
-        self.db.close()
+    return KeyValueStore(cache_dir("network") / "transfers.sqlite", "transfer")
 
 
 @dataclass
