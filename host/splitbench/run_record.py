@@ -42,6 +42,9 @@ class RunRecord:
     settings: dict[str, Any] | None = None
     # The splits the latest sweep had to measure (None: every split): what `report` checks.
     splits: list[int] | None = None
+    # What the model was fed (measure.pictures.Pictures.describe: source, pictures, layout,
+    # value range); None for a model without an image input (seeded random inputs).
+    inputs: dict[str, Any] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -73,7 +76,14 @@ class RunRecord:
         if conversion is None:
             conversion = old.conversion_max_abs_diff
         asked = self.settings if self.settings is not None else old.settings
-        return replace(self, clients=clients, conversion_max_abs_diff=conversion, settings=asked)
+        inputs = self.inputs if self.inputs is not None else old.inputs
+        return replace(
+            self,
+            clients=clients,
+            conversion_max_abs_diff=conversion,
+            settings=asked,
+            inputs=inputs,
+        )
 
     @staticmethod
     def load(out_dir: Path) -> RunRecord:

@@ -22,11 +22,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from splitbench.anchor.codecs import DEFAULT_IMAGE_CODECS, AnchorCodecSpec, parse_anchor_codecs
 from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
 from splitbench.errors import DeviceError, SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
 from splitbench.kept_parts import KeptParts
 from splitbench.measure.inputs import make_inputs
+from splitbench.measure.pictures import (
+    Pictures,
+    check_one_size,
+    inputs_from_pictures,
+    make_pictures,
+)
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
@@ -80,6 +87,9 @@ class SweepPlan:
     # A failed measurement is evidence (kept with its error) but never counts as done: the next
     # run measures it again. False keeps failures as final (``--retry-failed no``).
     retry_failed: bool = True
+    # The clause-5 anchor "all on the server": picture codecs (``jpeg:90,webp:80,h264:23``);
+    # None: the default for the model (image input: DEFAULT_IMAGE_CODECS, otherwise raw).
+    anchor_codecs: str | None = None
 
 
 @dataclass
@@ -114,6 +124,8 @@ class SweepOutcome:
     stopped: dict[str, str] = field(default_factory=dict)
     db_s: float = 0.0  # seconds the measurements spent being written (lock wait included)
     parts_written: int = 0  # splits whose parts this run wrote (once per split, not per bout)
+    anchor_s: float = 0.0  # seconds the anchor stage took (codecs, model on decoded pictures)
+    anchors: list[str] = field(default_factory=list)  # the anchor codecs of this run
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -220,14 +232,27 @@ class Sweep:
                     raise
                 self._stop(name, exc, outcome)
         splits = select_splits(graph, self.plan.splits)
-        # Inputs first: a bad --inputs folder must fail before anything is measured.
-        input_sets = make_inputs(
+        # Inputs first: a bad --inputs folder must fail before anything is measured. An image
+        # model is fed real photographs (or the user's pictures), which the anchors code.
+        pictures = make_pictures(
             self.plan.model_path,
             inputs_dir=self.plan.inputs_dir,
             count=self.plan.verify_inputs,
-            seed=self.plan.seed,
             scale=self.plan.input_scale,
         )
+        anchor_specs = anchor_codecs_for(self.plan.anchor_codecs, pictures, self.plan.inputs_dir)
+        outcome.anchors = [spec.label for spec in anchor_specs]
+        if pictures is None:
+            input_sets = make_inputs(
+                self.plan.model_path,
+                inputs_dir=None,
+                count=self.plan.verify_inputs,
+                seed=self.plan.seed,
+            )
+        else:
+            input_sets = inputs_from_pictures(self.plan.model_path, pictures, seed=self.plan.seed)
+            record = replace(record, inputs=pictures.describe())
+            record.save(self.plan.out_dir)
         outcome.requested_splits = list(splits)
         if self.plan.torch_export is not None:
             from splitbench.intake.convert_torch import conversion_max_abs_diff
@@ -241,6 +266,7 @@ class Sweep:
                 self.on_progress("whole model", bout, self.plan.rounds)
                 self._measure_whole(graph, lanes, outcome, bout)
             self.on_progress("whole model", self.plan.rounds, self.plan.rounds)
+            self._run_anchors(graph, anchor_specs, pictures, input_sets, outcome)
             if self.plan.strategy == "profile-then-verify":
                 splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
                 outcome.chosen_splits = splits
@@ -251,6 +277,30 @@ class Sweep:
                 pool.shutdown(wait=True, cancel_futures=True)
         outcome.wall_s = time.perf_counter() - started
         return outcome
+
+    def _run_anchors(self, graph, specs, pictures, input_sets, outcome) -> None:  # type: ignore[no-untyped-def]
+        """The all-on-the-server anchors still missing from the database (a rerun resumes)."""
+        from splitbench.anchor.stage import measure_anchor
+        from splitbench.compress.runner import run_model
+
+        started = time.perf_counter()
+        done = self.db.anchor_results(graph.sha256)
+        todo = [spec for spec in specs if spec.label not in done]
+        for number, spec in enumerate(todo):
+            self.on_progress("anchors", number, len(todo))
+            if self._reference is None:
+                self._reference = run_model(self.plan.model_path, input_sets)
+            result = measure_anchor(
+                spec,
+                model_path=self.plan.model_path,
+                pictures=pictures,
+                input_sets=input_sets,
+                reference=self._reference,
+            )
+            self.db.record_anchor(graph.sha256, result)
+        if todo:
+            self.on_progress("anchors", len(todo), len(todo))
+        outcome.anchor_s += time.perf_counter() - started
 
     def _refuse_phones_for(self, graph: ModelGraph) -> None:
         """Phones run TFLite parts only (benchmark_model); say so before anything is measured."""
@@ -599,6 +649,23 @@ def best_predicted_splits(
     if not chosen:
         raise SplitbenchError("profile-then-verify: no split could be predicted from the profiles")
     return sorted(chosen)
+
+
+def anchor_codecs_for(
+    text: str | None, pictures: Pictures | None, inputs_dir: Path | None
+) -> list[AnchorCodecSpec]:
+    """The anchor codecs of a run, checked against its inputs before anything is measured: a
+    picture codec needs an image input; the --inputs frames of one stream have one size."""
+    specs = parse_anchor_codecs(text or (DEFAULT_IMAGE_CODECS if pictures else "raw"))
+    pictured = [spec for spec in specs if spec.needs_image]
+    if pictured and pictures is None:
+        raise SplitbenchError(
+            f"--anchor-codec {pictured[0].label} codes a picture, but the model has no image "
+            "input ([1,H,W,3], [1,3,H,W] or 1-channel): use --anchor-codec raw"
+        )
+    if pictured and inputs_dir is not None:
+        check_one_size(inputs_dir)
+    return specs
 
 
 def require_ok(outcome: SweepOutcome) -> None:

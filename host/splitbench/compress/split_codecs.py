@@ -42,13 +42,23 @@ TOLERANCE = 1e-3  # the seeds' lossless tolerance
 HOST_TIMING = "host (this machine, in-process)"
 
 
-def time_ms(fn: Callable[[], object], *, min_total_s: float = 0.02, max_reps: int = 50) -> float:
-    """Median wall time of ``fn`` in ms over repeats (at least 3, until ``min_total_s``)."""
+def time_ms(
+    fn: Callable[..., object],
+    *,
+    min_total_s: float = 0.02,
+    max_reps: int = 50,
+    setup: Callable[[], object] | None = None,
+) -> float:
+    """Median wall time of ``fn`` in ms over repeats (at least 3, until ``min_total_s``).
+
+    With ``setup``, each repeat first calls it untimed and passes its result to ``fn`` (e.g. a
+    freshly opened video encoder: the frame is timed, opening the encoder is not)."""
     samples: list[float] = []
     total = 0.0
     while len(samples) < 3 or (total < min_total_s and len(samples) < max_reps):
+        prepared = setup() if setup is not None else None
         start = time.perf_counter()
-        fn()
+        fn(prepared) if setup is not None else fn()
         dt = time.perf_counter() - start
         samples.append(dt * 1000)
         total += dt
