@@ -171,6 +171,16 @@ def sweep(
             "head_coded_max_abs_diff and delivery_coded_ms_<network>."
         ),
     ] = None,
+    anchor_codec: Annotated[
+        str | None,
+        typer.Option(
+            help="The all-on-the-server anchor (seed clause 5): codecs of the picture the phone "
+            "uploads, comma-separated codec[:quality or CRF]: jpeg:Q, webp:Q, png, h264:CRF, "
+            "h265:CRF, av1:CRF (one intra frame per inference), raw (the input tensors as "
+            "they are). Default for an image model: jpeg:90,webp:80,h264:23; otherwise raw. "
+            "Writes anchors.csv (see docs/anchors.md).",
+        ),
+    ] = None,
     fmt: FormatOpt = None,
     input_scale: InputScaleOpt = "-1..1",
     jobs: Annotated[
@@ -213,6 +223,10 @@ def sweep(
         from splitbench.compress.split_codecs import parse_delivery_codec
 
         parse_delivery_codec(delivery_codec)
+    if anchor_codec is not None:
+        from splitbench.anchor.codecs import parse_anchor_codecs
+
+        parse_anchor_codecs(anchor_codec)
     networks = load_network_configs(network)
     prepare_run_dir(out)
     lock = RunLock(out)  # held until the tables are written: one sweep per run directory
@@ -290,6 +304,7 @@ def sweep(
             input_scale=input_scale,
             jobs=jobs or os.cpu_count() or 1,
             retry_failed=retry_failed == "yes",
+            anchor_codecs=anchor_codec,
         )
         console.print(f"[bold]splitbench {__version__}[/] sweep of {resolved.name} → {out}")
         if preset_name(settings, rounds) == "quick":
@@ -431,7 +446,9 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         written[spec] = files
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)
-        console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
+        _print_anchors(files, networks, outcome.graph.num_operators)
+        wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
+        console.print("wrote " + ", ".join(str(p) for p in [*wrote, *files.plots]))
         missing, parts = find_holes(
             files.table, outcome.requested_splits, client=spec, server=server_spec
         )
@@ -453,6 +470,7 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         f"measured {outcome.measured} parts (bouts of up to {outcome.rounds} per part; "
         f"{outcome.skipped} splits already done), "
         f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
+        + (f", anchor stage {outcome.anchor_s:.2f} s" if outcome.anchors else "")
     )
     whole = whole_model_holes(
         outcome.db_path, outcome.graph.sha256, [*client_specs, server_spec], outcome.settings_hash
@@ -461,6 +479,29 @@ def _write_and_show(outcome, out: Path, client_specs, server_spec, networks, ask
         err_console.print(f"[yellow]not measured:[/] {line}", highlight=False, soft_wrap=True)
     if holes or whole:
         raise incomplete(holes, total, whole, retry=retry)
+
+
+def _print_anchors(files, networks, num_operators: int) -> None:  # type: ignore[no-untyped-def]
+    """Best all-on-the-server anchor per network, and the best split against it."""
+    from splitbench.report.anchor_table import best_anchors, verdict, verdict_text
+
+    anchors = files.anchors
+    if anchors.empty:
+        return
+    best = best_anchors(anchors, networks)
+    for cfg in networks:
+        label = best.get(cfg.name)
+        if label is None:
+            continue
+        row = anchors.loc[anchors["anchor"] == label].iloc[0]
+        line = (
+            f"best anchor for {cfg.name}: {label} upload ({row['coded_bytes'] / 1024:.1f} KB), "
+            f"{row[f'e2e_ms_{cfg.name}']:.2f} ms end to end"
+        )
+        v = verdict(files.table, anchors, files.best, cfg)
+        if v is not None:
+            line += f"; {verdict_text(v, num_operators)}"
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]

@@ -73,7 +73,9 @@ def write_run_html(
         settings = files[client].meta.get("run_settings", {})
         if isinstance(settings, Mapping) and settings.get("label"):
             label = str(settings["label"])
-        sections.append(ClientSection(client, table, files[client].best, label))
+        sections.append(
+            ClientSection(client, table, files[client].best, label, files[client].anchors)
+        )
     settings = dict(meta.get("run_settings", {}))
     facts = RunFacts(
         model=dict(meta.get("model", {})),
