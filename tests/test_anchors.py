@@ -273,3 +273,27 @@ def test_the_docs_anchor_table_is_the_code_definition() -> None:
     page = (Path(__file__).resolve().parents[1] / "docs" / "anchors.md").read_text()
     assert columns.markdown_table(columns.ANCHOR_COLUMNS) in page
     assert columns.markdown_table() not in page  # the splits.csv table lives on columns.md
+
+
+def test_verdict_says_when_the_anchor_wins_and_by_how_much() -> None:
+    """A slow phone: every split pays more than uploading a JPEG; the verdict says the split
+    loses, by the difference of the two e2e columns, and names a tie as a tie."""
+    import pandas as pd
+    from splitbench.network import NetworkConfig
+    from splitbench.report.anchor_table import best_anchors, verdict, verdict_text
+
+    cfg = NetworkConfig("lte", 10.0, 40.0, 30.0)
+    splits = pd.DataFrame({"split": [0, 1, 2], "e2e_ms_lte": [900.0, 400.0, 250.0]})
+    anchors = pd.DataFrame({"anchor": ["jpeg:90", "h264:23"], "e2e_ms_lte": [120.0, 110.0]})
+    assert best_anchors(anchors, [cfg]) == {"lte": "h264:23"}
+    v = verdict(splits, anchors, {"lte": 2}, cfg)
+    assert v is not None
+    assert (v["winner"], v["margin_ms"]) == ("anchor", -140.0)
+    text = verdict_text(v, 2)
+    assert text == (
+        "the best split 2:0 (all on the phone), 250.0 ms, loses to the h264:23 anchor by "
+        "140.0 ms (127 %)"
+    )
+    tie = verdict(splits.assign(e2e_ms_lte=[900.0, 400.0, 110.0]), anchors, {"lte": 2}, cfg)
+    assert tie is not None and tie["winner"] == "tie" and "ties with" in verdict_text(tie, 2)
+    assert verdict(splits, anchors.iloc[0:0], {"lte": 2}, cfg) is None  # no anchor, no verdict

@@ -136,7 +136,7 @@ function bestSentence(s, net) {
   if (b.best !== n && b.all_on_phone_ms != null)
     anchors.push("all on the phone " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
   if (b.best !== 0 && b.all_on_server_ms != null)
-    anchors.push("all on the server " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
+    anchors.push("all on the server with the raw input " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
   if (anchors.length) t += "; " + anchors.join(", ");
   t += ".";
   if (b.coded) t += " With the cut coded (codec columns): cut at " + label(n, b.coded.best) + ", " +
@@ -174,7 +174,7 @@ function buildSection(s, i) {
   const sum = el("table", {id: "best-table-" + i});
   sum.append(el("tr", {}, ...["network", "best split", "end to end", "runner-up", "margin",
     "all on phone", "vs best", "all on server (raw input)", "vs best",
-    ...(s.anchors ? ["best anchor (picture upload)", "best split against it"] : [])].map(h => el("th", {text: h}))));
+    ...(s.anchors ? ["best anchor (picture upload)", "best split vs anchor"] : [])].map(h => el("th", {text: h}))));
   for (const c of nets) {
     const b = s.best[c.name];
     const tr = el("tr", {"data-network": c.name});
@@ -188,7 +188,7 @@ function buildSection(s, i) {
       el("td", {text: b.best === 0 ? "best" : b.all_on_server_margin ? "+" + ms(b.all_on_server_margin.ms) : "–"}));
     const v = s.anchors && s.anchors.verdict[c.name];
     if (s.anchors) tr.append(
-      el("td", {class: "anchor-best", text: v ? v.anchor + ", " + ms(v.anchor_ms) : "–"}),
+      el("td", {class: "anchor-best", text: v ? v.anchor + " " + ms(v.anchor_ms) : "–"}),
       el("td", {class: "anchor-verdict", text: !v ? "–" : v.winner === "tie" ? "tie" :
         (v.winner === "split" ? "wins by " : "loses by ") + ms(Math.abs(v.margin_ms)) +
         " (" + Math.abs(100 * v.margin_ratio).toFixed(0) + " %)"}));
