@@ -24,7 +24,7 @@ from pathlib import Path
 
 from splitbench.anchor.codecs import DEFAULT_IMAGE_CODECS, AnchorCodecSpec, parse_anchor_codecs
 from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
-from splitbench.errors import DeviceError, SplitbenchError
+from splitbench.errors import DeviceError, ModelError, SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
 from splitbench.kept_parts import KeptParts
 from splitbench.measure.inputs import make_inputs
@@ -126,6 +126,7 @@ class SweepOutcome:
     parts_written: int = 0  # splits whose parts this run wrote (once per split, not per bout)
     anchor_s: float = 0.0  # seconds the anchor stage took (codecs, model on decoded pictures)
     anchors: list[str] = field(default_factory=list)  # the anchor codecs of this run
+    anchor_error: str = ""  # why the anchors could not be measured (the whole model fails here)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -288,15 +289,21 @@ class Sweep:
         todo = [spec for spec in specs if spec.label not in done]
         for number, spec in enumerate(todo):
             self.on_progress("anchors", number, len(todo))
-            if self._reference is None:
-                self._reference = run_model(self.plan.model_path, input_sets)
-            result = measure_anchor(
-                spec,
-                model_path=self.plan.model_path,
-                pictures=pictures,
-                input_sets=input_sets,
-                reference=self._reference,
-            )
+            try:
+                if self._reference is None:
+                    self._reference = run_model(self.plan.model_path, input_sets)
+                result = measure_anchor(
+                    spec,
+                    model_path=self.plan.model_path,
+                    pictures=pictures,
+                    input_sets=input_sets,
+                    reference=self._reference,
+                )
+            except (
+                ModelError
+            ) as exc:  # the whole model cannot run here: no anchor, the splits go on
+                outcome.anchor_error = str(exc)
+                break
             self.db.record_anchor(graph.sha256, result)
         if todo:
             self.on_progress("anchors", len(todo), len(todo))

@@ -337,6 +337,12 @@ def sweep(
                 for target in {id(t): t for t in [*targets.values(), server_target]}.values():
                     _report_target(target)
                     target.close()
+        if outcome.anchor_error:
+            err_console.print(
+                f"[yellow]anchors not measured:[/] {outcome.anchor_error}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if outcome.chosen_splits:
             console.print(
                 "profile-then-verify measured directly only splits "

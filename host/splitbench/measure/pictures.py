@@ -143,7 +143,7 @@ def check_one_size(inputs_dir: Path) -> None:
         (a, first), (b, other) = list(sizes.items())[:2]
         raise SplitbenchError(
             f"--inputs {inputs_dir}: {other} is {b[0]}x{b[1]} but {first} is {a[0]}x{a[1]}; the "
-            "anchors code the frames of one stream: give images of one size"
+            "anchors code the frames of one stream: give images of one size (or --anchor-codec raw)"
         )
 
 
