@@ -297,3 +297,45 @@ def test_verdict_says_when_the_anchor_wins_and_by_how_much() -> None:
     tie = verdict(splits.assign(e2e_ms_lte=[900.0, 400.0, 110.0]), anchors, {"lte": 2}, cfg)
     assert tie is not None and tie["winner"] == "tie" and "ties with" in verdict_text(tie, 2)
     assert verdict(splits, anchors.iloc[0:0], {"lte": 2}, cfg) is None  # no anchor, no verdict
+
+
+def test_page_in_chromium_shows_anchor_lines_and_the_verdict(
+    swept: tuple[Path, str], tmp_path: Path
+) -> None:
+    """report.html in a real headless Chromium: the where-to-cut table names the best anchor
+    and the split's margin, the latency chart draws each anchor as a line at its e2e, switching
+    the network moves the lines, and the anchor table lists every codec."""
+    from browser import chromium, console_errors
+    from selenium.webdriver.support.ui import Select
+    from test_report_html import _wait_ready
+
+    out, _ = swept
+    anchors = read_csv(out / "anchors.csv")
+    with chromium(tmp_path / "profile") as driver:
+        driver.get((out / "report.html").as_uri())
+        _wait_ready(driver)
+        assert console_errors(driver) == []
+        script = (
+            "return document.getElementById('latency-0').data"
+            ".filter(t => t.name.startsWith('anchor ')).map(t => [t.name, t.y[0], t.y[1]])"
+        )
+        for net in ("4G", "WiFi-broadband"):
+            Select(driver.find_element("id", "network")).select_by_value(net)
+            lines = driver.execute_script(script)
+            assert [n.split()[1] for n, _, _ in lines] == [r["anchor"] for r in anchors]
+            for (_, y0, y1), row in zip(lines, anchors, strict=True):
+                assert y0 == y1 == pytest.approx(float(row[f"e2e_ms_{net}"]))
+            cells = driver.execute_script(
+                "const tr = document.querySelector('#best-table-0 tr[data-network=\"' + "
+                "arguments[0] + '\"]'); return [tr.querySelector('.anchor-best').textContent,"
+                " tr.querySelector('.anchor-verdict').textContent]",
+                net,
+            )
+            best = min(anchors, key=lambda r: float(r[f"e2e_ms_{net}"]))
+            assert cells[0].startswith(best["anchor"] + " ")
+            assert cells[1].startswith(("wins by", "loses by", "tie"))
+        listed = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#anchors-0 tr[data-anchor]'))"
+            ".map(tr => tr.getAttribute('data-anchor'))"
+        )
+        assert listed == [r["anchor"] for r in anchors]
