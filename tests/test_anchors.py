@@ -339,3 +339,28 @@ def test_page_in_chromium_shows_anchor_lines_and_the_verdict(
             ".map(tr => tr.getAttribute('data-anchor'))"
         )
         assert listed == [r["anchor"] for r in anchors]
+
+
+def test_landmark_models_get_the_task_metric() -> None:
+    """mediapipe's hand landmark model (trained, from the mediapipe wheel) on decoded sample
+    photos: the anchor row carries the pose-landmarks scenario's metric, a real displacement in
+    input pixels, larger for a coarser picture."""
+    from splitbench.anchor.stage import measure_anchor
+    from splitbench.compress.runner import run_model
+    from splitbench.measure.pictures import inputs_from_pictures
+    from splitbench_models.mediapipe_wheel import mediapipe_model_path
+
+    model = mediapipe_model_path("mediapipe:hand_landmark_full")
+    pictures = make_pictures(model, inputs_dir=None, count=2, scale="0..1")
+    assert pictures is not None
+    sets = inputs_from_pictures(model, pictures, seed=0)
+    reference = run_model(model, sets)
+    rows = {
+        spec.label: measure_anchor(
+            spec, model_path=model, pictures=pictures, input_sets=sets, reference=reference
+        )
+        for spec in parse_anchor_codecs("jpeg:95,jpeg:5,raw")
+    }
+    assert rows["jpeg:95"].metric_name == "landmark_displacement_px"
+    assert 0 < rows["jpeg:95"].metric < rows["jpeg:5"].metric  # type: ignore[operator]
+    assert rows["raw"].metric is None and rows["raw"].max_abs_diff == 0.0
