@@ -24,7 +24,7 @@ import numpy as np
 
 from splitbench.anchor.codecs import AnchorCodecSpec, PictureCodec
 from splitbench.compress.runner import run_model
-from splitbench.compress.split_codecs import HOST_TIMING, _max_diff, time_ms
+from splitbench.compress.split_codecs import HOST_TIMING, max_output_diff, time_ms
 from splitbench.errors import ModelError
 from splitbench.measure.inputs import picture_size
 from splitbench.measure.pictures import Pictures
@@ -78,7 +78,7 @@ def measure_anchor(
         coded_bytes=float(np.mean([len(c) for c in coded])) + others,
         encode_ms=encode_ms,
         decode_ms=decode_ms,
-        max_abs_diff=_max_diff(outputs, reference),
+        max_abs_diff=max_output_diff(outputs, reference),
         metric_name="landmark_displacement_px" if metric is not None else "",
         metric=metric,
         timed_on=TIMED_ON,

@@ -65,7 +65,10 @@ def time_ms(
     return statistics.median(samples)
 
 
-def _max_diff(outputs: Sequence[Mapping[str, np.ndarray]], reference: Sequence[Mapping]) -> float:
+def max_output_diff(
+    outputs: Sequence[Mapping[str, np.ndarray]], reference: Sequence[Mapping]
+) -> float:
+    """The largest absolute difference of any output against the reference, over all sets."""
     worst = 0.0
     for out, ref in zip(outputs, reference, strict=True):
         for name, r in ref.items():
@@ -119,7 +122,7 @@ def cut_codec_result(
         _final_outputs({**h, **d}, t, output_names)
         for h, d, t in zip(head_outs, decoded, tail_outs, strict=True)
     ]
-    diff = _max_diff(finals, reference)
+    diff = max_output_diff(finals, reference)
     enc_ms = time_ms(lambda: codec.encode(cuts[0]))
     dec_ms = time_ms(lambda: codec.decode(encoded[0], cuts[0]))
     detail: dict = {"uncoded_bytes": int(sum(v.nbytes for v in cuts[0].values()))}
@@ -268,7 +271,7 @@ def delivery_codec_result(
     else:
         tail_outs = [{} for _ in input_sets]
     finals = [_final_outputs(h, t, output_names) for h, t in zip(head_outs, tail_outs, strict=True)]
-    diff = _max_diff(finals, reference)
+    diff = max_output_diff(finals, reference)
     coded = bitstream.stat().st_size + (head_bytes - params.anc_size)
     lossless = coder.name in ("zstd", "raw") and diff <= TOLERANCE
     return CodecResult(

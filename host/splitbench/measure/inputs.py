@@ -127,9 +127,15 @@ def load_image(
 ) -> np.ndarray:
     """One image file as an array of the input's ``shape``, ``layout`` and ``dtype`` (see module
     doc); float values scaled as ``scale`` says."""
+    channels, height, width = picture_size(shape, layout)
+    pixels = read_frame(path, height, width, channels)
+    return picture_to_input(pixels, shape, dtype, layout=layout, scale=scale)
+
+
+def read_frame(path: Path, height: int, width: int, channels: int) -> np.ndarray:
+    """One image file as a uint8 H x W x C frame (bilinear resize, no crop)."""
     from PIL import Image, UnidentifiedImageError
 
-    channels, height, width = picture_size(shape, layout)
     try:
         with Image.open(path) as img:
             img = img.convert("RGB" if channels == 3 else "L")
@@ -137,7 +143,7 @@ def load_image(
             pixels = np.asarray(img, dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as exc:
         raise SplitbenchError(f"cannot read image {path}: {exc}") from None
-    return picture_to_input(pixels, shape, dtype, layout=layout, scale=scale)
+    return pixels.reshape(height, width, channels)
 
 
 def picture_to_input(

@@ -29,6 +29,7 @@ from splitbench.measure.inputs import (
     picture_size,
     picture_to_input,
     random_inputs,
+    read_frame,
 )
 
 DEFAULT_SOURCE = "scikit-image sample photos"
@@ -111,20 +112,6 @@ def make_pictures(
         names=tuple(p.name for p in paths),
         source=source,
     )
-
-
-def read_frame(path: Path, height: int, width: int, channels: int) -> np.ndarray:
-    """One image file as a uint8 H x W x C frame (bilinear resize, no crop)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB" if channels == 3 else "L")
-            img = img.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise SplitbenchError(f"cannot read image {path}: {exc}") from None
-    return pixels.reshape(height, width, channels)
 
 
 def check_one_size(inputs_dir: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
+from splitbench.report.split_table import whole_model_ms
 from splitbench.results import ResultsDB
 from splitbench.results.records import AnchorResult
 
@@ -29,19 +30,6 @@ NAN = float("nan")
 
 def anchor_e2e_column(cfg: NetworkConfig) -> str:
     return f"e2e_ms_{cfg.name}"
-
-
-def whole_server_ms(db: ResultsDB, model_sha: str, server: str, settings: str | None) -> float:
-    """Mean steady-state time of the whole model on the server (role ``whole``), its bouts
-    pooled under one settings identity; NaN when it was not measured."""
-    from splitbench.report.split_table import _pooled, _side, _wanted
-
-    found = db.measurements(model_sha, target=server, role="whole", strategy="direct")
-    wanted = _wanted(found, settings)
-    mine = [m for m in found if m.settings_hash in wanted]
-    if not mine:
-        return NAN
-    return float(_side(_pooled(mine), empty=False)["ms"])
 
 
 def build_anchor_table(
@@ -55,7 +43,7 @@ def build_anchor_table(
     settings: str | None = None,
 ) -> pd.DataFrame:
     """One row per recorded anchor codec (empty frame when the run has none)."""
-    server_ms = whole_server_ms(db, model_sha, server, settings)
+    server_ms = whole_model_ms(db, model_sha, server, settings)
     rows = [
         anchor_row(a, server_ms, networks, output_bytes, num_operators)
         for a in db.anchor_results(model_sha).values()
