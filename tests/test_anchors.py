@@ -364,3 +364,20 @@ def test_landmark_models_get_the_task_metric() -> None:
     assert rows["jpeg:95"].metric_name == "landmark_displacement_px"
     assert 0 < rows["jpeg:95"].metric < rows["jpeg:5"].metric  # type: ignore[operator]
     assert rows["raw"].metric is None and rows["raw"].max_abs_diff == 0.0
+
+
+def test_a_whole_model_that_cannot_run_here_leaves_the_anchors_out(
+    chain_tflite: Path, tmp_path: Path
+) -> None:
+    """A custom operator the runtime lacks: the splits are still swept and reported (exit 1
+    for the parts that failed, as before), the anchors are said to be missing in one warning
+    line, and no anchors.csv pretends otherwise."""
+    import tflite_edits
+
+    model = tflite_edits.with_custom_op(chain_tflite, tmp_path / "custom.tflite", 2, "SbNoKernel")
+    out = tmp_path / "run"
+    result = run_cli("sweep", model, "--out", out, *FAST)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.describe()
+    warnings = [x for x in result.stderr_lines if x.startswith("anchors not measured:")]
+    assert len(warnings) == 1 and "custom.tflite" in warnings[0], result.describe()
+    assert (out / "splits.csv").is_file() and not (out / "anchors.csv").exists()
