@@ -144,7 +144,32 @@ def test_schema_2_file_with_codec_rows_is_upgraded_without_losing_them(tmp_path:
         conn.close()
     for path, rows in ((with_rows, [CODEC_ROW]), (without, [])):
         db = ResultsDB(path)
-        assert db.schema_version == SCHEMA_VERSION == 3
+        assert db.schema_version == SCHEMA_VERSION == 4
         db.close()
         with sqlite3.connect(path) as conn:
             assert conn.execute("SELECT * FROM codec_results").fetchall() == rows
+
+
+def test_schema_3_file_gets_the_anchor_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Schema 4 added ``anchor_results``: a version-3 file is upgraded in place, its codec rows
+    kept, and anchor rows can be written and read back."""
+    from splitbench.results import AnchorResult, schema
+
+    path = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(path)
+    for statement in schema.statements():
+        if "anchor_results (" not in statement:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("INSERT INTO codec_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", CODEC_ROW)
+    conn.commit()
+    conn.close()
+    db = ResultsDB(path)
+    assert db.schema_version == 4
+    row = AnchorResult("jpeg:90", "jpeg", 90, 2e4, 1.0, 2.0, 0.05, "", None, "host", "", {})
+    db.record_anchor(SHA, row)
+    assert db.anchor_results(SHA) == {"jpeg:90": row}
+    db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT * FROM codec_results").fetchall() == [CODEC_ROW]

@@ -46,6 +46,9 @@ class RunRecord:
     # What MODEL was before any conversion (splitbench.model_source.source_identity); None in
     # run directories written before it was recorded.
     model_source: str | None = None
+    # What the model was fed (measure.pictures.Pictures.describe: source, pictures, layout,
+    # value range); None for a model without an image input (seeded random inputs).
+    inputs: dict[str, Any] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -75,12 +78,14 @@ class RunRecord:
         if conversion is None:
             conversion = old.conversion_max_abs_diff
         asked = self.settings if self.settings is not None else old.settings
+        inputs = self.inputs if self.inputs is not None else old.inputs
         return replace(
             self,
             clients=clients,
             conversion_max_abs_diff=conversion,
             settings=asked,
             model_source=self.model_source or old.model_source,
+            inputs=inputs,
         )
 
     @staticmethod

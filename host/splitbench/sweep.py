@@ -23,11 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from splitbench.anchor.codecs import DEFAULT_IMAGE_CODECS, AnchorCodecSpec, parse_anchor_codecs
 from splitbench.cutplan import Cut, check_split, output_bytes, plan_cuts
-from splitbench.errors import DeviceError, SplitbenchError
+from splitbench.errors import DeviceError, ModelError, SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
 from splitbench.kept_parts import KeptParts
 from splitbench.measure.inputs import make_inputs
+from splitbench.measure.pictures import (
+    Pictures,
+    check_one_size,
+    inputs_from_pictures,
+    make_pictures,
+)
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
@@ -84,6 +91,9 @@ class SweepPlan:
     model_source: str | None = None
     # The run settings as the user typed them (totals, before bouts), kept in run.json.
     asked: dict[str, Any] | None = None
+    # The clause-5 anchor "all on the server": picture codecs (``jpeg:90,webp:80,h264:23``);
+    # None: the default for the model (image input: DEFAULT_IMAGE_CODECS, otherwise raw).
+    anchor_codecs: str | None = None
 
 
 @dataclass
@@ -119,6 +129,9 @@ class SweepOutcome:
     db_s: float = 0.0  # seconds the measurements spent being written (lock wait included)
     parts_written: int = 0  # splits whose parts this run wrote (once per split, not per bout)
     record: RunRecord | None = None  # what this sweep wrote into run.json (its own clients)
+    anchor_s: float = 0.0  # seconds the anchor stage took (codecs, model on decoded pictures)
+    anchors: list[str] = field(default_factory=list)  # the anchor codecs of this run
+    anchor_error: str = ""  # why the anchors could not be measured (the whole model fails here)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)
@@ -205,14 +218,25 @@ class Sweep:
         )
         record.merged_with(self.plan.out_dir)  # one run directory, one model
         self._refuse_phones_for(graph)
-        # Inputs too: a bad --inputs folder must fail before anything is measured.
-        input_sets = make_inputs(
+        # Inputs too: a bad --inputs folder must fail before anything is measured. An image
+        # model is fed real photographs (or the user's pictures), which the anchors code.
+        pictures = make_pictures(
             self.plan.model_path,
             inputs_dir=self.plan.inputs_dir,
             count=self.plan.verify_inputs,
-            seed=self.plan.seed,
             scale=self.plan.input_scale,
         )
+        anchor_specs = anchor_codecs_for(self.plan.anchor_codecs, pictures, self.plan.inputs_dir)
+        if pictures is None:
+            input_sets = make_inputs(
+                self.plan.model_path,
+                inputs_dir=None,
+                count=self.plan.verify_inputs,
+                seed=self.plan.seed,
+            )
+        else:
+            input_sets = inputs_from_pictures(self.plan.model_path, pictures, seed=self.plan.seed)
+            record = replace(record, inputs=pictures.describe())
         self._open_db()
         if self.fresh:
             self.db.clear()  # the codec rows too: they are part of the schema
@@ -224,6 +248,7 @@ class Sweep:
             rounds=self.plan.rounds,
             settings_hash=self.settings_hash,
         )
+        outcome.anchors = [spec.label for spec in anchor_specs]
         record.save(self.plan.out_dir)
         self.db.record_model(
             sha256=graph.sha256,
@@ -253,6 +278,7 @@ class Sweep:
                 self.on_progress("whole model", bout, self.plan.rounds)
                 self._measure_whole(graph, lanes, outcome, bout)
             self.on_progress("whole model", self.plan.rounds, self.plan.rounds)
+            self._run_anchors(graph, anchor_specs, pictures, input_sets, outcome)
             if self.plan.strategy == "profile-then-verify":
                 splits = [k for k in self._best_predicted(graph, cuts) if k in set(splits)]
                 outcome.chosen_splits = splits
@@ -270,6 +296,36 @@ class Sweep:
         outcome.record.save(self.plan.out_dir)
         outcome.wall_s = time.perf_counter() - started
         return outcome
+
+    def _run_anchors(self, graph, specs, pictures, input_sets, outcome) -> None:  # type: ignore[no-untyped-def]
+        """The all-on-the-server anchors still missing from the database (a rerun resumes)."""
+        from splitbench.anchor.stage import measure_anchor
+        from splitbench.compress.runner import run_model
+
+        started = time.perf_counter()
+        done = self.db.anchor_results(graph.sha256)
+        todo = [spec for spec in specs if spec.label not in done]
+        for number, spec in enumerate(todo):
+            self.on_progress("anchors", number, len(todo))
+            try:
+                if self._reference is None:
+                    self._reference = run_model(self.plan.model_path, input_sets)
+                result = measure_anchor(
+                    spec,
+                    model_path=self.plan.model_path,
+                    pictures=pictures,
+                    input_sets=input_sets,
+                    reference=self._reference,
+                )
+            except (
+                ModelError
+            ) as exc:  # the whole model cannot run here: no anchor, the splits go on
+                outcome.anchor_error = str(exc)
+                break
+            self.db.record_anchor(graph.sha256, result)
+        if todo:
+            self.on_progress("anchors", len(todo), len(todo))
+        outcome.anchor_s += time.perf_counter() - started
 
     def _refuse_phones_for(self, graph: ModelGraph) -> None:
         """A target that cannot run this format's parts says so before anything is measured."""
@@ -615,6 +671,23 @@ def best_predicted_splits(
     if not chosen:
         raise SplitbenchError("profile-then-verify: no split could be predicted from the profiles")
     return sorted(chosen)
+
+
+def anchor_codecs_for(
+    text: str | None, pictures: Pictures | None, inputs_dir: Path | None
+) -> list[AnchorCodecSpec]:
+    """The anchor codecs of a run, checked against its inputs before anything is measured: a
+    picture codec needs an image input; the --inputs frames of one stream have one size."""
+    specs = parse_anchor_codecs(text or (DEFAULT_IMAGE_CODECS if pictures else "raw"))
+    pictured = [spec for spec in specs if spec.needs_image]
+    if pictured and pictures is None:
+        raise SplitbenchError(
+            f"--anchor-codec {pictured[0].label} codes a picture, but the model has no image "
+            "input ([1,H,W,3], [1,3,H,W] or 1-channel): use --anchor-codec raw"
+        )
+    if pictured and inputs_dir is not None:
+        check_one_size(inputs_dir)
+    return specs
 
 
 def require_ok(outcome: SweepOutcome) -> None:

@@ -58,6 +58,7 @@ class SweepRequest:
     retry_failed: bool = True
     cut_codec: str | None = None
     delivery_codec: str | None = None
+    anchor_codecs: str | None = None  # the all-on-the-server anchor's picture codecs
     jobs: int | None = None
     # phones
     adb_port: int | None = None
@@ -126,6 +127,10 @@ def check_request(request: SweepRequest) -> None:
         from splitbench.compress.split_codecs import parse_delivery_codec
 
         parse_delivery_codec(request.delivery_codec)
+    if request.anchor_codecs is not None:
+        from splitbench.anchor.codecs import parse_anchor_codecs
+
+        parse_anchor_codecs(request.anchor_codecs)
 
 
 def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> SweepResult:
@@ -211,6 +216,7 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
             retry_failed=request.retry_failed,
             model_source=identity,
             asked=request.asked,
+            anchor_codecs=request.anchor_codecs,
         )
         events.started(resolved.name, out, settings)
         runner = Sweep(

@@ -184,6 +184,16 @@ def sweep(
             "head_coded_max_abs_diff and delivery_coded_ms_<network>."
         ),
     ] = None,
+    anchor_codec: Annotated[
+        str | None,
+        typer.Option(
+            help="The all-on-the-server anchor (seed clause 5): codecs of the picture the phone "
+            "uploads, comma-separated codec[:quality or CRF]: jpeg:Q, webp:Q, png, h264:CRF, "
+            "h265:CRF, av1:CRF (one intra frame per inference), raw (the input tensors as "
+            "they are). Default for an image model: jpeg:90,webp:80,h264:23; otherwise raw. "
+            "Writes anchors.csv (see docs/anchors.md).",
+        ),
+    ] = None,
     fmt: FormatOpt = None,
     input_scale: InputScaleOpt = "-1..1",
     jobs: Annotated[
@@ -257,6 +267,7 @@ def sweep(
         cooldown_temp_c=cooldown_temp,
         cooldown_max_wait_s=cooldown_max_wait,
         affinity=affinity,
+        anchor_codecs=anchor_codec,
         asked={
             "threads": threads,
             "runs": runs,
@@ -347,6 +358,12 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
     from splitbench.report.run_page import same_machine_note
 
     outcome = result.outcome
+    if outcome.anchor_error:
+        err_console.print(
+            f"[yellow]anchors not measured:[/] {outcome.anchor_error}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if outcome.chosen_splits:
         console.print(
             "profile-then-verify measured directly only splits "
@@ -355,7 +372,9 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
     for spec, files in result.outputs.files.items():
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)
-        console.print(f"wrote {files.csv}, {files.xlsx}, " + ", ".join(str(p) for p in files.plots))
+        _print_anchors(files, networks, outcome.graph.num_operators)
+        wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
+        console.print("wrote " + ", ".join(str(p) for p in [*wrote, *files.plots]))
     console.print(f"wrote {result.outputs.page} (open it in a browser; it needs no network)")
     note = same_machine_note(result.clients, result.server)
     if note:
@@ -364,7 +383,54 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
         f"measured {outcome.measured} parts (bouts of up to {outcome.rounds} per part; "
         f"{outcome.skipped} splits already done), "
         f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
+        + (f", anchor stage {outcome.anchor_s:.2f} s" if outcome.anchors else "")
     )
+
+
+def _print_anchors(files, networks, num_operators: int) -> None:  # type: ignore[no-untyped-def]
+    """Best all-on-the-server anchor per network, and the best split against it."""
+    from splitbench.report.anchor_table import best_anchors, verdict, verdict_text
+
+    anchors = files.anchors
+    if anchors.empty:
+        return
+    best = best_anchors(anchors, networks)
+    for cfg in networks:
+        label = best.get(cfg.name)
+        if label is None:
+            continue
+        row = anchors.loc[anchors["anchor"] == label].iloc[0]
+        line = (
+            f"best anchor for {cfg.name}: {label} upload ({row['coded_bytes'] / 1024:.1f} KB), "
+            f"{row[f'e2e_ms_{cfg.name}']:.2f} ms end to end"
+        )
+        v = verdict(files.table, anchors, files.best, cfg)
+        if v is not None:
+            line += f"; {verdict_text(v, num_operators)}"
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def _print_anchors(files, networks, num_operators: int) -> None:  # type: ignore[no-untyped-def]
+    """Best all-on-the-server anchor per network, and the best split against it."""
+    from splitbench.report.anchor_table import best_anchors, verdict, verdict_text
+
+    anchors = files.anchors
+    if anchors.empty:
+        return
+    best = best_anchors(anchors, networks)
+    for cfg in networks:
+        label = best.get(cfg.name)
+        if label is None:
+            continue
+        row = anchors.loc[anchors["anchor"] == label].iloc[0]
+        line = (
+            f"best anchor for {cfg.name}: {label} upload ({row['coded_bytes'] / 1024:.1f} KB), "
+            f"{row[f'e2e_ms_{cfg.name}']:.2f} ms end to end"
+        )
+        v = verdict(files.table, anchors, files.best, cfg)
+        if v is not None:
+            line += f"; {verdict_text(v, num_operators)}"
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]

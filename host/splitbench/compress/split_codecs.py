@@ -42,20 +42,33 @@ TOLERANCE = 1e-3  # the seeds' lossless tolerance
 HOST_TIMING = "host (this machine, in-process)"
 
 
-def time_ms(fn: Callable[[], object], *, min_total_s: float = 0.02, max_reps: int = 50) -> float:
-    """Median wall time of ``fn`` in ms over repeats (at least 3, until ``min_total_s``)."""
+def time_ms(
+    fn: Callable[..., object],
+    *,
+    min_total_s: float = 0.02,
+    max_reps: int = 50,
+    setup: Callable[[], object] | None = None,
+) -> float:
+    """Median wall time of ``fn`` in ms over repeats (at least 3, until ``min_total_s``).
+
+    With ``setup``, each repeat first calls it untimed and passes its result to ``fn`` (e.g. a
+    freshly opened video encoder: the frame is timed, opening the encoder is not)."""
     samples: list[float] = []
     total = 0.0
     while len(samples) < 3 or (total < min_total_s and len(samples) < max_reps):
+        prepared = setup() if setup is not None else None
         start = time.perf_counter()
-        fn()
+        fn(prepared) if setup is not None else fn()
         dt = time.perf_counter() - start
         samples.append(dt * 1000)
         total += dt
     return statistics.median(samples)
 
 
-def _max_diff(outputs: Sequence[Mapping[str, np.ndarray]], reference: Sequence[Mapping]) -> float:
+def max_output_diff(
+    outputs: Sequence[Mapping[str, np.ndarray]], reference: Sequence[Mapping]
+) -> float:
+    """The largest absolute difference of any output against the reference, over all sets."""
     worst = 0.0
     for out, ref in zip(outputs, reference, strict=True):
         for name, r in ref.items():
@@ -109,7 +122,7 @@ def cut_codec_result(
         _final_outputs({**h, **d}, t, output_names)
         for h, d, t in zip(head_outs, decoded, tail_outs, strict=True)
     ]
-    diff = _max_diff(finals, reference)
+    diff = max_output_diff(finals, reference)
     enc_ms = time_ms(lambda: codec.encode(cuts[0]))
     dec_ms = time_ms(lambda: codec.decode(encoded[0], cuts[0]))
     detail: dict = {"uncoded_bytes": int(sum(v.nbytes for v in cuts[0].values()))}
@@ -258,7 +271,7 @@ def delivery_codec_result(
     else:
         tail_outs = [{} for _ in input_sets]
     finals = [_final_outputs(h, t, output_names) for h, t in zip(head_outs, tail_outs, strict=True)]
-    diff = _max_diff(finals, reference)
+    diff = max_output_diff(finals, reference)
     coded = bitstream.stat().st_size + (head_bytes - params.anc_size)
     lossless = coder.name in ("zstd", "raw") and diff <= TOLERANCE
     return CodecResult(

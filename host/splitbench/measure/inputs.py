@@ -105,8 +105,8 @@ def make_inputs(
 
     if scale not in SCALES:
         raise SplitbenchError(f"--input-scale {scale}: use one of {', '.join(SCALES)}")
-    target, layout = _image_input(details, model_path)
-    images = _image_files(Path(inputs_dir))[:count]
+    target, layout = image_input(details, model_path)
+    images = image_files(Path(inputs_dir))[:count]
     sets = []
     for image_path in images:
         values = random_inputs(details, rng)
@@ -127,22 +127,39 @@ def load_image(
 ) -> np.ndarray:
     """One image file as an array of the input's ``shape``, ``layout`` and ``dtype`` (see module
     doc); float values scaled as ``scale`` says."""
+    channels, height, width = picture_size(shape, layout)
+    pixels = read_frame(path, height, width, channels)
+    return picture_to_input(pixels, shape, dtype, layout=layout, scale=scale)
+
+
+def read_frame(path: Path, height: int, width: int, channels: int) -> np.ndarray:
+    """One image file as a uint8 H x W x C frame (bilinear resize, no crop)."""
     from PIL import Image, UnidentifiedImageError
 
-    dims = [int(d) for d in shape]
-    batched = len(dims) == 4
-    if layout == "NCHW":
-        channels, height, width = dims[-3:]
-    else:
-        height, width, channels = dims[-3:]
     try:
         with Image.open(path) as img:
             img = img.convert("RGB" if channels == 3 else "L")
             img = img.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(img, dtype=np.float32)
+            pixels = np.asarray(img, dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as exc:
         raise SplitbenchError(f"cannot read image {path}: {exc}") from None
-    pixels = pixels.reshape(height, width, channels)
+    return pixels.reshape(height, width, channels)
+
+
+def picture_to_input(
+    pixels: np.ndarray,
+    shape: Sequence[int],
+    dtype: np.dtype[Any] | type,
+    *,
+    layout: str = "NHWC",
+    scale: str = "-1..1",
+) -> np.ndarray:
+    """A uint8 picture already at the input's height and width (H x W x C, or H x W for one
+    channel) as an array of the input's ``shape``, ``layout`` and ``dtype`` (see module doc).
+    This is the server's conversion after decoding a coded picture (the anchors)."""
+    batched = len(shape) == 4
+    channels, height, width = picture_size(shape, layout)
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(height, width, channels)
     dt = np.dtype(dtype)
     if dt.kind == "f":
         values = _scaled(pixels, scale).astype(dt)
@@ -157,6 +174,16 @@ def load_image(
     return values[np.newaxis] if batched else values
 
 
+def picture_size(shape: Sequence[int], layout: str) -> tuple[int, int, int]:
+    """(channels, height, width) of an image input of ``shape`` in ``layout``."""
+    dims = [int(d) for d in shape]
+    if layout == "NCHW":
+        channels, height, width = dims[-3:]
+    else:
+        height, width, channels = dims[-3:]
+    return channels, height, width
+
+
 def _scaled(pixels: np.ndarray, scale: str) -> np.ndarray:
     if scale == "0..1":
         return pixels / 255.0
@@ -169,7 +196,7 @@ def _scaled(pixels: np.ndarray, scale: str) -> np.ndarray:
     return pixels / 127.5 - 1.0
 
 
-def _image_input(details: Sequence[dict[str, Any]], model_path: Path) -> tuple[dict[str, Any], str]:
+def image_input(details: Sequence[dict[str, Any]], model_path: Path) -> tuple[dict[str, Any], str]:
     """The first image input and its layout: channels last ([1,H,W,C]) or, for models whose
     format or shape says so (PyTorch and ONNX), channels first ([1,C,H,W]); C is 1 or 3."""
     for d in details:
@@ -193,7 +220,7 @@ def _image_input(details: Sequence[dict[str, Any]], model_path: Path) -> tuple[d
     )
 
 
-def _image_files(inputs_dir: Path) -> list[Path]:
+def image_files(inputs_dir: Path) -> list[Path]:
     if not inputs_dir.is_dir():
         raise SplitbenchError(f"inputs directory {inputs_dir} does not exist or is not a directory")
     try:

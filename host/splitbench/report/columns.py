@@ -296,28 +296,114 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
-def definition(column: str) -> Column | None:
-    """The definition a column name falls under (None: not a column of splits.csv)."""
-    return next((c for c in COLUMNS if c.matches(column)), None)
+# anchors.csv (splitbench.report.anchor_table): the all-on-the-server anchor of seed clause 5,
+# one row per picture codec (--anchor-codec).
+ANCHOR_COLUMNS: tuple[Column, ...] = (
+    Column(
+        ("anchor", "codec", "param", "param_name"),
+        "",
+        "the picture codec as given (`jpeg:90`), its name, its parameter and what the "
+        "parameter is (`quality` for JPEG/WebP, `CRF` for H.264/H.265/AV1; none for `png`, "
+        "`raw`)",
+        "`--anchor-codec`",
+    ),
+    Column(
+        ("coded_bytes",),
+        "bytes",
+        "the coded picture the phone uploads, mean over the run's pictures (plus any non-image "
+        "input, uncoded); `raw`: the model's input tensors as they are (split 0's upload)",
+        "encoded with the real library (Pillow; PyAV's libx264, libx265, SVT-AV1)",
+    ),
+    Column(
+        ("coded_ratio",),
+        "ratio",
+        "coded bytes against the uncoded input tensors (split 0's `intermediate_bytes`)",
+        "coded_bytes / input bytes",
+    ),
+    Column(
+        ("encode_ms",),
+        "ms",
+        "client side: the picture's encode (video codecs: RGB→YUV 4:2:0 and one intra frame, "
+        "encoder opened before the clock)",
+        "median of repeats in-process on the host named in `codec_timed_on`",
+    ),
+    Column(
+        ("decode_ms",),
+        "ms",
+        "server side: decode plus the conversion to the model's input layout, dtype and value "
+        "range",
+        "median of repeats in-process on this host",
+    ),
+    Column(
+        ("server_ms",),
+        "ms",
+        "the whole model on the server (the same on every row)",
+        "measured: the whole model's mean steady-state time on the server target",
+    ),
+    Column(("output_bytes",), "bytes", "the result sent back (the downlink)", "tensor sizes"),
+    Column(
+        ("max_abs_diff",),
+        "",
+        "the model's outputs on the decoded picture against its outputs on the original",
+        "run both on this host",
+    ),
+    Column(
+        ("metric_name", "metric"),
+        "",
+        "the task metric where a scenario exists: `landmark_displacement_px` (mean landmark "
+        "shift in input pixels) for mediapipe's pose and hand landmark models; empty otherwise",
+        "the `pose-landmarks` scenario's metric on decoded against original",
+    ),
+    Column(
+        ("codec_timed_on",),
+        "",
+        "where encode and decode were timed: this host (the phone's runner has no image codec)",
+        "named, never guessed",
+    ),
+    Column(
+        ("note",),
+        "",
+        "how the picture was coded: one intra frame per inference, padding of odd sizes for 4:2:0",
+        "the codec",
+    ),
+    Column(
+        ("e2e_ms_<network>",),
+        "ms",
+        "encode + RTT + coded bytes / uplink + decode + server + output / downlink",
+        "`splitbench.network.e2e_ms` as split 0 with the coded picture as the upload",
+    ),
+    Column(
+        ("delivery_ms_<network>",),
+        "ms",
+        "model delivery to the phone: 0, the model stays on the server",
+        "`splitbench.network.delivery_ms` of 0 bytes",
+    ),
+)
 
 
-def check(columns: Iterable[str]) -> None:
+def definition(column: str, registry: tuple[Column, ...] = COLUMNS) -> Column | None:
+    """The definition a column name falls under (None: not a column of the table)."""
+    return next((c for c in registry if c.matches(column)), None)
+
+
+def check(columns: Iterable[str], registry: tuple[Column, ...] = COLUMNS) -> None:
     """Refuse a table with a column that is not defined here (``ValueError``)."""
-    unknown = [c for c in columns if definition(c) is None]
+    unknown = [c for c in columns if definition(c, registry) is None]
     if unknown:
+        table = "anchor table" if registry is ANCHOR_COLUMNS else "split table"
         raise ValueError(
-            f"split table column(s) {', '.join(unknown)} are not defined in "
-            "splitbench.report.columns"
+            f"{table} column(s) {', '.join(unknown)} are not defined in splitbench.report.columns"
         )
 
 
-def markdown_table() -> str:
+def markdown_table(registry: tuple[Column, ...] = COLUMNS) -> str:
     """The column page's table: one row per definition, names as code."""
+    csv = "anchors.csv" if registry is ANCHOR_COLUMNS else "splits.csv"
     lines = [
-        "| column (splits.csv) | unit | meaning | how it is obtained |",
+        f"| column ({csv}) | unit | meaning | how it is obtained |",
         "| --- | --- | --- | --- |",
     ]
-    for c in COLUMNS:
+    for c in registry:
         names = ", ".join(f"`{n}`" for n in c.names)
         lines.append(f"| {names} | {c.unit or '—'} | {c.meaning} | {c.source} |")
     return "\n".join(lines) + "\n"

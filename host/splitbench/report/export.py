@@ -43,6 +43,7 @@ REQUIRED_CSV_COLUMNS = (
 SHEET_TABLE = "Split table"
 SHEET_META = "Metadata"
 SHEET_KPIS = "KPIs per split"
+SHEET_ANCHORS = "Anchors"
 BEST_FILL = PatternFill(fill_type="solid", start_color="FFC6EFCE", end_color="FFC6EFCE")
 HEADER_FONT = Font(bold=True)
 KB = 1024
@@ -70,14 +71,28 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_anchor_csv(df: pd.DataFrame, path: Path) -> Path:
+    """``anchors.csv``: one row per all-on-the-server anchor (picture codec). Every column must
+    be defined in :data:`splitbench.report.columns.ANCHOR_COLUMNS`."""
+    from splitbench.report import columns
+
+    columns.check(df.columns, columns.ANCHOR_COLUMNS)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, na_rep="")
+    return path
+
+
 def write_xlsx(
     df: pd.DataFrame,
     networks: Sequence[NetworkConfig],
     path: Path,
     meta: Mapping[str, Any] | None = None,
+    anchors: pd.DataFrame | None = None,
 ) -> Path:
     """``splits.xlsx``: the scenario's result table (best split per configuration highlighted),
-    the metadata a reader needs to trust it, and every per-split KPI."""
+    the metadata a reader needs to trust it, every per-split KPI and the anchors (one row per
+    picture codec of the all-on-the-server anchor)."""
     _check_columns(df, networks)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +107,8 @@ def write_xlsx(
         meta["notes"] = {**dict(meta.get("notes", {})), **notes}
     _write_meta(wb.create_sheet(SHEET_META), networks, meta)
     _write_kpis(wb.create_sheet(SHEET_KPIS), per_split)
+    if anchors is not None and not anchors.empty:
+        _write_kpis(wb.create_sheet(SHEET_ANCHORS), anchors)
     wb.save(path)
     return path
 

@@ -123,20 +123,32 @@ def latency_components(df: pd.DataFrame, cfg: NetworkConfig) -> dict[str, np.nda
 
 
 def stacked_latency_png(
-    df: pd.DataFrame, cfg: NetworkConfig, path: Path, *, title: str | None = None, note: str = ""
+    df: pd.DataFrame,
+    cfg: NetworkConfig,
+    path: Path,
+    *,
+    title: str | None = None,
+    note: str = "",
+    anchors: pd.DataFrame | None = None,
 ) -> Path:
     """``latency_stacked_<network>.png``: see :func:`stacked_latency_figure`."""
-    return _save(stacked_latency_figure(df, cfg, title=title, note=note), path)
+    return _save(stacked_latency_figure(df, cfg, title=title, note=note, anchors=anchors), path)
 
 
 def stacked_latency_figure(
-    df: pd.DataFrame, cfg: NetworkConfig, *, title: str | None = None, note: str = ""
+    df: pd.DataFrame,
+    cfg: NetworkConfig,
+    *,
+    title: str | None = None,
+    note: str = "",
+    anchors: pd.DataFrame | None = None,
 ) -> Figure:
     """Where the time goes, per split, for one network (see the module docstring for why the
     top panel is lines on a log axis and the bottom one shares).
 
     A split whose client or server part could not be measured has no bar and a grey cross; the
-    best split for ``cfg`` is marked with a star and named in the legend.
+    best split for ``cfg`` is marked with a star and named in the legend. The all-on-the-server
+    anchors (``anchors``: the coded picture uploaded) are dashed horizontal reference lines.
     """
     a = _arrays(df)
     n = int(a["n"])
@@ -187,6 +199,7 @@ def stacked_latency_figure(
             zorder=5,
             label=f"best: {best}:{n - best}, {best_ms:.3g} ms",
         )
+    _anchor_lines(top, anchors, cfg)
     if (~known).any():
         top.plot(
             splits[~known],
@@ -234,6 +247,28 @@ def stacked_latency_figure(
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=24))
     bottom.set_xlim(splits.min() - 0.7, splits.max() + 0.7)
     return fig
+
+
+ANCHOR_STYLES = ("--", "-.", ":", (0, (5, 1, 1, 1)), (0, (8, 2)), (0, (2, 2)), (0, (1, 1)))
+
+
+def _anchor_lines(ax: object, anchors: pd.DataFrame | None, cfg: NetworkConfig) -> None:
+    """One dashed line per anchor at its end-to-end latency on ``cfg``, named in the legend."""
+    column = f"e2e_ms_{cfg.name}"
+    if anchors is None or anchors.empty or column not in anchors.columns:
+        return
+    for i, (_, row) in enumerate(anchors.iterrows()):
+        ms = float(row[column])
+        if not np.isfinite(ms) or ms <= 0:
+            continue
+        ax.axhline(  # type: ignore[attr-defined]
+            ms,
+            color="#6A1B9A",
+            lw=1.3,
+            ls=ANCHOR_STYLES[i % len(ANCHOR_STYLES)],
+            zorder=1,
+            label=f"anchor {row['anchor']} upload: {ms:.3g} ms",
+        )
 
 
 def best_split_curve(

@@ -48,6 +48,8 @@ class ClientSection:
     table: pd.DataFrame
     best: Mapping[str, int]
     settings_label: str = ""
+    # the all-on-the-server anchors (anchors.csv): one row per picture codec
+    anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,29 @@ def _section(
         "best": {cfg.name: best_summary(table, cfg, n) for cfg in networks},
         "has_predicted": bool(predicted),
         "coded": [c for c in columns if c.startswith("e2e_coded_ms_")],
+        "anchors": _anchors(sec, networks, n),
     }
+
+
+def _anchors(
+    sec: ClientSection, networks: Sequence[NetworkConfig], n: int
+) -> dict[str, Any] | None:
+    """The anchor rows and, per network, the best split against the best anchor (the verdict
+    and its sentence, computed here so the page does no arithmetic)."""
+    from splitbench.report.anchor_table import verdict, verdict_text
+
+    anchors = sec.anchors
+    if anchors.empty:
+        return None
+    verdicts: dict[str, Any] = {}
+    for cfg in networks:
+        v = verdict(sec.table, anchors, dict(sec.best), cfg)
+        if v is not None:
+            verdicts[cfg.name] = {
+                k: _clean(x) for k, x in {**v, "text": verdict_text(v, n)}.items()
+            }
+    rows = [{str(k): _clean(v) for k, v in rec.items()} for rec in anchors.to_dict("records")]
+    return {"rows": rows, "columns": [str(c) for c in anchors.columns], "verdict": verdicts}
 
 
 def _uplink_ms_range(

@@ -73,8 +73,13 @@ def write_run_html(
         settings = files[client].meta.get("run_settings", {})
         if isinstance(settings, Mapping) and settings.get("label"):
             label = str(settings["label"])
-        sections.append(ClientSection(client, table, files[client].best, label))
+        sections.append(
+            ClientSection(client, table, files[client].best, label, files[client].anchors)
+        )
     settings = dict(meta.get("run_settings", {}))
+    fed = _inputs_fact(out_dir)
+    if fed:
+        extra = {**(extra or {}), "inputs": fed}
     facts = RunFacts(
         model=dict(meta.get("model", {})),
         targets=targets,
@@ -87,3 +92,20 @@ def write_run_html(
     )
     payload = report_payload(sections, networks, facts, same_machine=note)
     return write_html(payload, out_dir / HTML_NAME)
+
+
+def _inputs_fact(out_dir: Path) -> str:
+    """What the model was fed, from ``run.json`` (empty for random inputs or old runs)."""
+    from splitbench.errors import SplitbenchError
+    from splitbench.run_record import RunRecord
+
+    try:
+        fed = RunRecord.load(out_dir).inputs
+    except SplitbenchError:
+        return ""
+    if not fed:
+        return ""
+    return (
+        f"{fed.get('source')}: {', '.join(fed.get('pictures', []))} as {fed.get('size')} "
+        f"{fed.get('layout')} {fed.get('dtype')}, values {fed.get('value_range')}"
+    )

@@ -202,6 +202,18 @@ def _e2e(
     }
 
 
+def whole_model_ms(db: ResultsDB, model_sha: str, target: str, settings: str | None) -> float:
+    """Mean steady-state time of the whole model on ``target`` (role ``whole``), its bouts pooled
+    under one settings identity (the latest measured when ``settings`` is None); NaN when it was
+    not measured. The all-on-the-server anchor's server time (:mod:`.anchor_table`)."""
+    found = db.measurements(model_sha, target=target, role="whole", strategy="direct")
+    wanted = _wanted(found, settings)
+    mine = [m for m in found if m.settings_hash in wanted]
+    if not mine:
+        return NAN
+    return float(_side(_pooled(mine), empty=False)["ms"])
+
+
 def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | None) -> set[str]:
     """The settings hashes a table may use: the one asked for, else the latest measured."""
     if isinstance(settings, str):

@@ -33,6 +33,9 @@ class ReportFiles:
     meta: dict[str, Any] = field(default_factory=dict)  # what metadata_from_db gathered
     # Why tcp profiles were computed with the ideal arithmetic (ns-3 missing or failing).
     network_error: str = ""
+    # the all-on-the-server anchors (anchors.csv; empty when the run has none)
+    anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    anchors_csv: Path | None = None
 
 
 def write_report(
@@ -60,7 +63,12 @@ def write_report(
     settings as the user typed them (from ``run.json``), shown in place of the totals the
     database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
     table without writing anything (for ``report --html``)."""
-    from splitbench.report.export import metadata_from_db, write_csv, write_xlsx
+    from splitbench.report.export import (
+        metadata_from_db,
+        write_anchor_csv,
+        write_csv,
+        write_xlsx,
+    )
     from splitbench.report.plots import best_split_vs_uplink_png, stacked_latency_png
     from splitbench.report.split_table import NETWORK_ERROR, best_splits, build_split_table
 
@@ -112,6 +120,17 @@ def write_report(
     table["preset"] = preset_name(used.settings, used.rounds) if used else ""
     table["settings"] = chosen or ""
     note = QUICK_NOTE if used and table["preset"].iloc[0] == "quick" else ""
+    from splitbench.report.anchor_table import build_anchor_table
+
+    anchors = build_anchor_table(
+        db,
+        model_sha,
+        server=server,
+        networks=networks,
+        output_bytes=output_bytes,
+        num_operators=num_operators,
+        settings=chosen,
+    )
     best = best_splits(table, networks)
     best_coded = best_coded_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"
@@ -133,18 +152,38 @@ def write_report(
     plots: list[Path] = []
     if not write_files:  # the table for report.html only
         return ReportFiles(
-            table, csv_path, xlsx_path, (), best, best_coded or None, meta, network_error
+            table,
+            csv_path,
+            xlsx_path,
+            (),
+            best,
+            best_coded or None,
+            meta,
+            network_error=network_error,
+            anchors=anchors,
         )
     write_csv(table, csv_path)
-    write_xlsx(table, networks, xlsx_path, meta)
+    write_xlsx(table, networks, xlsx_path, meta, anchors)
+    anchors_csv = None
+    if not anchors.empty:
+        anchors_csv = write_anchor_csv(anchors, out_dir / f"anchors{suffix}.csv")
     for cfg in networks:
         stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
-        plots.append(stacked_latency_png(table, cfg, stacked, note=note))
+        plots.append(stacked_latency_png(table, cfg, stacked, note=note, anchors=anchors))
     if networks:
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
         plots.append(best_split_vs_uplink_png(table, best_png, networks, note=note))
     return ReportFiles(
-        table, csv_path, xlsx_path, tuple(plots), best, best_coded or None, meta, network_error
+        table,
+        csv_path,
+        xlsx_path,
+        tuple(plots),
+        best,
+        best_coded or None,
+        meta,
+        network_error=network_error,
+        anchors=anchors,
+        anchors_csv=anchors_csv,
     )
 
 

@@ -8,6 +8,7 @@ safe opening (health check, environment faults) and transactions.
 from splitbench.results.db import ROLES, STRATEGIES, ResultsDB
 from splitbench.results.identity import SettingsRecord, settings_hash, settings_key
 from splitbench.results.records import (
+    AnchorResult,
     CodecResult,
     ModelRecord,
     SplitRecord,
@@ -23,6 +24,7 @@ __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
     "STRATEGIES",
+    "AnchorResult",
     "CodecResult",
     "ModelRecord",
     "ResultsDB",

@@ -39,6 +39,7 @@ from splitbench.results.identity import (
     settings_key,
 )
 from splitbench.results.records import (
+    AnchorResult,
     CodecResult,
     ModelRecord,
     SplitRecord,
@@ -235,6 +236,58 @@ class ResultsDB(Store):
                 r["max_abs_diff"],
                 bool(r["lossless"]),
                 r["timed_on"],
+                json.loads(r["detail_json"]),
+            )
+            for r in rows
+        }
+
+    def record_anchor(self, model_sha: str, result: AnchorResult) -> None:
+        """Insert or replace one anchor codec's row (a rerun that recomputes it overwrites)."""
+        with self._write() as conn:
+            conn.execute(
+                """INSERT OR REPLACE INTO anchor_results (model_sha256, codec, name, param,
+                       coded_bytes, encode_ms, decode_ms, max_abs_diff, metric_name, metric,
+                       timed_on, note, detail_json, recorded_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    model_sha,
+                    result.codec,
+                    result.name,
+                    result.param,
+                    result.coded_bytes,
+                    result.encode_ms,
+                    result.decode_ms,
+                    result.max_abs_diff,
+                    result.metric_name,
+                    result.metric,
+                    result.timed_on,
+                    result.note,
+                    json.dumps(result.detail),
+                    now_iso(),
+                ),
+            )
+
+    def anchor_results(self, model_sha: str) -> dict[str, AnchorResult]:
+        """The recorded anchor codecs of a model, by label (``jpeg:90``), in recording order."""
+        rows = self._read(
+            """SELECT codec, name, param, coded_bytes, encode_ms, decode_ms, max_abs_diff,
+                      metric_name, metric, timed_on, note, detail_json FROM anchor_results
+               WHERE model_sha256 = ? ORDER BY rowid""",
+            (model_sha,),
+        )
+        return {
+            r["codec"]: AnchorResult(
+                r["codec"],
+                r["name"],
+                r["param"],
+                r["coded_bytes"],
+                r["encode_ms"],
+                r["decode_ms"],
+                r["max_abs_diff"],
+                r["metric_name"],
+                r["metric"],
+                r["timed_on"],
+                r["note"],
                 json.loads(r["detail_json"]),
             )
             for r in rows

@@ -28,7 +28,15 @@ from splitbench.results import schema
 from splitbench.results.pages import HEADER, Salvage, Unreadable, salvage
 from splitbench.results.store import DAMAGE_ERRORS, fault_message, no_space, now_iso
 
-ROWID_TABLES = ("targets", "models", "settings", "splits", "measurements", "codec_results")
+ROWID_TABLES = (
+    "targets",
+    "models",
+    "settings",
+    "splits",
+    "measurements",
+    "codec_results",
+    "anchor_results",
+)
 KEYS = {"targets": "name", "models": "sha256", "settings": "hash", "measurements": "id"}
 Sample = tuple[str, int, float]
 

@@ -43,6 +43,26 @@ class CodecResult:
 
 
 @dataclass(frozen=True)
+class AnchorResult:
+    """One picture codec of the all-on-the-server anchor (table ``anchor_results``): the phone
+    uploads the coded picture, the server decodes it and runs the whole model
+    (:mod:`splitbench.anchor.stage`)."""
+
+    codec: str  # the label, e.g. "jpeg:90"
+    name: str  # jpeg, webp, png, h264, h265, av1, raw
+    param: int | None  # quality or CRF
+    coded_bytes: float  # mean over the pictures
+    encode_ms: float  # client side
+    decode_ms: float  # server side: decode + conversion to the model's input
+    max_abs_diff: float  # the model's outputs on decoded against original inputs
+    metric_name: str  # task metric ("" when no scenario applies)
+    metric: float | None
+    timed_on: str
+    note: str
+    detail: dict
+
+
+@dataclass(frozen=True)
 class SplitRecord:
     """What one cut produced: sizes (measured from the written files) and the lossless check."""
 

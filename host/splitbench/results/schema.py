@@ -19,11 +19,14 @@ marks the file as ours):
 ``codec_results`` (model_sha256, split, kind, codec) PK, coded_bytes, encode_ms, decode_ms,
                  max_abs_diff, lossless, timed_on, detail_json: a cut or delivery codec's row
                  per split (:mod:`splitbench.compress.split_codecs`)
+``anchor_results`` (model_sha256, codec) PK, name, param, coded_bytes, encode_ms, decode_ms,
+                 max_abs_diff, metric_name, metric, timed_on, note, detail_json: one picture
+                 codec of the all-on-the-server anchor (:mod:`splitbench.anchor.stage`)
 
 Version 2 added ``settings`` and the ``settings_hash``/``bout`` columns: the run settings became
 part of a measurement's identity (see :mod:`splitbench.results.identity`). Version 3 made
 ``codec_results`` part of the schema (before, the codec store created it on its own, so
-``--fresh`` and the doctor did not know it).
+``--fresh`` and the doctor did not know it). Version 4 added ``anchor_results``.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import sqlite3
 
 from splitbench.results.identity import settings_from_json, settings_hash
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x53504C42  # "SPLB": marks the file as a splitbench results database
 TABLES = (  # delete order
+    "anchor_results",
     "codec_results",
     "samples",
     "measurements",
@@ -152,6 +156,24 @@ CREATE TABLE IF NOT EXISTS codec_results (
     detail_json   TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (model_sha256, split, kind, codec)
 );
+
+CREATE TABLE IF NOT EXISTS anchor_results (
+    model_sha256  TEXT NOT NULL,
+    codec         TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    param         INTEGER,
+    coded_bytes   REAL CHECK (coded_bytes >= 0),
+    encode_ms     REAL,
+    decode_ms     REAL,
+    max_abs_diff  REAL,
+    metric_name   TEXT NOT NULL DEFAULT '',
+    metric        REAL,
+    timed_on      TEXT NOT NULL,
+    note          TEXT NOT NULL DEFAULT '',
+    detail_json   TEXT NOT NULL DEFAULT '{}',
+    recorded_at   TEXT NOT NULL,
+    PRIMARY KEY (model_sha256, codec)
+) STRICT;
 """
 
 
@@ -174,6 +196,8 @@ def upgrade(conn: sqlite3.Connection, version: int, now: str) -> None:
         _v1_to_v2(conn, now)
     if version < 3:  # a version-2 file may have the table already, made by the codec store
         _create_only(conn, "codec_results (")
+    if version < 4:
+        _create_only(conn, "anchor_results (")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -143,7 +143,7 @@ function bestSentence(s, net) {
   if (b.best !== n && b.all_on_phone_ms != null)
     anchors.push("all on the phone " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
   if (b.best !== 0 && b.all_on_server_ms != null)
-    anchors.push("all on the server " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
+    anchors.push("all on the server with the raw input " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
   if (anchors.length) t += "; " + anchors.join(", ");
   t += ".";
   if (b.ideal) {
@@ -156,6 +156,8 @@ function bestSentence(s, net) {
   }
   if (b.coded) t += " With the cut coded (codec columns): cut at " + label(n, b.coded.best) + ", " +
     ms(b.coded.best_ms) + " end to end.";
+  const v = s.anchors && s.anchors.verdict[net.name];
+  if (v) t += " Against the phone uploading a compressed picture (clause-5 anchor): " + v.text + ".";
   return t + whySentence(s, net, b);
 }
 
@@ -186,7 +188,8 @@ function buildSection(s, i) {
   // summary of every network
   const sum = el("table", {id: "best-table-" + i});
   sum.append(el("tr", {}, ...["network", "best split", "end to end", "runner-up", "margin",
-    "all on phone", "vs best", "all on server", "vs best"].map(h => el("th", {text: h}))));
+    "all on phone", "vs best", "all on server (raw input)", "vs best",
+    ...(s.anchors ? ["best anchor (picture upload)", "best split vs anchor"] : [])].map(h => el("th", {text: h}))));
   for (const c of nets) {
     const b = s.best[c.name];
     const tr = el("tr", {"data-network": c.name});
@@ -198,6 +201,12 @@ function buildSection(s, i) {
       el("td", {text: b.best === n ? "best" : b.all_on_phone_margin ? "+" + ms(b.all_on_phone_margin.ms) : "–"}),
       el("td", {text: ms(b.all_on_server_ms)}),
       el("td", {text: b.best === 0 ? "best" : b.all_on_server_margin ? "+" + ms(b.all_on_server_margin.ms) : "–"}));
+    const v = s.anchors && s.anchors.verdict[c.name];
+    if (s.anchors) tr.append(
+      el("td", {class: "anchor-best", text: v ? v.anchor + " " + ms(v.anchor_ms) : "–"}),
+      el("td", {class: "anchor-verdict", text: !v ? "–" : v.winner === "tie" ? "tie" :
+        (v.winner === "split" ? "wins by " : "loses by ") + ms(Math.abs(v.margin_ms)) +
+        " (" + Math.abs(100 * v.margin_ratio).toFixed(0) + " %)"}));
     sum.append(tr);
   }
   whereSec.append(el("h3", {text: title + (s.settings_label ? " (" + s.settings_label + ")" : "")}), best, sum);
@@ -213,6 +222,19 @@ function buildSection(s, i) {
              el("h3", {text: "Sizes per split"}),
              el("p", {class: "muted", text: "Intermediate: bytes the phone uploads at the cut. Head: the model part the server delivers to the phone (grows with the split). Tail: the part kept on the server. Dotted: time to deliver the head over the selected network (RTT + head/downlink)."}),
              sizes);
+  if (s.anchors) {
+    const at = el("table", {id: "anchors-" + i, class: "splits"});
+    const acols = s.anchors.columns.filter(c => !c.startsWith("delivery_ms_"));
+    at.append(el("tr", {}, ...acols.map(c => el("th", {text: colTitle(c)}))));
+    for (const r of s.anchors.rows) at.append(el("tr", {"data-anchor": r.anchor},
+      ...acols.map(c => el("td", {class: typeof r[c] === "string" ? "text" : "", text: cellText(c, r[c])}))));
+    sec.append(el("h3", {text: "Anchor: all on the server, the phone uploads a compressed picture (anchors.csv)"}),
+      el("p", {class: "muted", text: "Seed clause 5: the phone encodes the model's input picture, the server decodes it " +
+        "and runs the whole model. Encode and decode were timed on this host (the phone's runner has no image codec); " +
+        "max_abs_diff compares the model's outputs on the decoded picture with those on the original. " +
+        "The latency chart shows each anchor as a dashed line."}),
+      el("div", {class: "scroll"}, at));
+  }
   let pred = null;
   if (s.has_predicted) {
     pred = el("div", {class: "chart", id: "predicted-" + i});
@@ -301,6 +323,14 @@ function drawLatency(sec, net, scale) {
   if (b) traces.push({type: "scatter", mode: "markers+text", name: "best split", x: [label(n, b.best)],
     y: [b.best_ms * (scale === "log" ? 1.6 : 1.06)], text: ["best " + ms(b.best_ms)], textposition: "top center",
     marker: {symbol: "star", size: 16, color: "black"}, hoverinfo: "skip"});
+  const DASH = ["dash", "dashdot", "dot", "longdash", "longdashdot"];
+  if (s.anchors) s.anchors.rows.forEach((r, j) => {
+    const v = r["e2e_ms_" + net.name];
+    if (v == null) return;
+    traces.push({type: "scatter", mode: "lines", name: "anchor " + r.anchor + " upload " + ms(v),
+      x: [x[0], x[x.length - 1]], y: [v, v], line: {color: "#6A1B9A", width: 1.5, dash: DASH[j % DASH.length]},
+      hovertemplate: "anchor " + r.anchor + ": " + ms(v) + " end to end<extra></extra>"});
+  });
   const layout = {barmode: "stack", margin: {t: 30, r: 20, b: 80, l: 70},
     title: {text: net.name, font: {size: 14}, x: 0.01, xanchor: "left"},
     xaxis: {title: {text: "split (operators on client : on server)"}, type: "category", tickangle: -60},
