@@ -98,7 +98,8 @@ def start_server(serials: list[str], root: Path) -> tuple[subprocess.Popen[str],
 def run_one(phones: int, model: Path, work: Path) -> dict[str, float | str]:
     from splitbench.measure.types import RunSettings
     from splitbench.rundir import run_directory
-    from splitbench.sweep import Sweep, SweepPlan
+    from splitbench.sweep import Sweep
+    from splitbench.sweep_plan import SweepPlan
     from splitbench.targets.factory import AdbOptions, make_target, resolve_targets
 
     first = [f"pa-{i}" for i in range((phones + 1) // 2)]

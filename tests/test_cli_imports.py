@@ -127,6 +127,6 @@ def test_split_all_tflite_skips_reports_tensorflow_and_sweep(
     assert {m for m in modules if m.startswith("splitbench.cli.")} <= {
         "splitbench.cli.app",
         "splitbench.cli.split",
-        "splitbench.cli.resolve",
+        "splitbench.resolve",
     }
     assert "splitbench.convert" not in modules

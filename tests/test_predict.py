@@ -16,7 +16,7 @@ from splitbench.graph import ModelGraph
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.predict import NoPrediction, Prediction, predict_from_measurement
-from splitbench.sweep import best_predicted_splits
+from splitbench.sweep_plan import best_predicted_splits
 from splitbench_collect.op_profile import parse_run_order
 
 CPU_STDOUT = DATA / "poco_x3_mnv3_seg_float_cpu_stdout.txt"

@@ -16,7 +16,8 @@ from splitbench.network import NetworkConfig
 from splitbench.report.split_table import build_split_table
 from splitbench.rundir import SCRATCH_NAME
 from splitbench.splitter import ModelSplitter
-from splitbench.sweep import Sweep, SweepPlan, bout_settings
+from splitbench.sweep import Sweep
+from splitbench.sweep_plan import SweepPlan, bout_settings
 from splitbench.targets.host import HostTarget
 
 NET = [NetworkConfig("lan", uplink_mbps=100.0, downlink_mbps=100.0, rtt_ms=1.0)]

@@ -30,7 +30,7 @@ from splitbench.measure.types import RunSettings
 if TYPE_CHECKING:
     from splitbench.network import NetworkConfig
     from splitbench.report.outputs import RunOutputs
-    from splitbench.sweep import SweepOutcome
+    from splitbench.sweep_plan import SweepOutcome
     from splitbench.targets.base import Target
 
 
@@ -101,7 +101,7 @@ class SweepResult:
 
 def check_request(request: SweepRequest) -> None:
     """Everything that can be wrong with the options, said in one line before any work."""
-    from splitbench.sweep import STRATEGIES
+    from splitbench.sweep_plan import STRATEGIES
 
     if request.strategy not in STRATEGIES:
         raise SplitbenchError(
@@ -141,7 +141,8 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
     from splitbench.resolve import resolve
     from splitbench.run_record import refuse_other_model
     from splitbench.rundir import run_directory
-    from splitbench.sweep import Sweep, SweepPlan, bout_settings
+    from splitbench.sweep import Sweep
+    from splitbench.sweep_plan import SweepPlan, bout_settings
     from splitbench.targets.factory import AdbOptions, make_target, resolve_targets
 
     events = events or SweepEvents()

@@ -94,3 +94,11 @@ InputNamesOpt = Annotated[
 OutputNamesOpt = Annotated[
     str | None, typer.Option(help="Output tensor names of a frozen .pb graph, comma-separated.")
 ]
+NetworkDrawsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Simulated transfers per size for tcp network profiles with loss or a rate "
+        "distribution (seeds and rate quantiles): uplink_ms is their median, e2e_p90_ms "
+        "their 90th percentile.",
+    ),
+]

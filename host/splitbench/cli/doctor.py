@@ -22,8 +22,7 @@ def doctor(
     are copied into results.recovered.sqlite beside it, keeping only whole measurements. An
     empty file, one with no readable row, or a full disk is one line. Exit 0 only when healthy."""
     from splitbench.results.doctor import examine
-    from splitbench.results.store import disk_full_message
-    from splitbench.sweep import DB_NAME
+    from splitbench.results.store import DB_NAME, disk_full_message
 
     db = out if out.is_file() else out / DB_NAME
     found = examine(db)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from splitbench.cli.app import app, console, err_console
+from splitbench.cli.app import NetworkDrawsOpt, app, console, err_console
 from splitbench.cli.table_view import print_table
 from splitbench.errors import SplitbenchError
 
@@ -16,14 +16,7 @@ from splitbench.errors import SplitbenchError
 def report(
     out: Annotated[Path, typer.Argument(metavar="DIR", help="Run directory of an earlier sweep.")],
     network: Annotated[Path | None, typer.Option(help="TOML network configurations.")] = None,
-    network_draws: Annotated[
-        int,
-        typer.Option(
-            help="Simulated transfers per size for tcp network profiles with loss or a rate "
-            "distribution (seeds and rate quantiles): uplink_ms is their median, e2e_p90_ms "
-            "their 90th percentile."
-        ),
-    ] = 20,
+    network_draws: NetworkDrawsOpt = 20,
     html: Annotated[
         bool,
         typer.Option(
@@ -126,7 +119,7 @@ def _latest(sets, asked):  # type: ignore[no-untyped-def]
     if asked:
         from splitbench.measure.types import RunSettings
         from splitbench.results import settings_hash
-        from splitbench.sweep import bout_settings
+        from splitbench.sweep_plan import bout_settings
 
         try:
             total = RunSettings(

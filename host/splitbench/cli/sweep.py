@@ -15,6 +15,7 @@ from splitbench.cli.app import (
     InputScaleOpt,
     InputShapeOpt,
     ModelArg,
+    NetworkDrawsOpt,
     OutputNamesOpt,
     app,
     console,
@@ -92,14 +93,7 @@ def sweep(
             "4G/5G/Wi-Fi set, see docs/network.md)."
         ),
     ] = None,
-    network_draws: Annotated[
-        int,
-        typer.Option(
-            help="Simulated transfers per size for tcp network profiles with loss or a rate "
-            "distribution (seeds and rate quantiles): uplink_ms is their median, e2e_p90_ms "
-            "their 90th percentile."
-        ),
-    ] = 20,
+    network_draws: NetworkDrawsOpt = 20,
     inputs: Annotated[
         Path | None,
         typer.Option(
@@ -385,29 +379,6 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
         f"inference {outcome.inference_ms / 1000:.1f} s of {outcome.wall_s:.1f} s wall"
         + (f", anchor stage {outcome.anchor_s:.2f} s" if outcome.anchors else "")
     )
-
-
-def _print_anchors(files, networks, num_operators: int) -> None:  # type: ignore[no-untyped-def]
-    """Best all-on-the-server anchor per network, and the best split against it."""
-    from splitbench.report.anchor_table import best_anchors, verdict, verdict_text
-
-    anchors = files.anchors
-    if anchors.empty:
-        return
-    best = best_anchors(anchors, networks)
-    for cfg in networks:
-        label = best.get(cfg.name)
-        if label is None:
-            continue
-        row = anchors.loc[anchors["anchor"] == label].iloc[0]
-        line = (
-            f"best anchor for {cfg.name}: {label} upload ({row['coded_bytes'] / 1024:.1f} KB), "
-            f"{row[f'e2e_ms_{cfg.name}']:.2f} ms end to end"
-        )
-        v = verdict(files.table, anchors, files.best, cfg)
-        if v is not None:
-            line += f"; {verdict_text(v, num_operators)}"
-        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_anchors(files, networks, num_operators: int) -> None:  # type: ignore[no-untyped-def]

@@ -47,7 +47,7 @@ def verify(
     from splitbench.graph import load_graph
     from splitbench.measure.inputs import make_inputs
     from splitbench.splitter import ModelSplitter
-    from splitbench.sweep import select_splits
+    from splitbench.sweep_plan import select_splits
     from splitbench.verify import verify_parts
 
     resolved, shapes = resolve(
