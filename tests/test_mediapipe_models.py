@@ -196,3 +196,31 @@ def test_no_registry_gives_one_line(tmp_path: Path) -> None:
     assert "check the network" in lines[0]
     assert not damaged.exists()
     assert [p.name for p in (cache / "wheels").iterdir()] == []
+
+
+def test_descriptions_state_each_wheel_models_real_input() -> None:
+    """``splitbench models`` says what each model takes without opening it: the table must be
+    the wheel's truth."""
+    names = list_mediapipe_models()
+    assert sorted(mediapipe_wheel.DESCRIPTIONS) == names
+    for name in names:
+        details = Interpreter(model_path=str(mediapipe_model_path(name))).get_input_details()
+        shapes = [tuple(int(d) for d in detail["shape"]) for detail in details]
+        assert shapes == [mediapipe_wheel.DESCRIPTIONS[name][1]], name
+
+
+def test_every_listed_name_is_one_the_commands_accept(tmp_path: Path) -> None:
+    from cli_helpers import run_cli
+
+    listed = run_cli("models").ok().stdout.splitlines()
+    names = [line.split()[0] for line in listed]
+    local = [n for n in names if n == "posenet" or n.startswith("mediapipe:")]
+    from splitbench_models.torch_zoo import ZOO
+
+    assert "mediapipe:hand_landmark_full" in local and len(local) == len(names) - len(ZOO)
+    for name in local:  # the lookup `inspect`, `split` and `sweep` use
+        assert resolve_model(name, workdir=tmp_path).path.is_file(), name
+    for line in listed:
+        assert "input 1," in line, line  # every entry says its input shape
+    inspected = run_cli("inspect", "mediapipe:hand_landmark_full").ok()
+    assert "hand_landmark_full" in inspected.stdout

@@ -53,7 +53,35 @@ class MediapipeModel:
     crc32: int
 
 
+#: What each model of the 0.10.14 wheel is, and its input (checked against the files by
+#: tests/test_mediapipe_models.py), so ``splitbench models`` can say it without opening them.
+DESCRIPTIONS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "face_detection_full_range_sparse": ("BlazeFace face detector, full range", (1, 192, 192, 3)),
+    "face_detection_short_range": ("BlazeFace face detector, short range", (1, 128, 128, 3)),
+    "face_landmark": ("face mesh, 468 landmarks", (1, 192, 192, 3)),
+    "face_landmark_with_attention": ("face mesh with attention, 478 landmarks", (1, 192, 192, 3)),
+    "hand_landmark_full": ("hand landmarks, 21 points, full", (1, 224, 224, 3)),
+    "hand_landmark_lite": ("hand landmarks, 21 points, lite", (1, 224, 224, 3)),
+    "hand_recrop": ("hand re-crop region", (1, 256, 256, 3)),
+    "iris_landmark": ("iris and eye contour landmarks", (1, 64, 64, 3)),
+    "palm_detection_full": ("palm detector, full", (1, 192, 192, 3)),
+    "palm_detection_lite": ("palm detector, lite", (1, 192, 192, 3)),
+    "pose_detection": ("BlazePose person detector", (1, 224, 224, 3)),
+    "pose_landmark_full": ("BlazePose GHUM landmarks, 33 points, full", (1, 256, 256, 3)),
+    "selfie_segmentation": ("selfie segmentation, square", (1, 256, 256, 3)),
+    "selfie_segmentation_landscape": ("selfie segmentation, landscape", (1, 144, 256, 3)),
+}
+
+
 # --------------------------------------------------------------------------- public API
+
+
+def describe_mediapipe_model(name: str) -> str:
+    """``mediapipe:NAME  (what it is; TFLite, input 1,H,W,3)``: a name the commands accept."""
+    what, shape = DESCRIPTIONS.get(name, ("a model of the mediapipe wheel", ()))
+    where = f"; TFLite from mediapipe {MEDIAPIPE_VERSION}"
+    dims = f", input {','.join(str(d) for d in shape)}" if shape else ""
+    return f"{PREFIX}{name}  ({what}{where}{dims})"
 
 
 def list_mediapipe_models() -> list[str]:

@@ -9,12 +9,13 @@ from splitbench.cli.app import app
 
 @app.command()
 def models() -> None:
-    """List the built-in model names."""
-    from splitbench_models.mediapipe_wheel import list_mediapipe_models
+    """List the built-in models by the names every command accepts, with what each is and its
+    input shape."""
+    from splitbench_models.mediapipe_wheel import describe_mediapipe_model, list_mediapipe_models
     from splitbench_models.torch_zoo import ZOO
 
-    lines = ["posenet  (PoseNet, MobileNetV1 1.0, 257x257x3, output stride 16; built here)"]
-    lines += list_mediapipe_models()
+    lines = ["posenet  (PoseNet, MobileNetV1 1.0, output stride 16; built here, input 1,257,257,3)"]
+    lines += [describe_mediapipe_model(name) for name in list_mediapipe_models()]
     for entry in ZOO.values():
         shape = ",".join(str(d) for d in entry.input_shape)
         lines.append(f"{entry.name}  ({entry.note}; PyTorch, input {shape})")
