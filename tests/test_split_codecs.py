@@ -122,6 +122,13 @@ def test_sweep_with_cut_and_delivery_codecs(tmp_path: Path) -> None:
     assert 0 < float(head["head_coded_max_abs_diff"]) < 0.01
     assert float(head["delivery_coded_ms_4G"]) < float(head["delivery_ms_4G"])
     assert "with --cut-codec int8+zstd" in result.stdout
+    # the printed table shows the coded cut and its end to end beside the uncoded ones
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "with --cut-codec int8+zstd (client" in line)
+    assert "coded" in lines[start + 1].split() and "coded 4G" in lines[start + 1]
+    line12 = next(line for line in lines[start:] if line.split()[:1] == ["12:19"]).split()
+    assert f"{float(cut12['cut_coded_bytes']) / 1024:.1f}" in line12
+    assert f"{float(cut12['e2e_coded_ms_4G']):.2f}" in line12
     # a rerun resumes: nothing measured or coded again
     again = run_cli(
         "sweep",

@@ -44,6 +44,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
             cells.append(f"[bold green]{cell}[/]" if best.get(cfg.name) == k else cell)
         view.add_row(*cells)
     console.print(view)
+    if "cut_coded_bytes" in table.columns:
+        _print_coded_table(table, networks, client)
     for cfg in networks:
         if cfg.name in best:
             k = best[cfg.name]
@@ -54,6 +56,29 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
                 f"{fmt(row[f'e2e_ms_{cfg.name}'])} ms end to end{_tcp_note(cfg, row)}"
             )
     print_spread_note(table)
+
+
+def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no-untyped-def]
+    """With ``--cut-codec``: the coded cut and its end to end per network, beside the table
+    above (one table of both would not fit a terminal)."""
+    codec = table["cut_codec"].iloc[0]
+    view = Table(
+        title=f"with --cut-codec {codec} (client {client}); times in ms, sizes in KB", box=None
+    )
+    for col in ("k:N-k", "cut", "coded", "encode", "decode"):
+        view.add_column(col, justify="right", no_wrap=True)
+    for cfg in networks:
+        view.add_column(f"coded {cfg.name}", justify="right", no_wrap=True)
+    for _, row in table.iterrows():
+        view.add_row(
+            f"{row['on_client']}:{row['on_server']}",
+            fmt(row["intermediate_bytes"] / 1024, 1),
+            fmt(row["cut_coded_bytes"] / 1024, 1),
+            fmt(row["cut_encode_ms"]),
+            fmt(row["cut_decode_ms"]),
+            *(fmt(row[f"e2e_coded_ms_{cfg.name}"]) for cfg in networks),
+        )
+    console.print(view)
 
 
 def _preset(table) -> str:  # type: ignore[no-untyped-def]
