@@ -80,7 +80,6 @@ class Sweep:
         self.on_progress = on_progress or (lambda stage, done, total: None)
         self.db_path = plan.out_dir / DB_NAME
         self.fresh = fresh  # cleared under the run lock, never while another sweep writes
-        self._codecs = bool(plan.cut_codec or plan.delivery_codec)
         self._reference: list | None = None  # whole-model outputs on the check inputs
         self._db_lock = threading.Lock()
         # Parts that failed in this process: retried by the next run, not by the next bout.
@@ -354,8 +353,6 @@ class Sweep:
     def _codecs_missing(self, splitter: ModelSplitter, k: int) -> list[str]:
         """Codec kinds still to compute for split k (none at split N for the cut, none at
         split 0 for the delivery: nothing crosses, nothing is delivered)."""
-        if not self._codecs:
-            return []
         sha, n = splitter.graph.sha256, splitter.graph.num_operators
         missing = []
         cut, delivery = self.plan.cut_codec, self.plan.delivery_codec
@@ -373,7 +370,6 @@ class Sweep:
         from splitbench.compress.runner import run_model
         from splitbench.compress.split_codecs import cut_codec_result, delivery_codec_result
 
-        assert self._codecs
         if self._reference is None:
             self._reference = run_model(self.plan.model_path, input_sets)
         k = files.split

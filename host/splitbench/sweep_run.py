@@ -135,6 +135,7 @@ def check_request(request: SweepRequest) -> None:
 
 def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> SweepResult:
     """Run the sweep the request describes and write its files (see the module's docstring)."""
+    from splitbench.cli_options import parse_input_shapes, parse_names
     from splitbench.formats import get_format
     from splitbench.model_source import source_identity
     from splitbench.report.outputs import write_run_outputs
@@ -151,8 +152,6 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
     with run_directory(out):
         check_database(out)
         # Another model's run directory is refused before this one is converted into it.
-        from splitbench.cli_options import parse_input_shapes, parse_names
-
         identity = source_identity(
             request.model,
             input_names=parse_names(request.input_names, "--input-names"),
