@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -31,6 +32,7 @@ class Viewer:
     port: int = 0
     token: str = ""
     lines: list[str] = field(default_factory=list)
+    accepted_at_first_sight: bool = False  # a connection to the printed port succeeded at once
     returncode: int | None = None
 
     @property
@@ -58,6 +60,14 @@ def sweep_some(chain: Path, out: Path) -> Path:
     """A sweep of splits 0 and 2 only: the other splits have no times (pd.NA in the table)."""
     run_cli("sweep", chain, "--out", out, "--splits", "0,2", *FAST).ok()
     return out
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError:
+        return False
+    return True
 
 
 def _wait_ready(viewer: Viewer, timeout: float) -> None:
@@ -95,6 +105,7 @@ def explore(run: Path, *args: str, timeout: float = 240) -> Iterator[Viewer]:
             found = URL_LINE.search(line)
             if found:
                 viewer.url, viewer.port, viewer.token = found[1], int(found[2]), found[3] or ""
+                viewer.accepted_at_first_sight = _accepts(viewer.port)
         assert viewer.url, viewer.output
         _wait_ready(viewer, timeout)
         yield viewer

@@ -90,9 +90,10 @@ def test_node_data_of_a_sweep_of_some_splits(swept_some: Path) -> None:
 @pytest.mark.slow
 def test_explore_serves_model_explorer_with_the_overlay(swept: Path, tmp_path: Path) -> None:
     with explore(swept) as viewer:
-        # The address is printed once, with its token; the first line names the port only.
+        # The address is printed once, with its token, and only once the port accepts
+        # connections (the helper read that line before anything else touched the server).
         assert viewer.output.count(f"127.0.0.1:{viewer.port}") == 1
-        assert f"port {viewer.port}" in viewer.output
+        assert viewer.accepted_at_first_sight, viewer.output
         with chromium(tmp_path / "profile", width=1400, height=900) as driver:
             # The page's own requests (graph, node data) carry the token as the cookie the
             # tokened URL set.

@@ -16,7 +16,9 @@ import contextlib
 import io
 import json
 import socket
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -109,6 +111,25 @@ def _check_port(port: int) -> None:
             raise SplitbenchError(f"port {port} on 127.0.0.1 is not free: {exc.strerror}") from None
 
 
+def _echo_when_listening(port: int, echo: Callable[[], None], deadline_s: float = 120.0) -> None:
+    """Call ``echo`` once, as soon as 127.0.0.1:``port`` accepts connections (the server starts
+    in this thread afterwards), so the printed address is never one that refuses. Gives up
+    silently at the deadline: the server's own failure is then the message."""
+
+    def wait() -> None:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            echo()
+            return
+
+    threading.Thread(target=wait, name="explore-address", daemon=True).start()
+
+
 def serve(model_path: Path, node_data: Sequence[Path], *, port: int, echo) -> None:  # type: ignore[no-untyped-def]
     """Run Model Explorer on 127.0.0.1:``port`` with the model and node data loaded, behind
     :class:`~splitbench.explorer_guard.ViewerGuard` (Host check, secret token, only this run's
@@ -127,7 +148,8 @@ def serve(model_path: Path, node_data: Sequence[Path], *, port: int, echo) -> No
     config.add_model_from_path(str(model))
     for path in files:
         config.add_node_data_from_path(str(path))
-    echo(f"http://127.0.0.1:{port}/?token={token}&data={config.to_url_param_value()}")
+    url = f"http://127.0.0.1:{port}/?token={token}&data={config.to_url_param_value()}"
+    _echo_when_listening(port, lambda: echo(url))
     # Model Explorer's own messages include the address without the token (which would only
     # get 403): not shown. Its health check asks "/" without the token: skipped.
     with contextlib.redirect_stdout(io.StringIO()):

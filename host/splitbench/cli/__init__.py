@@ -67,6 +67,9 @@ def main() -> None:
     """Entry point: run the app, turning user errors, environment faults and signals into one
     line and an exit code. SIGTERM and SIGHUP stop a command the way Ctrl-C does."""
     from splitbench.signals import exit_code, signal_name, signals_interrupt
+    from splitbench.steps import show_on
+
+    show_on(sys.stderr)
 
     try:
         with signals_interrupt():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from splitbench.cli.app import app, console
 from splitbench.errors import SplitbenchError
@@ -64,14 +66,15 @@ def explore(
         raise SplitbenchError(f"no client {chosen!r} in {out} (clients: {', '.join(run.clients)})")
     files = write_explorer_data(out, graph, networks, tables)[chosen]
     port = port or free_port()
-    console.print(
-        f"Model Explorer for {run.model_name} (client {chosen}) on 127.0.0.1 port {port} "
-        f"— node data from {files[0].parent}; only with the token below; Ctrl-C stops it"
-    )
     _stop_on_signals()
+    # Model Explorer's server runs with stdout captured: the one line goes to the real stdout.
+    real = Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
     def echo(url: str) -> None:
-        console.print(f"open {url}", soft_wrap=True, highlight=False)
+        real.print(
+            f"Model Explorer for {run.model_name} (client {chosen}), node data from "
+            f"{files[0].parent}; open {url} (only with its token; Ctrl-C stops it)"
+        )
 
     serve(graph.path, files, port=port, echo=echo)
     console.print("stopped")

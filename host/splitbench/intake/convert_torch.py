@@ -23,6 +23,7 @@ import numpy as np
 
 from splitbench.errors import ModelError
 from splitbench.intake.pytorch import TorchExport, example_inputs, load_program, quiet
+from splitbench.steps import announce
 
 _ONE_FILE_LIMIT = 1_800_000_000  # weights above this go to external data beside the .onnx
 
@@ -41,10 +42,14 @@ def _target(export: TorchExport, tag: str, suffix: str) -> Path:
 
 
 def to_tflite(export: TorchExport) -> Path:
-    import litert_torch
+    from importlib.metadata import version
 
-    out = _target(export, f"litert-torch-{litert_torch.__version__}", ".tflite")
+    out = _target(export, f"litert-torch-{version('litert-torch')}", ".tflite")
     if not out.is_file():
+        announce(f"{export.name}: converting to TFLite with litert-torch (first use only)")
+        with quiet():  # its import prints absl, oneDNN, torchao and pytree notices
+            import litert_torch
+
         program = load_program(export.path)
         args = example_inputs(program)
         partial = out.with_name(out.name + ".partial")
@@ -78,6 +83,7 @@ def to_onnx(export: TorchExport) -> Path:
 
     out = _target(export, f"torch-{torch.__version__.split('+')[0]}", ".onnx")
     if not out.is_file():
+        announce(f"{export.name}: converting to ONNX with torch.onnx (first use only)")
         program = load_program(export.path)
         args = example_inputs(program)
         partial = out.with_name(out.stem + ".partial.onnx")

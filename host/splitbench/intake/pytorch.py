@@ -283,6 +283,9 @@ def _export(
 ) -> TorchExport:
     import torch
 
+    from splitbench.steps import announce
+
+    announce(f"{name}: exporting with torch.export (first use only; later runs reuse it)")
     try:
         with torch.no_grad(), quiet():
             program = torch.export.export(module, examples, strict=False)

@@ -119,7 +119,11 @@ def _first(exc: BaseException) -> str:
 def whole_pte(export: Path, jobs: int = 1) -> Path:
     """The whole model lowered with XNNPACK, beside the export (made once)."""
     from splitbench.formats.executorch.lower import LoweringError
+    from splitbench.steps import announce
 
+    out = Path(export).with_name(f"{Path(export).stem}.executorch-{executorch_version()}.pte")
+    if not out.is_file():
+        announce(f"{Path(export).stem}: lowering to ExecuTorch with XNNPACK (first use only)")
     edge = load_edge(export)
     spec = whole_spec(edge.units)
     meta = part_meta(spec, export=Path(export).name, role="whole")
@@ -128,7 +132,6 @@ def whole_pte(export: Path, jobs: int = 1) -> Path:
         part = cache.get(spec, meta=meta)
     except LoweringError as exc:
         raise ModelError(f"ExecuTorch cannot lower {Path(export).name}: {exc}") from None
-    out = Path(export).with_name(f"{Path(export).stem}.executorch-{executorch_version()}.pte")
     if not out.is_file() or out.stat().st_size != part.nbytes:
         tmp = out.with_name(out.name + ".partial")
         tmp.write_bytes(part.path.read_bytes())
