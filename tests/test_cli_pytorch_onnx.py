@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,11 @@ def test_pytorch_factory_through_onnx_runtime(src: dict[str, Path], tmp_path: Pa
     assert len(conversion) == 1 and 0 <= float(conversion.pop()) < 1e-4
     # The residual connection: a 2-tensor cut inside the block.
     assert max(len(json.loads(r["cut_tensors"])) for r in rows.values()) == 2
+    # Splits are named by the module the cut comes after (Branchy's a, b, c; relu and add and
+    # mean are functional: the root's own forward).
+    modules = [rows[k]["after_module"] for k in range(8)]
+    assert modules[0] == "" and {"a", "b", "c", "(root)"} <= set(modules), modules
+    assert re.search(r"^\s*1:6\s+a\s", result.stdout, re.M), result.stdout
     # Predicted columns come from ONNX Runtime's profiler, without a phone.
     assert not math.isnan(num(rows[3]["client_ms_predicted"]))
     assert "ONNX Runtime per-node profile" in rows[3]["prediction_note"]
@@ -99,6 +105,12 @@ def test_pytorch_factory_through_litert_torch(src: dict[str, Path], tmp_path: Pa
     diffs = {row["conversion_max_abs_diff"] for row in rows.values()}
     assert len(diffs) == 1 and 0 <= float(diffs.pop()) < 1e-4
     assert list((out / "model" / "pytorch").glob("*.tflite"))
+    # litert-torch's tensor names carry the module path: the splits are named by it, and inspect
+    # shows the names shortened to it.
+    assert {"a", "b", "c"} <= {row["after_module"] for row in rows.values()}
+    tflite = next((out / "model" / "pytorch").glob("*.tflite"))
+    shown = run_cli("inspect", tflite).ok().stdout
+    assert "module" in shown and "torch.nn.modules" not in shown, shown
     report = run_cli("report", out).ok()  # the column survives a rebuild from the database
     assert "conversion_max_abs_diff" in (out / "splits.csv").read_text().splitlines()[0]
     assert report.returncode == 0

@@ -76,6 +76,9 @@ class OperatorInfo:
     opcode: str  # builtin name such as CONV_2D, or CUSTOM:<custom_code>
     inputs: tuple[int, ...]  # tensor indices, -1 for omitted optional inputs
     outputs: tuple[int, ...]
+    # The PyTorch module path it came from (``layer3.1.conv2``), read from the converter's
+    # record of the export's module stack (:mod:`splitbench.module_paths`); empty when unknown.
+    module: str = ""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def inspect(
     from splitbench.cache import cache_dir
     from splitbench.cutplan import plan_cuts, weight_only_operators
     from splitbench.graph import load_graph
+    from splitbench.module_paths import module_after, shortened
 
     resolved, shapes = resolve(
         model, workdir or cache_dir("converted"), input_names, output_names, input_shape, fmt
@@ -74,6 +75,7 @@ def inspect(
                     "index": op.index,
                     "operator": op.opcode,
                     "weight_only": op.index in weight_only,
+                    "module": op.module,
                     "outputs": [graph.tensors[t].name for t in op.outputs if t >= 0],
                 }
                 for op in graph.operators
@@ -96,21 +98,28 @@ def inspect(
         f"{resolved.name}: {graph.num_operators} operators, {graph.file_bytes} bytes, "
         f"sha256 {graph.sha256[:16]}…"
     )
+    # A model from PyTorch names its units by module path (layer3.1.conv2): "cut after layer2".
+    modules = any(op.module for op in graph.operators)
     ops = Table(title="operators (execution order)")
-    for col in ("#", "operator", "outputs"):
+    for col in ("#", "operator", *(("module",) if modules else ()), "outputs"):
         ops.add_column(col)
     for op in graph.operators:
         outs = ", ".join(
-            f"{graph.tensors[t].name} {list(graph.tensors[t].shape)} {graph.tensors[t].dtype}"
+            f"{shortened(graph.tensors[t].name)} {list(graph.tensors[t].shape)} "
+            f"{graph.tensors[t].dtype}"
             for t in op.outputs
         )
-        ops.add_row(str(op.index), op.opcode, outs)
+        ops.add_row(str(op.index), op.opcode, *((op.module or "(root)",) if modules else ()), outs)
     console.print(ops)
     table = Table(title="cut per split (k on client : N-k on server)")
-    for col in ("split", "tensors", "bytes"):
+    for col in ("split", *(("after module",) if modules else ()), "tensors", "bytes"):
         table.add_column(col)
     for cut in cuts:
+        after = (module_after(graph, cut.split),) if modules else ()
         table.add_row(
-            f"{cut.split}:{graph.num_operators - cut.split}", "; ".join(cut.names), str(cut.nbytes)
+            f"{cut.split}:{graph.num_operators - cut.split}",
+            *after,
+            "; ".join(shortened(name) for name in cut.names),
+            str(cut.nbytes),
         )
     console.print(table)

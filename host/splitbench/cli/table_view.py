@@ -24,8 +24,10 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
     if quick:
         title = f"QUICK first look — splits (client {client}); times in ms ± std, sizes in KB"
     view = Table(title=title, box=None)
-    for col in ("k:N-k", "client", "server", "cut", "head", "lossless"):
+    modules = "after_module" in table.columns  # a model from PyTorch: "cut after layer2"
+    for col in ("k:N-k", *(("after",) if modules else ()), "client", "server", "cut", "head"):
         view.add_column(col, justify="right", no_wrap=True)
+    view.add_column("lossless", justify="right", no_wrap=True)
     for cfg in networks:
         view.add_column(f"e2e {cfg.name}", justify="right", no_wrap=True)
     for _, row in table.iterrows():
@@ -33,6 +35,7 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         lossless = "bit-exact" if row.get("bit_exact") is True else fmt(row["max_abs_diff"], 6)
         cells = [
             f"{row['on_client']}:{row['on_server']}",
+            *((str(row["after_module"]),) if modules else ()),
             _time(row, "client", quick),
             _time(row, "server", quick),
             fmt(row["intermediate_bytes"] / 1024, 1),

@@ -47,6 +47,14 @@ COLUMNS: tuple[Column, ...] = (
         "Branchy graphs give multi-tensor cuts. JSON because real tensor names contain `;`.",
     ),
     Column(
+        ("after_module",),
+        "",
+        "the PyTorch module of the last unit on the client (the cut comes after it), e.g. "
+        "`layer2.1.relu`; `(root)` for a unit of the root module's own forward",
+        "the converter's record of the export's module stack (ONNX name scopes, litert-torch "
+        "tensor names, ExecuTorch's nn_module_stack); only for models from PyTorch",
+    ),
+    Column(
         ("client_ms", "server_ms"),
         "ms",
         "mean steady-state time of the head on the client and of the tail on the server "

@@ -25,6 +25,7 @@ from splitbench.report.split_table import e2e_column
 # column of the table is behind "all columns".
 MAIN_COLUMNS = (
     "split",
+    "after_module",
     "client_ms",
     "server_ms",
     "intermediate_bytes",

@@ -100,6 +100,11 @@ def write_report(
             prediction_for_target(db, graph, server, out_dir, settings_hash=chosen),
             num_operators,
         )
+    if graph is not None and any(op.module for op in graph.operators):
+        from splitbench.module_paths import module_after
+
+        at = list(table.columns).index("on_server") + 1
+        table.insert(at, "after_module", [module_after(graph, int(k)) for k in table["split"]])
     from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
 
     table = add_codec_columns(

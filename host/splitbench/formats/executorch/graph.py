@@ -38,6 +38,7 @@ def load_graph(path: Path) -> ModelGraph:
             u.op,
             tuple(index[n] for n in u.reads),
             tuple(index[n] for n in u.outputs),
+            module=getattr(u, "module", ""),
         )
         for u in units.units
     )

@@ -49,6 +49,7 @@ class Unit:
     op: str  # the operator, e.g. "aten.convolution.default"
     outputs: tuple[str, ...]  # names of the values it produces
     reads: tuple[str, ...]  # names of the values (not weights) it consumes
+    module: str = ""  # the PyTorch module path it came from (its nn_module_stack), or ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ def program_units(program: ExportedProgram) -> ProgramUnits:
     """Units of ``program`` in execution (graph) order."""
     from torch.export.graph_signature import InputKind
 
+    from splitbench.module_paths import from_module_stack
+
     sig = program.graph_signature
     user_inputs = [s.arg.name for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
     depends: set[str] = set(user_inputs)
@@ -180,13 +183,14 @@ def program_units(program: ExportedProgram) -> ProgramUnits:
                 if u.target is operator.getitem and _tensor_val(u) is not None
             )
         reads = tuple(dict.fromkeys(a.name for a in args if a.name in depends))
-        units.append(Unit(index, node.name, _op_name(node), outs, reads))
+        module = from_module_stack(node.meta.get("nn_module_stack"))
+        units.append(Unit(index, node.name, _op_name(node), outs, reads, module))
     # getitem outputs were added after their producer's unit was appended; fix their order
     ordered = dict(sorted(values.items(), key=lambda kv: kv[1].producer))
     out_node = next(n for n in program.graph.nodes if n.op == "output")
     outputs = tuple(a.name for a in _node_args(out_node))
     units = [
-        Unit(u.index, u.name, u.op, tuple(o for o in u.outputs if o in values), u.reads)
+        Unit(u.index, u.name, u.op, tuple(o for o in u.outputs if o in values), u.reads, u.module)
         for u in units
     ]
     return ProgramUnits(tuple(units), ordered, tuple(user_inputs), outputs, tuple(weight_only))

@@ -325,6 +325,7 @@ def _build(
                 opcode=op,
                 inputs=tuple(tensor_id(n) for n in _node_inputs(node)),
                 outputs=tuple(tensor_id(n) for n in node.output),
+                module=_module_path(node),
             )
         )
     outputs = tuple(tensor_id(v.name) for v in g.output)
@@ -384,3 +385,13 @@ def with_static_inputs(
             onnx.save(model, str(partial), save_as_external_data=True, location=out.name + ".data")
         partial.replace(out)
     return out
+
+
+def _module_path(node: Any) -> str:
+    """The PyTorch module a node came from, when torch.onnx recorded its name scopes."""
+    from splitbench.module_paths import NAME_SCOPES, from_name_scopes
+
+    for prop in node.metadata_props:
+        if prop.key == NAME_SCOPES:
+            return from_name_scopes(prop.value)
+    return ""

@@ -352,6 +352,7 @@ def _build_graph(
             else f"OPCODE_{op.opcodeIndex}",
             inputs=tuple(int(x) for x in op.inputs or []),
             outputs=tuple(int(x) for x in op.outputs or []),
+            module=_module_path(tensors, op.outputs),
         )
         for i, op in enumerate(subgraph.operators or [])
     )
@@ -365,3 +366,13 @@ def _build_graph(
         outputs=tuple(int(i) for i in subgraph.outputs or []),
         num_subgraphs=len(model.subgraphs),
     )
+
+
+def _module_path(tensors: list[TensorInfo], outputs: Any) -> str:
+    """The PyTorch module of an operator converted by litert-torch (its first output's name)."""
+    from splitbench.module_paths import from_litert_name
+
+    for t in outputs if outputs is not None else []:
+        if 0 <= int(t) < len(tensors):
+            return from_litert_name(tensors[int(t)].name)
+    return ""
