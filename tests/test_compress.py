@@ -9,6 +9,7 @@ trained model, 0.2 M parameters) to keep the suite short.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_results_csv_has_the_seeds_columns_and_one_row_per_configuration(chain_r
             assert 0 < float(r[col]) < 120, (col, r)
         assert r["metric_name"] == "output_rel_l2"
         assert r["scenario_name"] == "fidelity"
-        assert r["data_set_name"] == "skimage-sample-photos"
+        assert r["data_set_name"] == "skimage-sample-photos, input scale -1..1"
         assert r["model_name"] == "chain"
         assert float(r["anc_perf"]) == 0.0
     by_tag = {r["unique_tag"]: r for r in rows}
@@ -303,3 +304,39 @@ def test_incremental_8_to_16_bits(chain_tflite, tmp_path):  # type: ignore[no-un
             run_cli("compress", chain_tflite, "--incremental", bad, "--out", tmp_path / "x"),
             "--incremental",
         )
+
+
+def test_defaults_feed_the_model_what_its_pipeline_does_and_keep_baselines(tmp_path):  # type: ignore[no-untyped-def]
+    """No --scenario, no --coder: a mediapipe hand model gets its task scenario (photos scaled
+    to [0, 1] as its pipeline does, landmark displacement), and fp16 and zstd sit beside NNC as
+    baselines; finer QPs give smaller displacements (with [-1, 1] photos they did not)."""
+    pytest.importorskip("nncodec.nnc_core")
+    out = tmp_path / "hand"
+    result = run_cli("compress", "mediapipe:hand_landmark_lite", "--qp", "-20,-38", "--out", out)
+    result.ok()
+    rows = {r["unique_tag"]: r for r in read_csv(out / "results.csv")}
+    assert set(rows) == {"nnc_qp-20", "nnc_qp-38", "fp16", "zstd_l19"}
+    assert {r["metric_name"] for r in rows.values()} == {"landmark_displacement_px"}
+    assert float(rows["nnc_qp-38"]["rec_perf"]) < float(rows["nnc_qp-20"]["rec_perf"])
+    assert float(rows["zstd_l19"]["rec_perf"]) == 0.0  # lossless
+    # One precision per column in the printed table: four decimals for the metric.
+    printed = [line for line in result.stdout.splitlines() if "nnc_qp-" in line]
+    assert all(re.search(r"\s\d+\.\d{4}\s", line) for line in printed), result.stdout
+
+
+def test_plot_labels_stay_inside_the_picture() -> None:
+    from splitbench.compress.plot import size_vs_perf_figure
+
+    rows = [  # the QP labels of the corner points are where they would spill out
+        {"metric_name": "m", "anc_perf": 0.0, "coder_name": "nnc", "qp": qp, "compress_ratio": x}
+        | {"rec_perf": y}
+        for qp, x, y in ((-20, 0.05, 30.0), (-30, 0.2, 10.0), (-45, 0.99, 0.0))
+    ]
+    fig = size_vs_perf_figure(rows, title="t")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.axes[0].get_window_extent(renderer)
+    for text in fig.axes[0].texts:
+        extent = text.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, text.get_text()
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1, text.get_text()

@@ -72,7 +72,8 @@ def _rel_l2(outputs: list[np.ndarray], reference: list[np.ndarray]) -> float:
 def onet_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     pytest.importorskip("nncodec.nnc_core")
     out = tmp_path_factory.mktemp("compress") / "onet"
-    args = ("compress", "facenet:onet", "--coder", "nnc,int8-weights,zstd,raw")
+    args = ("compress", "facenet:onet", "--scenario", "fidelity")
+    args += ("--coder", "nnc,int8-weights,zstd,raw")
     result = run_cli(*args, "--qp", "-30,-38", "--out", out).ok()
     return out, result, args
 
@@ -90,7 +91,7 @@ def test_state_dict_rows_count_the_float_tensors_of_the_state_dict(onet_run) -> 
         assert int(r["anc_size"]) == 4 * num_params, tag
         assert r["model_name"] == "facenet:onet"
         assert r["metric_name"] == "output_rel_l2" and r["scenario_name"] == "fidelity"
-        assert r["data_set_name"] == "skimage-sample-photos"
+        assert r["data_set_name"] == "skimage-sample-photos, input scale -1..1"
         assert float(r["anc_perf"]) == 0.0
         bitstream = next((out / "bitstreams").glob(f"{tag}.*"))
         assert int(r["rec_size"]) == bitstream.stat().st_size

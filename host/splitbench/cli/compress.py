@@ -43,9 +43,10 @@ def compress(
         str,
         typer.Option(
             help="Coders, comma-separated: nnc, fp16, int8-weights, zstd, raw (the seeds' dummy "
-            "coder: parameters as float32)."
+            "coder: parameters as float32). The default keeps fp16 (lossy) and zstd (lossless) "
+            "beside NNC as baselines."
         ),
-    ] = "nnc",
+    ] = "nnc,fp16,zstd",
     qp: Annotated[
         str,
         typer.Option(
@@ -64,12 +65,22 @@ def compress(
     scenario: Annotated[
         str,
         typer.Option(
-            help="How performance is measured: fidelity (any model: relative L2 error of the "
-            "outputs on sample photos), pose-landmarks (mediapipe pose/hand landmark models: "
-            "mean landmark displacement in pixels), lfw-faces (mediapipe face detectors, "
-            "facenet:onet/rnet: face/non-face accuracy on the LFW subset)."
+            help="How performance is measured: auto (the default: the model's task scenario "
+            "when it has one, else fidelity), fidelity (any model: relative L2 error of the "
+            "outputs on sample photos scaled by --input-scale), pose-landmarks (mediapipe "
+            "pose/hand landmark models: mean landmark displacement in pixels), lfw-faces "
+            "(mediapipe face detectors, facenet:onet/rnet: face/non-face accuracy on the LFW "
+            "subset)."
         ),
-    ] = "fidelity",
+    ] = "auto",
+    input_scale: Annotated[
+        str | None,
+        typer.Option(
+            "--input-scale",
+            help="fidelity: how photos become float inputs (-1..1, 0..1, 0..255, imagenet); "
+            "default: imagenet for torchvision models, else -1..1.",
+        ),
+    ] = None,
     incremental: Annotated[
         str | None,
         typer.Option(
@@ -101,7 +112,7 @@ def compress(
     from splitbench.cli_options import comma_list, parse_input_shapes, parse_int_list
     from splitbench.compress.anchor import open_anchor
     from splitbench.compress.coders import NncOptions, make_coders
-    from splitbench.compress.scenarios import make_scenario
+    from splitbench.compress.scenarios import default_scenario, make_scenario
 
     coder_names = comma_list(coder, "--coder", "nnc,fp16", what="coder")
     qps = parse_int_list(qp, "--qp", "-15,-20,-25")
@@ -109,8 +120,15 @@ def compress(
     if incremental is None:
         coders = make_coders(coder_names, qps, nnc=nnc, zstd_level=zstd_level)  # checks names
     out = out.expanduser()
+    from splitbench.measure.inputs import SCALES, default_input_scale
+
+    if input_scale is not None and input_scale not in SCALES:
+        raise SplitbenchError(f"--input-scale {input_scale}: use one of {', '.join(SCALES)}")
+    scale = input_scale or default_input_scale(model)
+    if scenario == "auto":
+        scenario = default_scenario(model)
     anchor_model = open_anchor(model, out, fmt, parse_input_shapes(input_shape or []))
-    the_scenario = make_scenario(scenario, anchor_model.path, anchor_model.io)
+    the_scenario = make_scenario(scenario, anchor_model.path, anchor_model.io, scale=scale)
     if incremental is not None:
         _incremental(anchor_model, the_scenario, incremental, nnc, network, out)
         return
@@ -139,17 +157,20 @@ def compress(
 def _print_rows(anchor, rows, metric: str) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    table = Table(title=f"{anchor.name}: anchor {anchor.size:,} B, {metric} {anchor.perf:.6g}")
+    table = Table(
+        title=f"{anchor.name}: anchor {anchor.size:,} B, {metric} {anchor.perf:.4f}; "
+        "sizes in bytes, times in s"
+    )
     for col in ("config", "rec_size", "cSize %", metric, "enc s", "dec s"):
         table.add_column(col, justify="left" if col == "config" else "right")
-    for r in rows:
+    for r in rows:  # one precision per column
         table.add_row(
             str(r["unique_tag"]),
             f"{int(r['rec_size']):,}",
             f"{100 * float(r['compress_ratio']):.2f}",
-            f"{float(r['rec_perf']):.6g}",
+            f"{float(r['rec_perf']):.4f}",
             f"{float(r['enc_time']):.2f}",
-            f"{float(r['dec_time']):.3f}",
+            f"{float(r['dec_time']):.2f}",
         )
     from splitbench.cli.app import console
 

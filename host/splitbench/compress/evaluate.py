@@ -173,7 +173,7 @@ def evaluate(
         _write_rows(out, rows)
         progress(
             f"[{i}/{len(coders)}] {tag}: {rec_size:,} B ({100 * rec_size / params.anc_size:.1f} %),"
-            f" {scenario.metric_name} {rec_perf:.6g}, encode {enc_time:.2f} s,"
+            f" {scenario.metric_name} {rec_perf:.4f}, encode {enc_time:.2f} s,"
             f" decode {dec_time:.2f} s"
         )
     _write_rows(out, rows)

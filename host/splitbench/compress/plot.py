@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def plot_size_vs_perf(rows: Sequence[dict], out: Path, *, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = size_vs_perf_figure(rows, title=title)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def size_vs_perf_figure(rows: Sequence[dict], *, title: str) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,8 +47,7 @@ def plot_size_vs_perf(rows: Sequence[dict], out: Path, *, title: str) -> Path:
     ax.set_ylabel(metric)
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
+    ax.margins(x=0.1, y=0.15)  # room for the QP labels inside the axes
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return fig

@@ -36,6 +36,15 @@ from splitbench.errors import ModelError, SplitbenchError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 SCALES = ("-1..1", "0..1", "0..255", "imagenet")
+
+
+def default_input_scale(model: str) -> str:
+    """The scale a model's own pre-processing uses, where its source says it: torchvision's
+    models are trained on ImageNet-normalised pixels; anything else gets -1..1 (PoseNet,
+    MobileNet), stated wherever it is used so a user can change it (``--input-scale``)."""
+    return "imagenet" if model.startswith("torchvision:") else "-1..1"
+
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 

@@ -1,10 +1,12 @@
-"""``fidelity`` (the default): how far a model's outputs move from the anchor's, on photos.
+"""``fidelity`` (the default for a model without a task scenario): how far a model's outputs move from the anchor's, on photos.
 
 Works for any model, so that every model can be compressed: each image input ([1,H,W,3] or
-[1,H,W,1], float) gets scikit-image's sample photos resized to it and scaled to [-1, 1]; other
-inputs get seeded random values. The metric is the relative L2 error of all float outputs
-together, ``||rec - anc|| / ||anc||`` over every photo (0 for the anchor; lower is better). A
-model without an image input is fed seeded random values only, and ``data_set_name`` says so.
+[1,H,W,1], float) gets scikit-image's sample photos resized to it and scaled as the model expects
+(``--input-scale``, the sweep's scales; by default the model's own: see
+:func:`splitbench.measure.inputs.default_input_scale`); other inputs get seeded random values. The
+metric is the relative L2 error of all float outputs together, ``||rec - anc|| / ||anc||`` over
+every photo (0 for the anchor; lower is better). A model without an image input is fed seeded
+random values only, and ``data_set_name`` says so.
 """
 
 from __future__ import annotations
@@ -55,8 +57,23 @@ def image_value(
     return values
 
 
+# The float range of each --input-scale; imagenet is 0..1, then ImageNet's mean and std.
+_RANGES = {"-1..1": (-1.0, 1.0), "0..1": (0.0, 1.0), "0..255": (0.0, 255.0), "imagenet": (0.0, 1.0)}
+
+
+def scaled_image(photo: Path | np.ndarray, spec: dict, scale: str) -> np.ndarray:
+    from splitbench.measure.inputs import IMAGENET_MEAN, IMAGENET_STD
+
+    values = photo_array(photo, _nhwc(spec), _RANGES[scale])
+    if scale == "imagenet" and values.shape[-1] == 3:
+        values = ((values - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32)
+    if _channels_first(spec):
+        values = np.ascontiguousarray(values.transpose(0, 3, 1, 2))
+    return values
+
+
 def photo_feeds(
-    model: Path, io: ModelIO, partition: str, value_range: tuple[float, float] = (-1.0, 1.0)
+    model: Path, io: ModelIO, partition: str, scale: str = "-1..1"
 ) -> tuple[list[dict], bool]:
     """One input set per sample photo (image inputs), seeded random values elsewhere.
 
@@ -72,7 +89,7 @@ def photo_feeds(
         feed = {}
         for s in specs:
             if _is_image(s):
-                feed[s["name"]] = image_value(photo, s, value_range)
+                feed[s["name"]] = scaled_image(photo, s, scale)
             else:
                 feed[s["name"]] = random_value(s["shape"], s["dtype"], rng)
         feeds.append(feed)
@@ -97,12 +114,15 @@ class FidelityScenario:
     metric_name = "output_rel_l2"
     higher_is_better = False
 
-    def __init__(self, anchor: Path, io: ModelIO) -> None:
+    def __init__(self, anchor: Path, io: ModelIO, scale: str = "-1..1") -> None:
         self.anchor = Path(anchor)
         self.io = io
+        self.scale = scale
         self._reference: dict[str, list[dict]] = {}
-        _, has_image = photo_feeds(self.anchor, io, "test")
-        self.data_set_name = "skimage-sample-photos" if has_image else f"random-seed{_SEED}"
+        _, has_image = photo_feeds(self.anchor, io, "test", scale)
+        self.data_set_name = (
+            f"skimage-sample-photos, input scale {scale}" if has_image else f"random-seed{_SEED}"
+        )
 
     def get_model(self) -> Path:
         return self.anchor
@@ -110,7 +130,7 @@ class FidelityScenario:
     def get_perf(self, model: Path, partition: str = "test") -> tuple[float, float]:
         check_partition(partition)
         start = time.perf_counter()
-        feeds, _ = photo_feeds(model, self.io, partition)
+        feeds, _ = photo_feeds(model, self.io, partition, self.scale)
         outputs = self.io.run(model, feeds)
         if partition not in self._reference:
             same = Path(model).resolve() == self.anchor.resolve()

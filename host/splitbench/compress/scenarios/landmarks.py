@@ -54,7 +54,7 @@ class PoseLandmarksScenario:
     def __init__(self, anchor: Path, io: ModelIO) -> None:
         self.anchor = Path(anchor)
         self.io = io
-        feeds, _ = photo_feeds(self.anchor, io, "valid", (0.0, 1.0))
+        feeds, _ = photo_feeds(self.anchor, io, "valid", "0..1")
         self.layout = landmark_layout(io.run(self.anchor, feeds[:1])[0])
         self._reference: dict[str, list[np.ndarray]] = {}
 
@@ -62,7 +62,7 @@ class PoseLandmarksScenario:
         return self.anchor
 
     def _landmarks(self, model: Path, partition: str) -> list[np.ndarray]:
-        feeds, _ = photo_feeds(model, self.io, partition, (0.0, 1.0))
+        feeds, _ = photo_feeds(model, self.io, partition, "0..1")
         return [landmarks(o, self.layout) for o in self.io.run(model, feeds)]
 
     def get_perf(self, model: Path, partition: str = "test") -> tuple[float, float]:
