@@ -303,14 +303,18 @@ def uplink_axis(
     uplink_range: tuple[float, float] | None = None,
     points: int = 400,
 ) -> np.ndarray:
-    """The uplink rates swept: ``uplink_range`` (default 0.1-1000 Mbit/s) widened to include
-    every configured network's own uplink, log-spaced."""
-    lo, hi = uplink_range or (0.1, 1000.0)
+    """The uplink rates swept, log-spaced: ``uplink_range``, by default the decision map's
+    0.1 Mbit/s-10 Gbit/s (:data:`~splitbench.report.decision_map.UPLINK_RANGE_MBPS`) widened to
+    whole decades that hold every configured network's own uplink with room on either side."""
+    from splitbench.report.decision_map import UPLINK_RANGE_MBPS
+
+    lo, hi = uplink_range or UPLINK_RANGE_MBPS
     if not 0 < lo < hi:
         raise ValueError(f"uplink_range must be 0 < low < high, got {(lo, hi)}")
     if uplink_range is None and networks:
         lo = min(lo, *(cfg.uplink_mbps / 2 for cfg in networks))
         hi = max(hi, *(cfg.uplink_mbps * 2 for cfg in networks))
+        lo, hi = 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi))
     return np.geomspace(lo, hi, points)
 
 
