@@ -249,26 +249,37 @@ def stacked_latency_figure(
     return fig
 
 
-ANCHOR_STYLES = ("--", "-.", ":", (0, (5, 1, 1, 1)), (0, (8, 2)), (0, (2, 2)), (0, (1, 1)))
+# One colour per anchor (none of them a component's); anchors whose times are close would hide
+# one another, so each is dashed with a pattern that fills the others' gaps: where lines coincide
+# every colour shows in turn.
+ANCHOR_COLORS = ("#6A1B9A", "#D81B60", "#00838F", "#6D4C41", "#9E9D24", "#3949AB")
+ANCHOR_DASH = 6.0  # points of each anchor's colour in turn
 
 
 def _anchor_lines(ax: object, anchors: pd.DataFrame | None, cfg: NetworkConfig) -> None:
-    """One dashed line per anchor at its end-to-end latency on ``cfg``, named in the legend."""
+    """One line per anchor at its end-to-end latency on ``cfg``, named in the legend."""
     column = f"e2e_ms_{cfg.name}"
     if anchors is None or anchors.empty or column not in anchors.columns:
         return
-    for i, (_, row) in enumerate(anchors.iterrows()):
-        ms = float(row[column])
-        if not np.isfinite(ms) or ms <= 0:
-            continue
-        ax.axhline(  # type: ignore[attr-defined]
-            ms,
-            color="#6A1B9A",
-            lw=1.3,
-            ls=ANCHOR_STYLES[i % len(ANCHOR_STYLES)],
-            zorder=1,
-            label=f"anchor {row['anchor']} upload: {ms:.3g} ms",
-        )
+    values = pd.to_numeric(anchors[column], errors="coerce").to_numpy(dtype=float)
+    shown = [(row["anchor"], ms) for (_, row), ms in zip(anchors.iterrows(), values, strict=True)
+             if np.isfinite(ms) and ms > 0]  # fmt: skip
+    m = len(shown)
+    for j, (name, ms) in enumerate(shown):
+        color = ANCHOR_COLORS[j % len(ANCHOR_COLORS)]
+        dash = (ANCHOR_DASH, ANCHOR_DASH * (m - 1)) if m > 1 else (ANCHOR_DASH, ANCHOR_DASH / 2)
+        offset = (m - j) % m * ANCHOR_DASH if m > 1 else 0.0
+        ax.axhline(ms, color=color, lw=2.0, ls=(offset, dash), zorder=1)  # type: ignore[attr-defined]
+        # The legend's sample is too short for the interleaved pattern: a plain dash there.
+        label = f"anchor {name} upload: {ms:.3g} ms"
+        ax.plot([], [], color=color, lw=2.0, ls=(0, (3, 1.5)), label=label)  # type: ignore[attr-defined]
+
+
+def rate_text(mbps: float) -> str:
+    """An uplink rate with the unit that reads best: 100 kbit/s, 10 Mbit/s, 1 Gbit/s."""
+    if mbps >= 1000:
+        return f"{mbps / 1000:g} Gbit/s"
+    return f"{mbps:g} Mbit/s" if mbps >= 1 else f"{mbps * 1000:g} kbit/s"
 
 
 def best_split_curve(
@@ -447,8 +458,9 @@ def best_split_vs_uplink_figure(
     top.set_ylabel("best split\n(operators on client)")
     top.grid(alpha=0.3, which="both")
     _plain_log_axis(bottom)
-    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    bottom.set_xlabel("uplink bandwidth (Mbit/s, log scale)")
+    bottom.xaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: rate_text(v)))
+    bottom.set_xlabel("uplink bandwidth (log scale)")
     bottom.set_ylabel("end-to-end latency\n(ms, log scale)")
     bottom.grid(alpha=0.3, which="both")
     return fig

@@ -19,7 +19,12 @@ import pandas as pd
 
 from splitbench.network import NetworkConfig
 from splitbench.report.decision_map import decision_map, default_uplinks
-from splitbench.report.plots import best_split_curve, latency_components, uplink_axis
+from splitbench.report.plots import (
+    ANCHOR_COLORS,
+    best_split_curve,
+    latency_components,
+    uplink_axis,
+)
 from splitbench.report.split_table import e2e_column
 
 # Columns shown by default in the per-split table, in this order (when present); every other
@@ -336,6 +341,7 @@ def report_payload(
             "extra": {k: _clean(v) for k, v in facts.extra.items()},
         },
         "same_machine": same_machine,
+        "anchor_colors": list(ANCHOR_COLORS),
         "networks": [
             {
                 "name": cfg.name,

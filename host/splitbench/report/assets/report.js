@@ -394,7 +394,7 @@ function drawLatency(sec, net, scale, view) {
 }
 // Anchors whose times are close would hide one another: each gets its own colour and a dash
 // pattern that fills the others' gaps, so coinciding lines show every colour in turn.
-const ANCHOR_COLORS = ["#6A1B9A", "#D81B60", "#00838F", "#6D4C41", "#9E9D24", "#3949AB"];
+const ANCHOR_COLORS = data.anchor_colors;  // the PNGs' (plots.ANCHOR_COLORS)
 function interleaved(j, count) {
   if (count <= 1) return "dash";
   const on = 8, before = j * on, after = (count - 1 - j) * on;
