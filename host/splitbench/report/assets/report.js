@@ -370,8 +370,10 @@ function drawLatency(sec, net, scale, view) {
       marker: {size: 5}, customdata: custom, hovertemplate: hover});
   }
   const b = s.best[net.name];
+  // Lines: the star on the end-to-end line, its label below (the line leaves upwards); bars: above.
   if (b) traces.push({type: "scatter", mode: "markers+text", name: "best split " + ms(b.best_ms), x: [label(n, b.best)],
-    y: [b.best_ms * (axis === "log" ? 1.6 : 1.06)], text: ["best " + ms(b.best_ms)], textposition: "top center",
+    y: [stacked ? b.best_ms * 1.06 : b.best_ms], text: ["best " + ms(b.best_ms)],
+    textposition: stacked ? "top center" : "bottom center", cliponaxis: false,
     marker: {symbol: "star", size: 16, color: "black"}, hoverinfo: "skip"});
   if (s.anchors) {
     const shown = s.anchors.rows.filter(r => r["e2e_ms_" + net.name] != null);
