@@ -74,13 +74,13 @@ for (const c of nets) netSel.append(el("option", {value: c.name, text: netText(c
 // however small next to the uplink); stacked bars only on a linear axis, where a segment's
 // height is its share (on a log axis it would depend on what sits below it).
 const viewSel = el("select", {id: "latency-view"});
-viewSel.append(el("option", {value: "lines", text: "each component as a line"}),
-               el("option", {value: "stacked", text: "stacked bars (linear axis)"}));
+viewSel.append(el("option", {value: "lines", text: "components as lines"}),
+               el("option", {value: "stacked", text: "stacked bars (linear)"}));
 const axisSel = el("select", {id: "yscale"});
 axisSel.append(el("option", {value: "log", text: "log"}), el("option", {value: "linear", text: "linear"}));
 controls.append(el("label", {for: "network", text: "Network"}), netSel,
                 el("label", {for: "latency-view", text: "Latency chart"}), viewSel,
-                el("label", {for: "yscale", text: "Latency axis"}), axisSel);
+                el("label", {for: "yscale", text: "axis"}), axisSel);
 viewSel.addEventListener("change", () => {
   const stacked = viewSel.value === "stacked";
   axisSel.querySelector("option[value=log]").disabled = stacked;
