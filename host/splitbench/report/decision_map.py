@@ -19,12 +19,12 @@ phone can be slower on some operators than on others. The map says so in its lab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from splitbench.network import NetworkConfig, e2e_ms
+from splitbench.network import NetworkConfig, e2e_ms, transfer_ms
 
 # 0.1 Mbit/s (a poor 2G/EDGE or NB-IoT link) to 10 Gbit/s (a wired 10 GbE server room): every
 # link a phone or an edge device can be on.
@@ -93,18 +93,19 @@ def decision_map(
     splits = table["split"].astype(int).to_numpy()
     client, server = col("client_ms"), col("server_ms")
     inter, output = col("intermediate_bytes"), col("output_bytes")
-    # e2e is linear in the client time: the network and server part per (uplink, split) comes
-    # from e2e_ms with no client time, and s * client is added for every slowdown s.
-    rest = np.array(
+    # e2e_ms is linear in the client time and in 1/uplink: the split's fixed part (RTT, server,
+    # downlink; nothing at split N) comes from e2e_ms with no client time and no cut data, the
+    # cut's transfer_ms per uplink is added where the split uses the network, and s * client
+    # for every slowdown s.
+    fixed = np.array(
         [
-            [
-                e2e_ms(0.0, server[j], inter[j], output[j], replace(cfg, uplink_mbps=float(u)),
-                       split=int(k), num_operators=n)
-                for j, k in enumerate(splits)
-            ]
-            for u in uplinks
+            e2e_ms(0.0, server[j], 0.0, output[j], cfg, split=int(k), num_operators=n)
+            for j, k in enumerate(splits)
         ]
-    )  # fmt: skip
+    )
+    networked = splits != n
+    sent = np.array([transfer_ms(inter, float(u)) for u in uplinks]).reshape(len(uplinks), -1)
+    rest = fixed[None, :] + np.where(networked[None, :], sent, 0.0)
     e2e = slowdowns[:, None, None] * client[None, None, :] + rest[None, :, :]
     e2e = np.where(np.isnan(e2e), np.inf, e2e)
     # Stable sort on (e2e, split): ties go to the lowest split.

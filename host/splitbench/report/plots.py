@@ -285,28 +285,15 @@ def rate_text(mbps: float) -> str:
 def best_split_curve(
     df: pd.DataFrame, uplinks: np.ndarray, *, downlink_mbps: float, rtt_ms: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each uplink rate, the best split and its end-to-end latency (NaN/-1 if none known).
+    """For each uplink rate, the best split and its end-to-end latency (NaN/-1 if none known):
+    the decision map's row for the client as measured (:mod:`splitbench.report.decision_map`,
+    the ideal arithmetic of :func:`splitbench.network.e2e_ms`; ties to the lowest split as in
+    :func:`~splitbench.report.split_table.best_splits`)."""
+    from splitbench.report.decision_map import decision_map
 
-    Same model as :func:`splitbench.network.e2e_ms`, vectorised over the uplink axis; ties go
-    to the lowest split as in :func:`~splitbench.report.split_table.best_splits`.
-    """
-    a = _arrays(df)
-    n = int(a["n"])
-    known = ~np.isnan(a["client"]) & ~np.isnan(a["server"])
-    known &= ~np.isnan(a["inter"]) | (a["split"] == n)
-    if not known.any():
-        return np.full(len(uplinks), -1), np.full(len(uplinks), np.nan)
-    client, server = a["client"][known], a["server"][known]
-    inter, output = np.nan_to_num(a["inter"][known]), a["output"][known]
-    splits = a["split"][known]
-    networked = splits != n
-    fixed = client + np.where(
-        networked, rtt_ms + server + output * 8.0 / (downlink_mbps * 1e3), 0.0
-    )
-    per_uplink = inter[None, :] * 8.0 / (uplinks[:, None] * 1e3)
-    e2e = fixed[None, :] + np.where(networked[None, :], per_uplink, 0.0)
-    idx = np.argmin(e2e, axis=1)
-    return splits[idx], e2e[np.arange(len(uplinks)), idx]
+    cfg = NetworkConfig("curve", uplink_mbps=1.0, downlink_mbps=downlink_mbps, rtt_ms=rtt_ms)
+    m = decision_map(df, cfg, uplinks=np.asarray(uplinks, dtype=float), slowdowns=np.ones(1))
+    return m.best[0], m.best_ms[0]
 
 
 def uplink_axis(
