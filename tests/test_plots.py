@@ -14,6 +14,7 @@ from PIL import Image
 from split_table_data import NETWORKS, OUTPUT_BYTES, SHA, SLOW, N, fill
 from splitbench.network import NetworkConfig, e2e_ms
 from splitbench.report.plots import (
+    ANCHOR_COLORS,
     COLORS,
     NETWORK_COLORS,
     best_split_curve,
@@ -107,6 +108,33 @@ def test_stacked_small_segments_are_readable_next_to_a_huge_uplink(tmp_path: Pat
     axes, legends = _boxes(fig)
     for legend in legends:
         assert not any(legend.overlaps(ax) for ax in axes)
+
+
+def test_close_anchor_lines_each_stay_visible(tmp_path: Path) -> None:
+    """Three picture anchors 139, 148 and 155 ms apart by a few pixels on the log axis (the
+    default PoseNet run on 4G): where their lines lie on top of one another, each anchor's
+    colour still shows along the line, and each is named in the legend with its time."""
+    cfg = NetworkConfig("4G", 6.3, 21.3, 55.25)
+    anchors = pd.DataFrame(
+        {"anchor": ["jpeg:90", "webp:80", "h264:23"], "e2e_ms_4G": [155.0, 148.0, 139.0]}
+    )
+    fig = stacked_latency_figure(_posenet_like(), cfg, anchors=anchors)
+    top = fig.axes[0]
+    labels = top.get_legend_handles_labels()[1]
+    for name, ms in zip(anchors["anchor"], anchors["e2e_ms_4G"], strict=True):
+        assert f"anchor {name} upload: {ms:.3g} ms" in labels
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[:, :, :3]  # type: ignore[attr-defined]
+    height = pixels.shape[0]
+    # The band of rows the three lines cover, over the plot's width.
+    x0, x1 = top.transData.transform([(0, 1), (31, 1)])[:, 0].astype(int)
+    ys = [height - top.transData.transform((0, ms))[1] for ms in (139.0, 155.0)]
+    band = pixels[int(min(ys)) - 3 : int(max(ys)) + 4, x0:x1]
+    for color in ANCHOR_COLORS[:3]:
+        rgb = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])
+        seen = (np.abs(band.astype(int) - rgb).sum(axis=2) < 40).any(axis=0).sum()
+        # Each colour is visible along a good part of the width, not only at the legend.
+        assert seen > 0.15 * (x1 - x0), color
 
 
 def test_stacked_png_many_splits_stays_page_sized(tmp_path: Path) -> None:

@@ -120,7 +120,10 @@ def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
         best = driver.find_element("id", "best-split-0")
         assert "For slow, cut at 3:0 (all on the phone): 30.0 ms" in best.text
         assert "runner-up 0:3" in best.text and "Why:" in best.text
-        first_y = driver.execute_script("return document.getElementById('latency-0').data[1].y")
+        uplink_y = (
+            "return document.getElementById('latency-0').data.find(t => t.name === 'uplink').y"
+        )
+        first_y = driver.execute_script(uplink_y)
         assert (
             driver.execute_script(
                 "return document.getElementById('latency-0').getAttribute('data-network')"
@@ -136,11 +139,8 @@ def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
             )
             == "fast-lan"
         )
-        # The uplink segment (trace 1) is redrawn with the new network's figures.
-        assert (
-            driver.execute_script("return document.getElementById('latency-0').data[1].y")
-            != first_y
-        )
+        # The uplink line is redrawn with the new network's figures.
+        assert driver.execute_script(uplink_y) != first_y
         highlighted = driver.execute_script(
             "return document.querySelector('#table-0 tbody tr.best').getAttribute('data-split')"
         )
@@ -239,3 +239,144 @@ def test_no_prediction_chart_when_only_empty_parts_are_predicted(tmp_path: Path)
         ClientSection("adb:phone", table, files.best), NETWORKS, uplink_axis(NETWORKS)
     )
     assert section["has_predicted"] is True
+
+
+def _traces(driver: object, div: str) -> list[dict]:
+    return driver.execute_script(  # type: ignore[attr-defined]
+        "return document.getElementById(arguments[0]).data.map(t => "
+        "({name: t.name, type: t.type, mode: t.mode || null, legend: t.showlegend !== false}))",
+        div,
+    )
+
+
+def test_latency_chart_defaults_to_readable_lines(known_page: Path, tmp_path: Path) -> None:
+    """Every component is a line on a log axis by default; stacked bars only on a linear axis
+    (choosing them switches the axis and disables log), and back."""
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(known_page.as_uri())
+        _wait_ready(driver)
+        layout = "return document.getElementById('latency-0').layout"
+        parts = ("client", "uplink", "server", "downlink", "end to end")
+        kinds = {t["name"]: (t["type"], t["mode"]) for t in _traces(driver, "latency-0")}
+        assert all(kinds[p] == ("scatter", "lines+markers") for p in parts)
+        assert driver.execute_script(layout + ".yaxis.type") == "log"
+        assert driver.execute_script(layout + ".barmode") != "stack"
+
+        _select(driver, "latency-view", "stacked")
+        kinds = {t["name"]: t["type"] for t in _traces(driver, "latency-0")}
+        assert [kinds[p] for p in parts[:4]] == ["bar"] * 4 and "end to end" not in kinds
+        assert driver.execute_script(layout + ".barmode") == "stack"
+        assert driver.execute_script(layout + ".yaxis.type") == "linear"
+        log_option = driver.find_element("css selector", "#yscale option[value=log]")
+        assert not log_option.is_enabled()
+
+        _select(driver, "latency-view", "lines")
+        assert driver.execute_script(layout + ".yaxis.type") == "log"
+        assert log_option.is_enabled()
+        assert console_errors(driver) == []
+
+
+def test_toolbar_never_covers_a_legend(known_page: Path, tmp_path: Path) -> None:
+    """plotly's toolbar (modebar) and every chart's legend do not overlap, in each view."""
+    script = """
+      const out = [];
+      for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+        const bar = gd.querySelector('.modebar'), legend = gd.querySelector('g.legend');
+        if (!bar || !legend) continue;
+        const a = bar.getBoundingClientRect(), b = legend.getBoundingClientRect();
+        const overlap = a.left < b.right && b.left < a.right
+          && a.top < b.bottom && b.top < a.bottom;
+        out.push([gd.id, overlap, a.width > 0 && b.width > 0]);
+      }
+      return out;"""
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(known_page.as_uri())
+        _wait_ready(driver)
+        for view in ("lines", "stacked"):
+            if view != "lines":  # the default view first, then the other one
+                _select(driver, "latency-view", view)
+            charts = driver.execute_script(script)
+            ids = {c[0] for c in charts}
+            assert {"latency-0", "uplink-0", "sizes-0", "latency-1"} <= ids
+            assert all(drawn for _, _, drawn in charts)
+            assert [c[0] for c in charts if c[1]] == []
+
+
+def test_uplink_chart_names_every_line(known_page: Path, tmp_path: Path) -> None:
+    """One legend entry per network (with its best split at its own uplink) and one per line
+    style; the uplink axis starts at 100 kbit/s with its unit on every tick."""
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(known_page.as_uri())
+        _wait_ready(driver)
+        names = [t["name"] for t in _traces(driver, "uplink-0") if t["legend"]]
+        assert any(n.startswith("slow (1/2 Mbit/s, RTT 50 ms): 3:0") for n in names)
+        assert any(n.startswith("fast-lan (1000/1000 Mbit/s, RTT 1 ms): 0:3") for n in names)
+        assert any(n.startswith("dashed: all on server") for n in names)
+        assert any(n.startswith("dotted: all on phone") for n in names)
+        axis = driver.execute_script("return document.getElementById('uplink-0').layout.xaxis")
+        assert axis["ticktext"][0] == "100 kbit/s" and axis["ticktext"][-1] == "10 Gbit/s"
+        first = driver.execute_script("return document.getElementById('uplink-0').data[0].x[0]")
+        assert first == pytest.approx(0.1)
+
+
+def _hover_text(driver: object, div: str, x: float, y: float, timeout: float = 10.0) -> str:
+    """Hover the chart at data coordinates (x, y) through plotly's own hover code and return
+    the label shown. plotly ignores hovers closer than 50 ms apart, so it first unhovers and
+    waits for the label to go, then hovers until a label shows."""
+    unhover = (
+        "const gd = document.getElementById(arguments[0]); Plotly.Fx.unhover(gd);"
+        "const t = gd.querySelector('.hoverlayer'); return t ? t.textContent : '';"
+    )
+    hover = (
+        "const gd = document.getElementById(arguments[0]);"
+        "Plotly.Fx.hover(gd, {xval: arguments[1], yval: arguments[2]}, 'xy');"
+        "const t = gd.querySelector('.hoverlayer'); return t ? t.textContent : '';"
+    )
+    deadline = time.monotonic() + timeout
+    while driver.execute_script(unhover, div):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the hover label did not go"
+        time.sleep(0.1)
+    time.sleep(0.1)
+    while not (text := driver.execute_script(hover, div, x, y)):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "no hover label"
+        time.sleep(0.1)
+    return text
+
+
+def test_decision_map_hover(known_page: Path, tmp_path: Path) -> None:
+    """Hovering the decision map in the real page shows the split, its end to end and its
+    margin. By hand, for slow (downlink 2 Mbit/s: 0.4 ms for the 100 B output; RTT 50 ms):
+    at 10 Mbit/s and the client as measured, all on the phone (30 ms) beats 0:3
+    (50 + 0.8 + 20 + 0.4 = 71.2 ms) by 41.2 ms; at 10 Gbit/s and a client 30 times slower,
+    0:3 (70.4 ms) beats 1:2 (30 x 13 + 50 + 9 + 0.4 = 449.4 ms) by 379 ms."""
+    import math
+
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(known_page.as_uri())
+        _wait_ready(driver)
+        heat = driver.execute_script(
+            "const t = document.getElementById('decision-0').data[0];"
+            "return [t.type, t.hovertemplate, t.z.length, t.z[0].length]"
+        )
+        assert heat[0] == "heatmap" and "runner-up" in heat[1]
+        assert heat[2:] == [25, 41]  # 1x-30x, 0.1 Mbit/s-10 Gbit/s
+        note = driver.find_element("id", "decision-note-0").text
+        assert note.startswith("What-if on measured data") and "slow" in note
+
+        text = _hover_text(driver, "decision-0", 1.0, 0.0)
+        assert "uplink 10 Mbit/s, client 1× slower" in text
+        assert "best split 3:0: 30.0 ms end to end" in text
+        assert "runner-up 0:3: +41.2 ms (+137 %)" in text
+        text = _hover_text(driver, "decision-0", 4.0, math.log10(30))
+        assert "uplink 10 Gbit/s, client 30× slower" in text
+        assert "best split 0:3: 70.4 ms end to end" in text
+        assert "runner-up 1:2: +379 ms (+538 %)" in text
+
+        _select(driver, "network", "fast-lan")  # the map follows the network's RTT/downlink
+        assert (
+            driver.execute_script(
+                "return document.getElementById('decision-0').getAttribute('data-network')"
+            )
+            == "fast-lan"
+        )
+        assert console_errors(driver) == []

@@ -249,53 +249,51 @@ def stacked_latency_figure(
     return fig
 
 
-ANCHOR_STYLES = ("--", "-.", ":", (0, (5, 1, 1, 1)), (0, (8, 2)), (0, (2, 2)), (0, (1, 1)))
+# One colour per anchor (none of them a component's); anchors whose times are close would hide
+# one another, so each is dashed with a pattern that fills the others' gaps: where lines coincide
+# every colour shows in turn.
+ANCHOR_COLORS = ("#6A1B9A", "#D81B60", "#00838F", "#6D4C41", "#9E9D24", "#3949AB")
+ANCHOR_DASH = 6.0  # points of each anchor's colour in turn
 
 
 def _anchor_lines(ax: object, anchors: pd.DataFrame | None, cfg: NetworkConfig) -> None:
-    """One dashed line per anchor at its end-to-end latency on ``cfg``, named in the legend."""
+    """One line per anchor at its end-to-end latency on ``cfg``, named in the legend."""
     column = f"e2e_ms_{cfg.name}"
     if anchors is None or anchors.empty or column not in anchors.columns:
         return
-    for i, (_, row) in enumerate(anchors.iterrows()):
-        ms = float(row[column])
-        if not np.isfinite(ms) or ms <= 0:
-            continue
-        ax.axhline(  # type: ignore[attr-defined]
-            ms,
-            color="#6A1B9A",
-            lw=1.3,
-            ls=ANCHOR_STYLES[i % len(ANCHOR_STYLES)],
-            zorder=1,
-            label=f"anchor {row['anchor']} upload: {ms:.3g} ms",
-        )
+    values = pd.to_numeric(anchors[column], errors="coerce").to_numpy(dtype=float)
+    shown = [(row["anchor"], ms) for (_, row), ms in zip(anchors.iterrows(), values, strict=True)
+             if np.isfinite(ms) and ms > 0]  # fmt: skip
+    m = len(shown)
+    for j, (name, ms) in enumerate(shown):
+        color = ANCHOR_COLORS[j % len(ANCHOR_COLORS)]
+        dash = (ANCHOR_DASH, ANCHOR_DASH * (m - 1)) if m > 1 else (ANCHOR_DASH, ANCHOR_DASH / 2)
+        offset = (m - j) % m * ANCHOR_DASH if m > 1 else 0.0
+        ax.axhline(ms, color=color, lw=2.0, ls=(offset, dash), zorder=1)  # type: ignore[attr-defined]
+        # The legend's sample is too short for the interleaved pattern: a plain dash there.
+        label = f"anchor {name} upload: {ms:.3g} ms"
+        ax.plot([], [], color=color, lw=2.0, ls=(0, (3, 1.5)), label=label)  # type: ignore[attr-defined]
+
+
+def rate_text(mbps: float) -> str:
+    """An uplink rate with the unit that reads best: 100 kbit/s, 10 Mbit/s, 1 Gbit/s."""
+    if mbps >= 1000:
+        return f"{mbps / 1000:g} Gbit/s"
+    return f"{mbps:g} Mbit/s" if mbps >= 1 else f"{mbps * 1000:g} kbit/s"
 
 
 def best_split_curve(
     df: pd.DataFrame, uplinks: np.ndarray, *, downlink_mbps: float, rtt_ms: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each uplink rate, the best split and its end-to-end latency (NaN/-1 if none known).
+    """For each uplink rate, the best split and its end-to-end latency (NaN/-1 if none known):
+    the decision map's row for the client as measured (:mod:`splitbench.report.decision_map`,
+    the ideal arithmetic of :func:`splitbench.network.e2e_ms`; ties to the lowest split as in
+    :func:`~splitbench.report.split_table.best_splits`)."""
+    from splitbench.report.decision_map import decision_map
 
-    Same model as :func:`splitbench.network.e2e_ms`, vectorised over the uplink axis; ties go
-    to the lowest split as in :func:`~splitbench.report.split_table.best_splits`.
-    """
-    a = _arrays(df)
-    n = int(a["n"])
-    known = ~np.isnan(a["client"]) & ~np.isnan(a["server"])
-    known &= ~np.isnan(a["inter"]) | (a["split"] == n)
-    if not known.any():
-        return np.full(len(uplinks), -1), np.full(len(uplinks), np.nan)
-    client, server = a["client"][known], a["server"][known]
-    inter, output = np.nan_to_num(a["inter"][known]), a["output"][known]
-    splits = a["split"][known]
-    networked = splits != n
-    fixed = client + np.where(
-        networked, rtt_ms + server + output * 8.0 / (downlink_mbps * 1e3), 0.0
-    )
-    per_uplink = inter[None, :] * 8.0 / (uplinks[:, None] * 1e3)
-    e2e = fixed[None, :] + np.where(networked[None, :], per_uplink, 0.0)
-    idx = np.argmin(e2e, axis=1)
-    return splits[idx], e2e[np.arange(len(uplinks)), idx]
+    cfg = NetworkConfig("curve", uplink_mbps=1.0, downlink_mbps=downlink_mbps, rtt_ms=rtt_ms)
+    m = decision_map(df, cfg, uplinks=np.asarray(uplinks, dtype=float), slowdowns=np.ones(1))
+    return m.best[0], m.best_ms[0]
 
 
 def uplink_axis(
@@ -303,14 +301,18 @@ def uplink_axis(
     uplink_range: tuple[float, float] | None = None,
     points: int = 400,
 ) -> np.ndarray:
-    """The uplink rates swept: ``uplink_range`` (default 0.1-1000 Mbit/s) widened to include
-    every configured network's own uplink, log-spaced."""
-    lo, hi = uplink_range or (0.1, 1000.0)
+    """The uplink rates swept, log-spaced: ``uplink_range``, by default the decision map's
+    0.1 Mbit/s-10 Gbit/s (:data:`~splitbench.report.decision_map.UPLINK_RANGE_MBPS`) widened to
+    whole decades that hold every configured network's own uplink with room on either side."""
+    from splitbench.report.decision_map import UPLINK_RANGE_MBPS
+
+    lo, hi = uplink_range or UPLINK_RANGE_MBPS
     if not 0 < lo < hi:
         raise ValueError(f"uplink_range must be 0 < low < high, got {(lo, hi)}")
     if uplink_range is None and networks:
         lo = min(lo, *(cfg.uplink_mbps / 2 for cfg in networks))
         hi = max(hi, *(cfg.uplink_mbps * 2 for cfg in networks))
+        lo, hi = 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi))
     return np.geomspace(lo, hi, points)
 
 
@@ -443,8 +445,9 @@ def best_split_vs_uplink_figure(
     top.set_ylabel("best split\n(operators on client)")
     top.grid(alpha=0.3, which="both")
     _plain_log_axis(bottom)
-    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    bottom.set_xlabel("uplink bandwidth (Mbit/s, log scale)")
+    bottom.xaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: rate_text(v)))
+    bottom.set_xlabel("uplink bandwidth (log scale)")
     bottom.set_ylabel("end-to-end latency\n(ms, log scale)")
     bottom.grid(alpha=0.3, which="both")
     return fig

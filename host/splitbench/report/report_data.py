@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from splitbench.network import NetworkConfig
-from splitbench.report.plots import best_split_curve, latency_components, uplink_axis
+from splitbench.report.decision_map import decision_map, default_uplinks
+from splitbench.report.plots import (
+    ANCHOR_COLORS,
+    best_split_curve,
+    latency_components,
+    uplink_axis,
+)
 from splitbench.report.split_table import e2e_column
 
 # Columns shown by default in the per-split table, in this order (when present); every other
@@ -227,7 +233,42 @@ def _section(
         "has_predicted": bool(predicted),
         "coded": [c for c in columns if c.startswith("e2e_coded_ms_")],
         "anchors": _anchors(sec, networks, n),
+        "decision": _decision(table, networks),
     }
+
+
+def _decision(table: pd.DataFrame, networks: Sequence[NetworkConfig]) -> dict[str, Any] | None:
+    """The decision map per network (its downlink and RTT): best split, its end to end, the
+    runner-up and the margin for every (client slowdown, uplink), rows = slowdowns."""
+    if not networks:
+        return None
+    uplinks = default_uplinks(
+        min(c.uplink_mbps for c in networks), max(c.uplink_mbps for c in networks)
+    )
+    maps: dict[str, Any] = {}
+    slowdowns: np.ndarray | None = None
+    for cfg in networks:
+        m = decision_map(table, cfg, uplinks=uplinks)
+        slowdowns = m.slowdowns
+
+        def ints(a: np.ndarray) -> list[list[int | None]]:
+            return [[None if v < 0 else int(v) for v in row] for row in a]
+
+        def times(a: np.ndarray) -> list[list[float | None]]:
+            return [[_clean(round(float(v), 3)) for v in row] for row in a]
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = 100.0 * m.margin_ms / m.best_ms
+        maps[cfg.name] = {
+            "best": ints(m.best),
+            "best_ms": times(m.best_ms),
+            "runner_up": ints(m.runner_up),
+            "margin_ms": times(m.margin_ms),
+            "margin_pct": times(pct),
+            "what_if": m.what_if,
+        }
+    assert slowdowns is not None
+    return {"uplinks": _floats(uplinks), "slowdowns": _floats(slowdowns), "maps": maps}
 
 
 def _anchors(
@@ -301,6 +342,7 @@ def report_payload(
             "extra": {k: _clean(v) for k, v in facts.extra.items()},
         },
         "same_machine": same_machine,
+        "anchor_colors": list(ANCHOR_COLORS),
         "networks": [
             {
                 "name": cfg.name,

@@ -8,6 +8,19 @@ const NETCOL = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"
                 "#e377c2", "#7f7f7f", "#bcbd22"];
 const PLOTCFG = {displaylogo: false, responsive: true,
                  modeBarButtonsToRemove: ["sendDataToCloud", "lasso2d", "select2d"]};
+// Every chart's legend sits right of the plot, starting at the plot's top edge; the top margin
+// is left to plotly's toolbar (modebar, top right), so the two never overlap.
+const LEGEND = {orientation: "v", x: 1.02, xanchor: "left", y: 1, yanchor: "top", tracegroupgap: 6};
+const TOP = 46;
+function rateText(mbps) {
+  return mbps >= 1000 ? +(mbps / 1000).toPrecision(3) + " Gbit/s"
+    : mbps >= 1 ? +mbps.toPrecision(3) + " Mbit/s" : +(mbps * 1000).toPrecision(3) + " kbit/s";
+}
+function decades(lo, hi) {
+  const out = [];
+  for (let e = Math.ceil(Math.log10(lo) - 1e-9); e <= Math.floor(Math.log10(hi) + 1e-9); e++) out.push(Math.pow(10, e));
+  return out;
+}
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -57,10 +70,22 @@ if (data.same_machine) {
 const controls = el("div", {class: "controls"});
 const netSel = el("select", {id: "network"});
 for (const c of nets) netSel.append(el("option", {value: c.name, text: netText(c)}));
+// The latency chart: each component as a line on a log axis by default (every part readable,
+// however small next to the uplink); stacked bars only on a linear axis, where a segment's
+// height is its share (on a log axis it would depend on what sits below it).
+const viewSel = el("select", {id: "latency-view"});
+viewSel.append(el("option", {value: "lines", text: "components as lines"}),
+               el("option", {value: "stacked", text: "stacked bars (linear)"}));
 const axisSel = el("select", {id: "yscale"});
 axisSel.append(el("option", {value: "log", text: "log"}), el("option", {value: "linear", text: "linear"}));
 controls.append(el("label", {for: "network", text: "Network"}), netSel,
-                el("label", {for: "yscale", text: "Latency axis"}), axisSel);
+                el("label", {for: "latency-view", text: "Latency chart"}), viewSel,
+                el("label", {for: "yscale", text: "axis"}), axisSel);
+viewSel.addEventListener("change", () => {
+  const stacked = viewSel.value === "stacked";
+  axisSel.querySelector("option[value=log]").disabled = stacked;
+  axisSel.value = stacked ? "linear" : "log";
+});
 app.append(controls);
 
 const whereSec = el("section", {id: "where"});
@@ -213,11 +238,23 @@ function buildSection(s, i) {
 
   sec.append(el("h2", {text: title + ": latency, sizes and every split"}));
   const lat = el("div", {class: "chart tall", id: "latency-" + i});
+  const dmap = s.decision ? el("div", {class: "chart tall", id: "decision-" + i}) : null;
+  const dnote = el("p", {class: "muted", id: "decision-note-" + i});
   const up = el("div", {class: "chart tall", id: "uplink-" + i});
   const sizes = el("div", {class: "chart", id: "sizes-" + i});
-  sec.append(el("h3", {text: "Latency per split (stacked: client, uplink, server, downlink)"}),
+  sec.append(el("h3", {text: "Latency per split: client, uplink, server, downlink and end to end"}),
              el("p", {class: "muted", text: "Uplink includes the RTT; at " + label(n, n) +
-               " nothing crosses the network. Hover a bar for the split's row."}), lat,
+               " nothing crosses the network. Each component is a line on a log axis, so the server's " +
+               "few ms stay readable next to seconds of uplink; stacked bars are offered on a linear " +
+               "axis (Latency chart above). Hover a split for its row."}), lat);
+  if (dmap) sec.append(
+             el("h3", {text: "Decision map: the best split for every uplink and every client speed (what-if on measured data)"}),
+             el("p", {class: "muted", text: "The Neurosurgeon question for every deployment at once: " +
+               "where to cut for a client 1 to 30 times slower than the one measured, on any uplink " +
+               "from 100 kbit/s to 10 Gbit/s. Colour = the best split; hover a cell for its end to end " +
+               "and its margin to the runner-up. The circle is this run (measured client, the selected network's uplink)."}),
+             dnote, dmap);
+  sec.append(
              el("h3", {text: "Best split against uplink bandwidth, each network with its own downlink and RTT"}), up,
              el("h3", {text: "Sizes per split"}),
              el("p", {class: "muted", text: "Intermediate: bytes the phone uploads at the cut. Head: the model part the server delivers to the phone (grows with the split). Tail: the part kept on the server. Dotted: time to deliver the head over the selected network (RTT + head/downlink)."}),
@@ -281,7 +318,7 @@ function buildSection(s, i) {
              el("label", {}, more, " all " + cols.length + " columns (KPIs, spreads, predicted times, ...)"), wrap);
   head.querySelectorAll("th").forEach(th => th.addEventListener("click", () => sortBy(tbl, th, s)));
   app.append(sec);
-  return {s, i, best, sum, lat, up, sizes, pred, coded, tbl};
+  return {s, i, best, sum, lat, dmap, dnote, up, sizes, pred, coded, tbl};
 }
 
 function sortBy(tbl, th, s) {
@@ -303,7 +340,7 @@ function sortBy(tbl, th, s) {
   for (const tr of trs) body.append(tr);
 }
 
-function drawLatency(sec, net, scale) {
+function drawLatency(sec, net, scale, view) {
   const s = sec.s, n = s.num_operators;
   const comp = s.components[net.name];
   const x = s.rows.map(r => label(n, r.split));
@@ -316,64 +353,155 @@ function drawLatency(sec, net, scale) {
     "<br>server %{customdata[2]:.2f} ms<br>downlink %{customdata[3]:.2f} ms<br><b>end to end %{customdata[4]:.2f} ms</b>" +
     "<br>intermediate %{customdata[5]:.1f} KB<br>head %{customdata[6]:.1f} KB<br>lossless %{customdata[7]}" +
     "<br>%{customdata[8]}<extra>%{fullData.name}</extra>";
-  const traces = ["client", "uplink", "server", "downlink"].map(k => ({
-    type: "bar", name: k, x: x, y: comp[k].map(v => (scale === "log" && v === 0) ? null : v),
-    marker: {color: COL[k]}, customdata: custom, hovertemplate: hover}));
+  const stacked = view === "stacked";
+  const axis = stacked ? "linear" : scale;  // stacked bars never on a log axis
+  const drop = v => (axis === "log" && v === 0) ? null : v;  // 0 has no place on a log axis
+  const traces = [];
+  if (stacked) {
+    for (const k of ["client", "uplink", "server", "downlink"]) traces.push({type: "bar", name: k, x: x,
+      y: comp[k], marker: {color: COL[k]}, customdata: custom, hovertemplate: hover});
+  } else {
+    // The total underneath, wide; the components on top (as in latency_stacked_<network>.png).
+    traces.push(...totalBand(comp, x));
+    traces.push({type: "scatter", mode: "lines+markers", name: "end to end", x: x, y: comp.total.map(drop),
+      line: {color: "#222222", width: 4}, marker: {size: 7}, customdata: custom, hovertemplate: hover});
+    for (const k of ["client", "uplink", "server", "downlink"]) traces.push({type: "scatter",
+      mode: "lines+markers", name: k, x: x, y: comp[k].map(drop), line: {color: COL[k], width: 1.6},
+      marker: {size: 5}, customdata: custom, hovertemplate: hover});
+  }
   const b = s.best[net.name];
-  if (b) traces.push({type: "scatter", mode: "markers+text", name: "best split", x: [label(n, b.best)],
-    y: [b.best_ms * (scale === "log" ? 1.6 : 1.06)], text: ["best " + ms(b.best_ms)], textposition: "top center",
+  // Lines: the star on the end-to-end line, its label below (the line leaves upwards); bars: above.
+  if (b) traces.push({type: "scatter", mode: "markers+text", name: "best split " + ms(b.best_ms), x: [label(n, b.best)],
+    y: [stacked ? b.best_ms * 1.06 : b.best_ms], text: ["best " + ms(b.best_ms)],
+    textposition: stacked ? "top center" : "bottom center", cliponaxis: false,
     marker: {symbol: "star", size: 16, color: "black"}, hoverinfo: "skip"});
-  const DASH = ["dash", "dashdot", "dot", "longdash", "longdashdot"];
-  if (s.anchors) s.anchors.rows.forEach((r, j) => {
-    const v = r["e2e_ms_" + net.name];
-    if (v == null) return;
-    traces.push({type: "scatter", mode: "lines", name: "anchor " + r.anchor + " upload " + ms(v),
-      x: [x[0], x[x.length - 1]], y: [v, v], line: {color: "#6A1B9A", width: 1.5, dash: DASH[j % DASH.length]},
-      hovertemplate: "anchor " + r.anchor + ": " + ms(v) + " end to end<extra></extra>"});
-  });
-  const layout = {barmode: "stack", margin: {t: 30, r: 20, b: 80, l: 70},
+  if (s.anchors) {
+    const shown = s.anchors.rows.filter(r => r["e2e_ms_" + net.name] != null);
+    shown.forEach((r, j) => {
+      const v = r["e2e_ms_" + net.name];
+      traces.push({type: "scatter", mode: "lines", name: "anchor " + r.anchor + " upload " + ms(v),
+        x: [x[0], x[x.length - 1]], y: [v, v],
+        line: {color: ANCHOR_COLORS[j % ANCHOR_COLORS.length], width: 2, dash: interleaved(j, shown.length)},
+        hovertemplate: "anchor " + r.anchor + ": " + ms(v) + " end to end<extra></extra>"});
+    });
+  }
+  const layout = {barmode: stacked ? "stack" : undefined, margin: {t: TOP, r: 20, b: 80, l: 70},
     title: {text: net.name, font: {size: 14}, x: 0.01, xanchor: "left"},
     xaxis: {title: {text: "split (operators on client : on server)"}, type: "category", tickangle: -60},
-    yaxis: {title: {text: "ms (" + scale + ")"}, type: scale},
-    legend: {orientation: "h", y: 1.08, x: 1, xanchor: "right"}};
+    yaxis: {title: {text: "ms (" + axis + ")"}, type: axis}, legend: LEGEND};
   Plotly.react(sec.lat, traces, layout, PLOTCFG);
   sec.lat.setAttribute("data-network", net.name);
-  sec.lat.setAttribute("data-yscale", scale);
+  sec.lat.setAttribute("data-yscale", axis);
+  sec.lat.setAttribute("data-view", stacked ? "stacked" : "lines");
+}
+// Anchors whose times are close would hide one another: each gets its own colour and a dash
+// pattern that fills the others' gaps, so coinciding lines show every colour in turn.
+const ANCHOR_COLORS = data.anchor_colors;  // the PNGs' (plots.ANCHOR_COLORS)
+function interleaved(j, count) {
+  if (count <= 1) return "dash";
+  const on = 8, before = j * on, after = (count - 1 - j) * on;
+  return [0, before, on, after].map(v => v + "px").join(",");
+}
+// Hook for an interval of the end to end (comp.total_low / comp.total_high, when the data has
+// them): a shaded band under the lines. Nothing is drawn without them.
+function totalBand(comp, x) {
+  if (!comp.total_low || !comp.total_high) return [];
+  return [
+    {type: "scatter", mode: "lines", x: x, y: comp.total_high, line: {width: 0}, hoverinfo: "skip",
+     showlegend: false, legendgroup: "interval"},
+    {type: "scatter", mode: "lines", x: x, y: comp.total_low, line: {width: 0}, fill: "tonexty",
+     fillcolor: "rgba(34,34,34,0.15)", name: "end to end interval", legendgroup: "interval", hoverinfo: "skip"}];
 }
 
 function drawUplink(sec, net) {
+  // One legend entry per network (its colour, its figures, its best split at its own uplink) and
+  // one per line style, as in best_split_vs_uplink.png: every line is named, the legend stays short.
   const s = sec.s, n = s.num_operators, u = data.uplinks;
   const traces = [];
   nets.forEach((c, j) => {
     const cv = s.curves[c.name], color = NETCOL[j % NETCOL.length];
     const width = c.name === net.name ? 4 : 2;
     const dodge = nets.length > 1 ? (j - (nets.length - 1) / 2) * Math.min(0.6 / (nets.length - 1), 0.2) : 0;
+    const group = {legendgroup: c.name, showlegend: false};
     traces.push({type: "scatter", mode: "lines", line: {shape: "hvh", color: color, width: width},
-      x: u, y: cv.best.map(v => v == null ? null : v + dodge), name: c.name, legendgroup: c.name,
+      x: u, y: cv.best.map(v => v == null ? null : v + dodge), name: c.name + " best split", ...group,
       customdata: cv.best, hovertemplate: c.name + ": best %{customdata} at %{x:.3g} Mbit/s<extra></extra>"});
     traces.push({type: "scatter", mode: "lines", line: {color: color, width: width}, x: u, y: cv.best_ms,
-      yaxis: "y2", name: c.name + " best", legendgroup: c.name, showlegend: false,
+      yaxis: "y2", name: c.name + " end to end of the best split", ...group,
       hovertemplate: c.name + ": %{y:.1f} ms at %{x:.3g} Mbit/s<extra></extra>"});
     traces.push({type: "scatter", mode: "lines", line: {color: color, width: 1, dash: "dash"}, x: u,
-      y: cv.all_on_server_ms, yaxis: "y2", name: c.name + " all on server", legendgroup: c.name,
-      showlegend: false, hovertemplate: c.name + " all on server: %{y:.1f} ms<extra></extra>"});
+      y: cv.all_on_server_ms, yaxis: "y2", name: c.name + " all on server", ...group,
+      hovertemplate: c.name + " all on server: %{y:.1f} ms<extra></extra>"});
     const b = s.best[c.name];
     const k = cv.best[nearest(u, c.uplink_mbps)];
-    if (k != null) traces.push({type: "scatter", mode: "markers", x: [c.uplink_mbps], y: [k + dodge],
-      marker: {size: 11, color: color, line: {color: "black", width: 1}}, legendgroup: c.name, showlegend: false,
-      name: c.name, hovertemplate: c.name + " at its uplink: best " + (b ? label(n, b.best) : "?") + "<extra></extra>"});
+    traces.push({type: "scatter", mode: "lines+markers", x: k == null ? [] : [c.uplink_mbps], y: k == null ? [] : [k + dodge],
+      line: {color: color, width: 2}, marker: {size: 11, color: color, line: {color: "black", width: 1}},
+      legendgroup: c.name, name: c.name + " (" + c.uplink_mbps + "/" + c.downlink_mbps + " Mbit/s, RTT " +
+        c.rtt_ms + " ms): " + (b ? label(n, b.best) + ", " + ms(b.best_ms) : "nothing measured"),
+      hovertemplate: c.name + " at its uplink: best " + (b ? label(n, b.best) : "?") + "<extra></extra>"});
   });
+  const key = (name, line) => ({type: "scatter", mode: "lines", x: [null], y: [null], name: name, line: line,
+    hoverinfo: "skip", legendgroup: "key"});
+  traces.push(key("solid: best split (top), its end to end (bottom)", {color: "grey", width: 2}),
+              key("dashed: all on server (" + label(n, 0) + ")", {color: "grey", width: 1, dash: "dash"}));
   if (s.all_on_phone_ms != null) traces.push({type: "scatter", mode: "lines", x: [u[0], u[u.length - 1]],
-    y: [s.all_on_phone_ms, s.all_on_phone_ms], yaxis: "y2", name: "all on phone (" + label(n, n) + ")",
-    line: {color: "black", width: 2, dash: "dot"}});
-  const layout = {margin: {t: 20, r: 20, b: 60, l: 70},
+    y: [s.all_on_phone_ms, s.all_on_phone_ms], yaxis: "y2", name: "dotted: all on phone (" + label(n, n) + ")",
+    legendgroup: "key", line: {color: "black", width: 2, dash: "dot"}});
+  const ticks = decades(u[0], u[u.length - 1]);
+  const layout = {margin: {t: TOP, r: 20, b: 60, l: 70},
     grid: {rows: 2, columns: 1, pattern: "coupled", roworder: "top to bottom"},
-    xaxis: {type: "log", title: {text: "uplink bandwidth (Mbit/s, log)"}},
+    xaxis: {type: "log", title: {text: "uplink bandwidth (log scale)"}, tickvals: ticks, ticktext: ticks.map(rateText)},
     yaxis: {title: {text: "best split (ops on client)"}, range: [-1.5, n + 1.5]},
     yaxis2: {type: "log", title: {text: "end to end (ms, log)"},
              range: s.uplink_ms_range ? s.uplink_ms_range.map(Math.log10) : undefined},
-    legend: {orientation: "h", y: 1.06, x: 1, xanchor: "right"}};
+    legend: {...LEGEND, font: {size: 11},
+             title: {text: "network (up/down, RTT): best split<br>and its end to end at its own uplink", font: {size: 11}}}};
   Plotly.react(sec.up, traces, layout, PLOTCFG);
+}
+
+function drawDecision(sec, net) {
+  if (!sec.dmap) return;
+  const s = sec.s, n = s.num_operators, d = s.decision, m = d.maps[net.name];
+  const lu = d.uplinks.map(Math.log10), ls = d.slowdowns.map(Math.log10);
+  const custom = m.best.map((row, r) => row.map((k, c) => [
+    k == null ? "none measured" : label(n, k), ms(m.best_ms[r][c]),
+    m.runner_up[r][c] == null ? "none" : label(n, m.runner_up[r][c]),
+    m.margin_ms[r][c] == null ? "–" : "+" + ms(m.margin_ms[r][c]) + pct(m.margin_pct[r][c]),
+    rateText(d.uplinks[c]), +d.slowdowns[r].toPrecision(2) + "×"]));
+  const traces = [{type: "heatmap", x: lu, y: ls, z: m.best, zmin: 0, zmax: n, colorscale: "Viridis",
+    customdata: custom, name: "best split",
+    colorbar: {title: {text: "best split<br>(ops on client)", side: "right"}, len: 0.9, y: 0.5},
+    hovertemplate: "uplink %{customdata[4]}, client %{customdata[5]} slower than measured<br>" +
+      "<b>best split %{customdata[0]}</b>: %{customdata[1]} end to end<br>" +
+      "runner-up %{customdata[2]}: %{customdata[3]}<extra></extra>"}];
+  const here = s.best[net.name];
+  traces.push({type: "scatter", mode: "markers", x: [Math.log10(net.uplink_mbps)], y: [0], showlegend: false,
+    name: net.name + " as measured", marker: {size: 14, color: "rgba(0,0,0,0)", line: {color: "black", width: 2.5}},
+    hovertemplate: net.name + " (" + rateText(net.uplink_mbps) + "), the client as measured: best " +
+      (here ? label(n, here.best) + ", " + ms(here.best_ms) : "–") + "<extra></extra>"});
+  // Each region named by its split, at the middle of its cells.
+  const where = new Map();
+  m.best.forEach((row, r) => row.forEach((k, c) => {
+    if (k == null) return;
+    const w = where.get(k) || {x: 0, y: 0, count: 0};
+    w.x += lu[c]; w.y += ls[r]; w.count += 1; where.set(k, w);
+  }));
+  const notes = [...where].map(([k, w]) => ({x: w.x / w.count, y: w.y / w.count, text: "<b>" + label(n, k) + "</b>",
+    showarrow: false, bgcolor: "rgba(255,255,255,0.8)", font: {size: 12}}));
+  notes.push({x: Math.log10(net.uplink_mbps), y: 0, yshift: 18, text: net.name + " as measured", showarrow: false,
+    bgcolor: "rgba(255,255,255,0.8)", font: {size: 11}});
+  const ut = decades(d.uplinks[0], d.uplinks[d.uplinks.length - 1]);
+  const st = [1, 2, 3, 5, 10, 20, 30];
+  Plotly.react(sec.dmap, traces, {margin: {t: TOP, r: 20, b: 60, l: 80},
+    title: {text: "Best split for " + net.name + "'s downlink and RTT", font: {size: 14}, x: 0.01, xanchor: "left"},
+    annotations: notes,
+    xaxis: {title: {text: "uplink bandwidth (log scale)"}, tickvals: ut.map(Math.log10), ticktext: ut.map(rateText),
+            zeroline: false},
+    yaxis: {title: {text: "client slower than the measured one (log scale)"}, tickvals: st.map(Math.log10),
+            ticktext: st.map(v => v + "×"), zeroline: false}}, PLOTCFG);
+  sec.dmap.setAttribute("data-network", net.name);
+  sec.dnote.textContent = m.what_if + " Scaling every client time by one factor assumes the slower " +
+    "client is uniformly slower; a real phone may be slower on some operators than on others.";
 }
 function nearest(arr, v) {
   let best = 0;
@@ -396,12 +524,12 @@ function drawSizes(sec, net) {
   if (s.rows.length && (dcol in s.rows[0])) traces.push({type: "scatter", mode: "lines", yaxis: "y2",
     name: "head delivery, " + net.name + " (ms)", x: x, y: s.rows.map(r => r[dcol] || null),
     line: {color: "black", dash: "dot"}});
-  Plotly.react(sec.sizes, traces, {margin: {t: 20, r: 70, b: 80, l: 70},
+  Plotly.react(sec.sizes, traces, {margin: {t: TOP, r: 70, b: 80, l: 70},
     xaxis: {type: "category", tickangle: -60, title: {text: "split"}},
     yaxis: {type: "log", dtick: 1, tickformat: "~s", title: {text: "KB (log)"}},
     yaxis2: {overlaying: "y", side: "right", type: "log", dtick: 1, tickformat: "~s",
              showgrid: false, title: {text: "delivery ms (log)"}},
-    legend: {orientation: "h", y: 1.12}}, PLOTCFG);
+    legend: {...LEGEND, x: 1.08}}, PLOTCFG);
 }
 
 function drawPredicted(sec) {
@@ -414,8 +542,8 @@ function drawPredicted(sec) {
     {type: "scatter", mode: "lines+markers", name: "client predicted", x: x, y: col("client_ms_predicted"), line: {color: COL.client, dash: "dash"}},
     {type: "scatter", mode: "lines+markers", name: "server direct", x: x, y: col("server_ms"), line: {color: COL.server}},
     {type: "scatter", mode: "lines+markers", name: "server predicted", x: x, y: col("server_ms_predicted"), line: {color: COL.server, dash: "dash"}},
-  ], {margin: {t: 20, r: 20, b: 80, l: 70}, xaxis: {type: "category", tickangle: -60},
-      yaxis: {title: {text: "ms"}}, legend: {orientation: "h", y: 1.12}}, PLOTCFG);
+  ], {margin: {t: TOP, r: 20, b: 80, l: 70}, xaxis: {type: "category", tickangle: -60},
+      yaxis: {title: {text: "ms"}}, legend: LEGEND}, PLOTCFG);
 }
 
 function drawCoded(sec, net) {
@@ -426,8 +554,8 @@ function drawCoded(sec, net) {
   const traces = [{type: "scatter", mode: "lines+markers", name: "end to end, raw cut", x: x, y: s.rows.map(r => r[raw])}];
   if (s.coded.includes(coded)) traces.push({type: "scatter", mode: "lines+markers", name: "end to end, coded cut",
     x: x, y: s.rows.map(r => r[coded]), line: {dash: "dash"}});
-  Plotly.react(sec.coded, traces, {margin: {t: 20, r: 20, b: 80, l: 70}, xaxis: {type: "category", tickangle: -60},
-    yaxis: {type: "log", title: {text: "ms (log), " + net.name}}, legend: {orientation: "h", y: 1.12}}, PLOTCFG);
+  Plotly.react(sec.coded, traces, {margin: {t: TOP, r: 20, b: 80, l: 70}, xaxis: {type: "category", tickangle: -60},
+    yaxis: {type: "log", title: {text: "ms (log), " + net.name}}, legend: LEGEND}, PLOTCFG);
 }
 
 function update() {
@@ -441,13 +569,15 @@ function update() {
     const b = sec.s.best[net.name];
     sec.tbl.querySelectorAll("tbody tr").forEach(tr =>
       tr.classList.toggle("best", b != null && tr.getAttribute("data-split") === String(b.best)));
-    drawLatency(sec, net, scale);
+    drawLatency(sec, net, scale, viewSel.value);
+    drawDecision(sec, net);
     drawSizes(sec, net);
     drawCoded(sec, net);
   }
 }
 netSel.addEventListener("change", update);
 axisSel.addEventListener("change", update);
+viewSel.addEventListener("change", update);
 for (const sec of sections) { drawUplink(sec, nets[0]); drawPredicted(sec); }
 netSel.addEventListener("change", () => { for (const sec of sections) drawUplink(sec, netById(netSel.value)); });
 if (nets.length) update();
