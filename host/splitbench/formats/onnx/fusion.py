@@ -1,0 +1,208 @@
+"""Which of the model's nodes each ONNX Runtime kernel computes.
+
+ONNX Runtime rewrites the graph before it runs it: a Conv absorbs the activation after it, a
+BatchNormalization, an Add (a residual ``Sum``); at the default level the convolutions run in a
+blocked layout (NCHWc) with ``ReorderInput``/``ReorderOutput`` kernels at its edges. The profile
+names the rewritten graph's kernels, so per-node times need the rewritten graph: the profiling
+session writes it (``SessionOptions.optimized_model_filepath``, weights left out) and
+:func:`kernel_nodes` maps every kernel back to the original nodes by tensor names.
+
+A kernel's nodes are those on the paths from its inputs to its outputs in the original graph.
+Tensors the rewrite made up (``reorder_token_7``) are named back to the original tensor they
+stand for: across a layout kernel (the same values in another layout), and for a blocked
+kernel named ``<T>_nchwc`` ONNX Runtime's naming gives T, extended over a fused ``Sum`` (the Add
+that consumes T) and an activation fused after it. Each such reading is checked: the kernel must
+then cover exactly one node of its own operator type. A kernel that cannot be read back this way
+makes the whole profile unusable for prediction (:class:`~splitbench.errors.ModelError`), never
+a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from splitbench.errors import ModelError
+from splitbench.graph import ModelGraph
+
+LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "MemcpyToHost", "MemcpyFromHost"})
+if TYPE_CHECKING:
+    from onnx import NodeProto
+
+ACTIVATIONS = frozenset({"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid"})
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel of the optimised graph and the original nodes (positions) it computes; a
+    layout kernel computes none and is counted at ``nodes[0]``, the node whose value it moves."""
+
+    name: str
+    op_type: str
+    nodes: tuple[int, ...]
+    layout: bool = False
+
+
+@dataclass(frozen=True)
+class _Original:
+    names: list[str]  # node names by position
+    ops: list[str]
+    inputs: list[list[str]]
+    producer: dict[str, int]  # tensor → position, for non-weight nodes
+    consumers: dict[str, list[int]]
+    constants: set[str]  # weights and values computed from weights alone
+    tensors: set[str]
+
+
+def _original(graph: ModelGraph, node_names: list[str]) -> _Original:
+    from splitbench.cutplan import weight_only_operators
+
+    weight_only = weight_only_operators(graph)
+    names = [t.name for t in graph.tensors]
+    producer: dict[str, int] = {}
+    consumers: dict[str, list[int]] = {}
+    constants = {t.name for t in graph.tensors if t.is_constant}
+    inputs: list[list[str]] = []
+    for op in graph.operators:
+        ins = [names[t] for t in op.inputs if t >= 0]
+        inputs.append(ins)
+        for t in op.outputs:
+            if t < 0:
+                continue
+            if op.index in weight_only:
+                constants.add(names[t])
+            else:
+                producer[names[t]] = op.index
+        if op.index not in weight_only:
+            for name in ins:
+                consumers.setdefault(name, []).append(op.index)
+    return _Original(
+        names=node_names,
+        ops=[op.opcode for op in graph.operators],
+        inputs=inputs,
+        producer=producer,
+        consumers=consumers,
+        constants=constants,
+        tensors=set(names),
+    )
+
+
+def kernel_nodes(graph: ModelGraph, node_names: list[str], optimized: Path) -> dict[str, Kernel]:
+    """Every kernel of the optimised model at ``optimized`` (by name) with the positions of the
+    original nodes of ``graph`` it computes. Raises :class:`ModelError` when one cannot be
+    read back (see the module docstring)."""
+    import onnx
+
+    try:
+        opt = onnx.load(str(optimized), load_external_data=False).graph
+    except Exception as exc:  # onnx raises DecodeError and OSError subclasses
+        raise ModelError(f"cannot read ONNX Runtime's optimised graph {optimized}: {exc}") from None
+    orig = _original(graph, node_names)
+    opt_constants = {t.name for t in opt.initializer}
+    equiv = {t: t for n in opt.node for t in [*n.input, *n.output] if t in orig.tensors}
+    for node in opt.node:  # a ReorderOutput's input is its (original) output in another layout
+        if node.op_type in LAYOUT_OPS and node.output[0] in orig.tensors:
+            equiv.setdefault(node.input[0], node.output[0])
+    kernels: dict[str, Kernel] = {}
+    for node in opt.node:
+        data_in = [t for t in node.input if t and t not in opt_constants]
+        if node.op_type in LAYOUT_OPS:
+            known = [equiv[t] for t in (*data_in, *node.output) if t in equiv]
+            if not known:
+                raise _unreadable(node.name, "a layout change of a tensor the model does not name")
+            for t in (*data_in, *node.output):
+                equiv.setdefault(t, known[0])
+            kernels[node.name] = Kernel(
+                node.name, node.op_type, (_anchor(known[0], orig),), layout=True
+            )
+            continue
+        checked = False
+        for out in node.output:
+            if out and out not in equiv:
+                equiv[out] = _named_output(node, equiv, orig)
+                checked = True
+        missing = [t for t in data_in if t not in equiv]
+        if missing:
+            raise _unreadable(
+                node.name, f"its input {missing[0]} stands for no tensor of the model"
+            )
+        covered = _between(
+            {equiv[t] for t in data_in}, [equiv[t] for t in node.output if t], orig, node.name
+        )
+        if not covered:
+            raise _unreadable(node.name, "it computes no node of the model")
+        if checked and sum(orig.ops[i] == node.op_type for i in covered) != 1:
+            raise _unreadable(node.name, f"it does not cover exactly one {node.op_type} node")
+        kernels[node.name] = Kernel(node.name, node.op_type, tuple(sorted(covered)))
+    return kernels
+
+
+def _unreadable(kernel: str, why: str) -> ModelError:
+    return ModelError(
+        f"cannot tell which nodes ONNX Runtime's kernel {kernel} computes ({why}), so the profile "
+        "cannot be split by node"
+    )
+
+
+def _anchor(tensor: str, orig: _Original) -> int:
+    """The node a layout change of ``tensor`` is counted at: its producer, else (a model
+    input) its first consumer."""
+    if tensor in orig.producer:
+        return orig.producer[tensor]
+    return min(orig.consumers.get(tensor, [0]))
+
+
+def _named_output(node: NodeProto, equiv: Mapping[str, str], orig: _Original) -> str:
+    """The original tensor a blocked kernel's made-up output stands for (module docstring)."""
+    name = node.name
+    found = re.fullmatch(r"(.+)_nchwc(_token_\d+)?", name)
+    tensor = found.group(1) if found else None
+    if tensor is None or tensor not in orig.producer:
+        raise _unreadable(name, "its output is made up and its name names no tensor of the model")
+    inputs = list(node.input)
+    attrs = {a.name: a for a in node.attribute}
+    fused_sum = len(inputs) >= 4 and inputs[3]
+    if fused_sum:
+        other = equiv.get(inputs[3])
+        adds = [
+            i
+            for i in orig.consumers.get(tensor, [])
+            if orig.ops[i] in ("Add", "Sum") and other in orig.inputs[i]
+        ]
+        if len(adds) != 1:
+            raise _unreadable(name, f"no single Add of {tensor} and {other} for its fused Sum")
+        tensor = _output_of(adds[0], orig)
+    if "activation" in attrs and (fused_sum or orig.ops[orig.producer[tensor]] not in ACTIVATIONS):
+        acts = [i for i in orig.consumers.get(tensor, []) if orig.ops[i] in ACTIVATIONS]
+        if len(acts) != 1:
+            raise _unreadable(name, f"no single activation after {tensor} for its fused one")
+        tensor = _output_of(acts[0], orig)
+    return tensor
+
+
+def _output_of(position: int, orig: _Original) -> str:
+    outs = [t for t, p in orig.producer.items() if p == position]
+    if len(outs) != 1:
+        raise ModelError(f"node {orig.names[position]} has {len(outs)} outputs, expected one")
+    return outs[0]
+
+
+def _between(inputs: set[str], outputs: Iterable[str], orig: _Original, kernel: str) -> set[int]:
+    """The original nodes on the paths from ``inputs`` to ``outputs``."""
+    covered: set[int] = set()
+    stack = [t for t in outputs if t not in inputs]
+    while stack:
+        tensor = stack.pop()
+        if tensor in inputs or tensor in orig.constants:
+            continue
+        node = orig.producer.get(tensor)
+        if node is None:
+            raise _unreadable(kernel, f"it reads {tensor}, which is not among its inputs")
+        if node in covered:
+            continue
+        covered.add(node)
+        stack.extend(orig.inputs[node])
+    return covered
