@@ -69,7 +69,7 @@ def test_pytorch_factory_through_onnx_runtime(src: dict[str, Path], tmp_path: Pa
     assert "ONNX Runtime per-node profile" in rows[4]["prediction_note"]
     # ...except where the cut runs through a kernel ONNX Runtime fused (conv b with its relu)
     assert math.isnan(num(rows[3]["client_ms_predicted"]))
-    assert "kernel relu_1_nchwc (Conv) computes nodes" in rows[3]["prediction_note"]
+    assert "computes nodes node_conv2d_1, node_relu_1" in rows[3]["prediction_note"]
     exports = list((out / "model" / "pytorch").glob("*.pt2"))
     assert len(exports) == 1 and len(list((out / "model" / "pytorch").glob("*.onnx"))) == 1
     # A rerun resumes: nothing measured again, the export reused.

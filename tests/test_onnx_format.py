@@ -149,10 +149,10 @@ def test_onnx_runtime_runner_keeps_kpis_samples_and_a_node_profile(
     graph = load_onnx_graph(side_onnx)
     groups, note = profile_groups(graph, trace, optimized)
     assert sum(ms for _, ms, _ in groups) > 0
-    # ONNX Runtime fuses conv1 with relu1 into one kernel named after relu1's output "b"
-    # (b_nchwc), and conv2 with the residual Add (a fused Sum): each covers both nodes.
-    covers = {label.split()[1]: nodes for nodes, _, label in groups if "layout" not in label}
-    assert covers["b_nchwc"] == (1, 2) and covers["d_nchwc"] == (4, 5)
+    # ONNX Runtime fuses conv1 with relu1 into one kernel (b_nchwc on x86), and conv2 with the
+    # residual Add (a fused Sum): each kernel covers both nodes.
+    covers = [nodes for nodes, _, label in groups if "layout" not in label]
+    assert (1, 2) in covers and (4, 5) in covers
     assert "10 runs" in note
 
 

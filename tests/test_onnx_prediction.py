@@ -42,7 +42,9 @@ def test_a_cut_through_a_fused_kernel_has_no_prediction_and_says_which(
     assert isinstance(pred, Prediction)
     # conv_a + relu_a run as one Conv kernel: split 1 (head = conv_a alone) cannot be predicted
     assert pred.head_ms[1] is None and pred.tail_ms[1] is None
-    assert "conv_a, relu_a" in pred.split_notes[1] and "(Conv)" in pred.split_notes[1]
+    assert (
+        "kernel " in pred.split_notes[1] and "computes nodes conv_a, relu_a" in pred.split_notes[1]
+    )
     # conv_b, add_b and relu_b are one kernel (a fused Sum and Relu): splits 3 and 4
     for k in (3, 4):
         assert pred.head_ms[k] is None and pred.tail_ms[k] is None
