@@ -107,8 +107,10 @@ def errors(rows: list[dict[str, str]], side: str, n: int) -> list[float]:
 
 
 def p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1 else (
-        values[0] if values else math.nan
+    return (
+        statistics.quantiles(values, n=10, method="inclusive")[-1]
+        if len(values) > 1
+        else (values[0] if values else math.nan)
     )
 
 
