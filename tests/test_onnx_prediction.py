@@ -1,5 +1,6 @@
 """Predicted split times from ONNX Runtime's profile, on a model it really fuses across node
-boundaries (profiled by the real ONNX Runtime), and the calibration every format shares."""
+boundaries (profiled by the real ONNX Runtime): no prediction through a fused kernel, and the
+whole model calibrated to its direct measurement."""
 
 from __future__ import annotations
 
@@ -8,17 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from onnx_models import fused_block_model
-from published_graph import DATA, graph_from_json
 from splitbench.formats.onnx.runner import measure_file
 from splitbench.graph import load_graph
 from splitbench.measure.types import PartMeasurement, RunSettings
-from splitbench.predict import (
-    NoPrediction,
-    Prediction,
-    calibrate,
-    from_unit_groups,
-    predict_from_measurement,
-)
+from splitbench.predict import NoPrediction, Prediction, predict_from_measurement
 from splitbench.report.predicted_columns import add_predicted_columns
 
 SETTINGS = RunSettings(warmup_runs=2, warmup_min_secs=0, num_runs=5, min_secs=0)
@@ -87,41 +81,3 @@ def test_a_profile_without_its_optimised_graph_gives_a_reason(
     )
     pred = predict_from_measurement(load_graph(model), older, model.parent)
     assert isinstance(pred, NoPrediction) and "optimised graph" in pred.reason
-
-
-def test_calibration_removes_a_per_kernel_profiling_cost_from_a_tiny_tail() -> None:
-    # 40 kernels; profiling adds 20 us to each. The whole model really takes the true sum.
-    true = [1.0] * 37 + [0.004, 0.003, 0.003]  # a tiny tail of three kernels: 0.010 ms
-    profiled = [t + 0.020 for t in true]
-    groups = [((i,), ms, f"k{i}") for i, ms in enumerate(profiled)]
-    raw = from_unit_groups(groups, 40, Path("p"), "")
-    assert raw.tail_ms[37] == pytest.approx(0.070)  # 7x the true tail
-    pred = from_unit_groups(groups, 40, Path("p"), "", measured_ms=sum(true))
-    assert pred.tail_ms[37] == pytest.approx(0.010)
-    assert pred.head_ms[40] == pytest.approx(sum(true))
-    assert "-20.0 us per kernel" in pred.note
-
-
-def test_calibration_floors_kernels_at_zero_and_still_sums_to_the_measurement() -> None:
-    cal = calibrate([5.0, 0.01, 0.02, 3.0], measured_ms=4.0)
-    assert cal is not None
-    corrected = [cal.apply(t) for t in (5.0, 0.01, 0.02, 3.0)]
-    assert min(corrected) == 0.0 and sum(corrected) == pytest.approx(4.0)
-    assert calibrate([1.0], None) is None and calibrate([], 3.0) is None
-
-
-def test_benchmark_model_run_order_is_calibrated_to_the_measured_average() -> None:
-    graph = graph_from_json(DATA / "mnv3_seg_float.graph.json")
-    evidence = [str(DATA / "poco_x3_mnv3_seg_float_cpu_stdout.txt")]
-    whole = PartMeasurement(
-        method="benchmark_model",
-        runtime="r",
-        settings=RunSettings(),
-        evidence=evidence,
-        steady_ms=[20.0, 22.0],
-    )
-    pred = predict_from_measurement(graph, whole, DATA)
-    assert isinstance(pred, Prediction)
-    n = graph.num_operators
-    assert pred.head_ms[n] == pytest.approx(21.0) and pred.tail_ms[0] == pytest.approx(21.0)
-    assert "calibrated to the measured whole model, 21.000 ms" in pred.note

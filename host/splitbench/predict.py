@@ -17,8 +17,9 @@ Two rules hold for every format:
 * **Calibrated to the measured whole model** (:func:`calibrate`). Profiling costs time per
   kernel, and the sum of kernel times leaves out what a run pays between kernels, so the
   profile's sum differs from the directly measured whole model of the same measurement. The
-  difference is spread evenly over the kernels (a per-kernel constant, no kernel below zero), so
-  that the predicted whole model equals the measured one on each side.
+  difference is spread evenly over the kernels (a per-kernel constant, at most the cheapest
+  kernel's time; beyond that a scale factor), so that the predicted whole model equals the
+  measured one on each side.
 """
 
 from __future__ import annotations
@@ -46,45 +47,47 @@ class Prediction:
 @dataclass(frozen=True)
 class Calibration:
     """Kernel times corrected so that they sum to the directly measured whole model: each
-    kernel's time + ``per_kernel_ms``, floored at 0 (see the module docstring)."""
+    kernel's time + ``per_kernel_ms``, times ``scale`` (see :func:`calibrate`)."""
 
     profiled_ms: float  # the profile's kernel times summed, per run
     measured_ms: float  # the whole model measured directly (mean per run)
     kernels: int
     per_kernel_ms: float
+    scale: float = 1.0
 
     def apply(self, ms: float) -> float:
-        return max(ms + self.per_kernel_ms, 0.0)
+        return max(self.scale * (ms + self.per_kernel_ms), 0.0)
 
     @property
     def note(self) -> str:
         change = (self.measured_ms / self.profiled_ms - 1.0) * 100.0
-        return (
+        text = (
             f"calibrated to the measured whole model, {self.measured_ms:.3f} ms: the profile's "
             f"{self.kernels} kernels summed {self.profiled_ms:.3f} ms ({change:+.1f} %), so "
             f"{self.per_kernel_ms * 1000.0:+.1f} us per kernel"
         )
+        return text if self.scale == 1.0 else f"{text}, then x{self.scale:.3f}"
 
 
 def calibrate(kernel_ms: Sequence[float], measured_ms: float | None) -> Calibration | None:
-    """The per-kernel correction that makes ``kernel_ms`` sum to ``measured_ms`` (the whole
-    model's directly measured mean of the same measurement), no kernel going below 0; None
-    when there is nothing to calibrate against."""
-    times = sorted(float(t) for t in kernel_ms)
+    """The correction that makes ``kernel_ms`` sum to ``measured_ms`` (the whole model's
+    directly measured mean of the same measurement); None when there is nothing to calibrate
+    against.
+
+    The difference is first spread as a constant per kernel (profiling and dispatch cost per
+    kernel). A per-kernel cost cannot exceed the cheapest kernel's whole time, so when the
+    profile is that much above the measurement the constant stops there and the rest is a
+    scale factor: the machine ran slower during the profile than during the measurement."""
+    times = [float(t) for t in kernel_ms]
     profiled = sum(times)
     if not times or measured_ms is None or measured_ms <= 0 or profiled <= 0:
         return None
     n = len(times)
-    per_kernel = (measured_ms - profiled) / n
-    if per_kernel < 0:  # the smallest kernels may reach 0: spread the rest over the others
-        rest = profiled
-        for j in range(n):
-            d = (measured_ms - rest) / (n - j)
-            if times[j] + d >= 0:
-                per_kernel = d
-                break
-            rest -= times[j]
-    return Calibration(profiled, float(measured_ms), n, per_kernel)
+    per_kernel = max((measured_ms - profiled) / n, -min(times))
+    scale = measured_ms / (profiled + n * per_kernel)
+    if abs(scale - 1.0) < 1e-12:
+        scale = 1.0
+    return Calibration(profiled, float(measured_ms), n, per_kernel, scale)
 
 
 @dataclass(frozen=True)
