@@ -81,3 +81,13 @@ def test_a_profile_without_its_optimised_graph_gives_a_reason(
     )
     pred = predict_from_measurement(load_graph(model), older, model.parent)
     assert isinstance(pred, NoPrediction) and "optimised graph" in pred.reason
+
+
+def test_a_profile_that_cannot_be_written_leaves_the_timing_and_a_reason(tmp_path: Path) -> None:
+    model = fused_block_model(tmp_path / "block.onnx")
+    blocked = tmp_path / "evidence"
+    blocked.write_text("a file where the evidence folder should be")
+    whole = measure_file(model, SETTINGS, profile_dir=blocked)
+    assert whole.ok and whole.steady_ms and not whole.evidence
+    pred = predict_from_measurement(load_graph(model), whole, tmp_path)
+    assert isinstance(pred, NoPrediction) and "could not be profiled" in pred.reason

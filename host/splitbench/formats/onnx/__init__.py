@@ -81,9 +81,11 @@ class OnnxFormat:
         """ONNX Runtime's per-node profile (``*.ortprofile.json``) of the whole model, read with
         the profiled session's optimised graph (``*.ortgraph.onnx``)."""
         from splitbench.formats.onnx.runner import PROFILE_SUFFIX, predict_from_profile
+        from splitbench.predict import NoPrediction
 
         if not any(p.name.endswith(PROFILE_SUFFIX) for p in evidence):
-            return None
+            reason = whole.meta.get("profile_error") if whole.meta else None
+            return NoPrediction(reason) if reason else None
         return predict_from_profile(graph, whole, list(evidence))
 
 

@@ -232,10 +232,17 @@ def measure_file(
     path: Path, settings: RunSettings, *, profile_dir: Path | None = None
 ) -> PartMeasurement:
     """Measure one ONNX file on this host; with ``profile_dir``, also keep a per-node profile
-    of it there (a separate session, after the timed runs) and list it in ``evidence``."""
+    of it there (a separate session, after the timed runs) and list it in ``evidence``; a
+    profile that cannot be taken is noted (``meta["profile_error"]``), the timing stands."""
     m = loop.measure(OrtRuntime(), Path(path), settings)
     if m.ok and profile_dir is not None:
-        m.evidence += [str(p) for p in profile(Path(path), settings.threads, Path(profile_dir))]
+        try:
+            found = profile(Path(path), settings.threads, Path(profile_dir))
+        except (PartFailure, OSError) as exc:
+            why = exc.reason if isinstance(exc, PartFailure) else str(exc)
+            m.meta["profile_error"] = f"the model could not be profiled: {why}"
+        else:
+            m.evidence += [str(p) for p in found]
     return m
 
 
