@@ -63,8 +63,10 @@ def side_input_model(path: Path, *, symbolic_batch: bool = False) -> Path:
 def fused_block_model(path: Path) -> Path:
     """A residual block ONNX Runtime fuses across node boundaries: conv_a→relu_a becomes one
     Conv kernel with a Relu activation, and conv_b→add_b→relu_b one Conv kernel with a fused
-    Sum and Relu; then a pooled classifier (GlobalAveragePool, Flatten, Gemm) it does not fuse.
-    Positions: conv_a 0, relu_a 1, conv_b 2, add_b 3, relu_b 4, pool 5, flatten 6, fc 7."""
+    Sum and Relu; then a pooled classifier it does not fuse, with a shape computation it folds
+    into a constant at load time (Shape of the pooled tensor, fed to an Expand).
+    Positions: conv_a 0, relu_a 1, conv_b 2, add_b 3, relu_b 4, pool 5, shape 6, expand 7,
+    flatten 8, fc 9."""
     rng = np.random.default_rng(3)
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 24, 24])
     inits = [
@@ -80,7 +82,9 @@ def fused_block_model(path: Path) -> Path:
         helper.make_node("Add", ["b", "ra"], ["s"], name="add_b"),
         helper.make_node("Relu", ["s"], ["rs"], name="relu_b"),
         helper.make_node("GlobalAveragePool", ["rs"], ["p"], name="pool"),
-        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Shape", ["p"], ["p_shape"], name="shape"),
+        helper.make_node("Expand", ["p", "p_shape"], ["pe"], name="expand"),
+        helper.make_node("Flatten", ["pe"], ["f"], name="flatten"),
         helper.make_node("Gemm", ["f", "Wfc"], ["y"], name="fc", transB=1),
     ]
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])

@@ -20,7 +20,7 @@ a guess.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,13 +37,15 @@ ACTIVATIONS = frozenset({"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSi
 
 @dataclass(frozen=True)
 class Kernel:
-    """One kernel of the optimised graph and the original nodes (positions) it computes; a
-    layout kernel computes none and is counted at ``nodes[0]``, the node whose value it moves."""
+    """One kernel of the optimised graph and the original nodes (positions) it computes. A
+    layout change, or a kernel computing from weights alone, computes none of the model's
+    nodes (``counted_at``): it is counted at ``nodes[0]``, the node whose value it moves or the
+    first that reads what it computes."""
 
     name: str
     op_type: str
     nodes: tuple[int, ...]
-    layout: bool = False
+    counted_at: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class _Original:
     names: list[str]  # node names by position
     ops: list[str]
     inputs: list[list[str]]
+    outputs: list[list[str]]
     producer: dict[str, int]  # tensor → position, for non-weight nodes
     consumers: dict[str, list[int]]
     constants: set[str]  # weights and values computed from weights alone
@@ -66,7 +69,9 @@ def _original(graph: ModelGraph, node_names: list[str]) -> _Original:
     consumers: dict[str, list[int]] = {}
     constants = {t.name for t in graph.tensors if t.is_constant}
     inputs: list[list[str]] = []
+    outputs: list[list[str]] = []
     for op in graph.operators:
+        outputs.append([names[t] for t in op.outputs if t >= 0])
         ins = [names[t] for t in op.inputs if t >= 0]
         inputs.append(ins)
         for t in op.outputs:
@@ -83,6 +88,7 @@ def _original(graph: ModelGraph, node_names: list[str]) -> _Original:
         names=node_names,
         ops=[op.opcode for op in graph.operators],
         inputs=inputs,
+        outputs=outputs,
         producer=producer,
         consumers=consumers,
         constants=constants,
@@ -106,8 +112,8 @@ def kernel_nodes(graph: ModelGraph, node_names: list[str], optimized: Path) -> d
     for node in opt.node:  # a ReorderOutput's input is its (original) output in another layout
         if node.op_type in LAYOUT_OPS and node.output[0] in orig.tensors:
             equiv.setdefault(node.input[0], node.output[0])
-    kernels: dict[str, Kernel] = {}
-    for node in opt.node:
+    named: set[str] = set()  # kernels whose output was named back by their own name
+    for node in opt.node:  # pass 1: what every made-up tensor stands for
         data_in = [t for t in node.input if t and t not in opt_constants]
         if node.op_type in LAYOUT_OPS:
             known = [equiv[t] for t in (*data_in, *node.output) if t in equiv]
@@ -115,26 +121,35 @@ def kernel_nodes(graph: ModelGraph, node_names: list[str], optimized: Path) -> d
                 raise _unreadable(node.name, "a layout change of a tensor the model does not name")
             for t in (*data_in, *node.output):
                 equiv.setdefault(t, known[0])
-            kernels[node.name] = Kernel(
-                node.name, node.op_type, (_anchor(known[0], orig),), layout=True
-            )
             continue
-        checked = False
         for out in node.output:
             if out and out not in equiv:
                 equiv[out] = _named_output(node, equiv, orig)
-                checked = True
+                named.add(node.name)
+    materialized = set(equiv.values())  # values some kernel of the optimised graph computes
+    kernels: dict[str, Kernel] = {}
+    for node in opt.node:  # pass 2: the nodes each kernel computes
+        data_in = [t for t in node.input if t and t not in opt_constants]
+        if node.op_type in LAYOUT_OPS:
+            anchor = _anchor(equiv[node.output[0]], orig)
+            kernels[node.name] = Kernel(node.name, node.op_type, (anchor,), counted_at=True)
+            continue
+        if not data_in:  # from weights alone (ONNX Runtime did not fold it)
+            readers = [i for t in node.output for i in orig.consumers.get(equiv.get(t, t), [])]
+            if not readers:
+                raise _unreadable(node.name, "nothing of the model reads what it computes")
+            kernels[node.name] = Kernel(node.name, node.op_type, (min(readers),), counted_at=True)
+            continue
         missing = [t for t in data_in if t not in equiv]
         if missing:
             raise _unreadable(
                 node.name, f"its input {missing[0]} stands for no tensor of the model"
             )
-        covered = _between(
-            {equiv[t] for t in data_in}, [equiv[t] for t in node.output if t], orig, node.name
-        )
+        outputs = {equiv[t] for t in node.output if t}
+        covered = _between({equiv[t] for t in data_in}, outputs, materialized - outputs, orig)
         if not covered:
             raise _unreadable(node.name, "it computes no node of the model")
-        if checked and sum(orig.ops[i] == node.op_type for i in covered) != 1:
+        if node.name in named and sum(orig.ops[i] == node.op_type for i in covered) != 1:
             raise _unreadable(node.name, f"it does not cover exactly one {node.op_type} node")
         kernels[node.name] = Kernel(node.name, node.op_type, tuple(sorted(covered)))
     return kernels
@@ -184,25 +199,35 @@ def _named_output(node: NodeProto, equiv: Mapping[str, str], orig: _Original) ->
 
 
 def _output_of(position: int, orig: _Original) -> str:
-    outs = [t for t, p in orig.producer.items() if p == position]
+    outs = orig.outputs[position]
     if len(outs) != 1:
         raise ModelError(f"node {orig.names[position]} has {len(outs)} outputs, expected one")
     return outs[0]
 
 
-def _between(inputs: set[str], outputs: Iterable[str], orig: _Original, kernel: str) -> set[int]:
-    """The original nodes on the paths from ``inputs`` to ``outputs``."""
-    covered: set[int] = set()
+def _between(inputs: set[str], outputs: set[str], elsewhere: set[str], orig: _Original) -> set[int]:
+    """The original nodes on the paths from ``inputs`` to ``outputs`` that no other kernel
+    computes: back from the outputs, stopping at the inputs, weights and values computed
+    ``elsewhere``; of those, the nodes reached forward from the inputs (a branch ONNX Runtime
+    folded into a constant at load time, e.g. a shape computation, is no kernel's work)."""
+    back: set[int] = set()
     stack = [t for t in outputs if t not in inputs]
     while stack:
         tensor = stack.pop()
-        if tensor in inputs or tensor in orig.constants:
+        if tensor in inputs or tensor in orig.constants or tensor in elsewhere:
             continue
         node = orig.producer.get(tensor)
-        if node is None:
-            raise _unreadable(kernel, f"it reads {tensor}, which is not among its inputs")
+        if node is None or node in back:
+            continue
+        back.add(node)
+        stack.extend(orig.inputs[node])
+    covered: set[int] = set()
+    frontier = [i for t in inputs for i in orig.consumers.get(t, []) if i in back]
+    while frontier:
+        node = frontier.pop()
         if node in covered:
             continue
         covered.add(node)
-        stack.extend(orig.inputs[node])
+        for t in orig.outputs[node]:
+            frontier.extend(i for i in orig.consumers.get(t, []) if i in back)
     return covered

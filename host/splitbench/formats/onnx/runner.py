@@ -329,8 +329,8 @@ def profile_groups(
         if kernel is None:
             raise ModelError(f"kernel {name} of {trace_path.name} is not in {optimized.name}")
         nodes = ", ".join(names[i] for i in kernel.nodes)
-        if kernel.layout:
-            label = f"layout kernel {name} ({kernel.op_type}) counted at node {nodes}"
+        if kernel.counted_at:
+            label = f"kernel {name} ({kernel.op_type}) counted at node {nodes}"
         else:
             label = f"kernel {name} ({kernel.op_type}) computes nodes {nodes}"
         groups.append((kernel.nodes, ms, label))
