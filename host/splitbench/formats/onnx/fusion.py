@@ -7,7 +7,9 @@ names the rewritten graph's kernels, so per-node times need the rewritten graph:
 session writes it (``SessionOptions.optimized_model_filepath``, weights left out) and
 :func:`kernel_nodes` maps every kernel back to the original nodes by tensor names.
 
-A kernel's nodes are those on the paths from its inputs to its outputs in the original graph.
+A kernel's nodes are those on the paths from its inputs to its outputs in the original graph
+whose values no other kernel computes (a branch folded into a constant at load time counts with
+the kernel that reads it; a kernel computing from weights alone counts at its first reader).
 Tensors the rewrite made up (``reorder_token_7``) are named back to the original tensor they
 stand for: across a layout kernel (the same values in another layout), and for a blocked
 kernel named ``<T>_nchwc`` ONNX Runtime's naming gives T, extended over a fused ``Sum`` (the Add
