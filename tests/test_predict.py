@@ -162,4 +162,26 @@ def test_a_delegate_partition_is_calibrated_and_named_where_it_spans_the_cut(
     assert isinstance(pred, Prediction)
     n = graph.num_operators
     assert pred.head_ms[n] == pytest.approx(8.0) and pred.tail_ms[0] == pytest.approx(8.0)
-    assert pred.head_ms[40] is None and "[Identity]:77" in pred.split_notes[40]
+    assert pred.head_ms[40] is None
+    assert "[Identity]:77 runs operators 0-76" in pred.split_notes[40]
+
+
+def test_a_profile_missing_an_operator_is_not_calibrated(graph: ModelGraph, tmp_path: Path) -> None:
+    # the published profile without operator 1's row: the sum no longer covers the whole run,
+    # so spreading the whole model's time over the rows left would inflate them
+    lines = CPU_STDOUT.read_text().splitlines()
+    kept = [line for line in lines if not line.rstrip().endswith("/Pad]:1")]
+    assert len(kept) < len(lines)
+    profile = tmp_path / "missing_stdout.txt"
+    profile.write_text("\n".join(kept) + "\n")
+    whole = PartMeasurement(
+        method="benchmark_model",
+        runtime="r",
+        settings=RunSettings(),
+        evidence=[str(profile)],
+        steady_ms=[21.0],
+    )
+    pred = predict_from_measurement(graph, whole, tmp_path)
+    assert isinstance(pred, Prediction)
+    assert "calibrated" not in pred.note and "have no row of their own" in pred.note
+    assert pred.head_ms[1] == pytest.approx(1.502)  # operator 0 as profiled

@@ -140,13 +140,24 @@ def from_run_order(
         op_outputs = [[graph.tensors[t].name for t in op.outputs] for op in graph.operators]
         nodes = resolve_delegate_kernels(nodes, op_inputs, op_outputs)
         attr = attribute_to_operators(nodes, graph.num_operators)
+        covered = set(attr.per_op_ms).union(*(g.op_indices for g in attr.groups))
+        # only a profile that accounts for the whole run can be calibrated to it (rows of the
+        # delegate-internal table, subgraph None, are inside the kernels already counted)
+        whole_run = len(covered) >= graph.num_operators and not any(
+            n.subgraph is not None for n in attr.unattributed
+        )
         cal = calibrate(
-            [*attr.per_op_ms.values(), *(g.per_run_ms for g in attr.groups)], measured_ms
+            [*attr.per_op_ms.values(), *(g.per_run_ms for g in attr.groups)],
+            measured_ms if whole_run else None,
         )
         if cal is not None:
             attr.per_op_ms = {i: cal.apply(t) for i, t in attr.per_op_ms.items()}
             attr.groups = [replace(g, per_run_ms=cal.apply(g.per_run_ms)) for g in attr.groups]
         times = cumulative_by_split(attr, graph.num_operators)
+        spans = {
+            g.name: f"{g.name} runs operators {min(g.op_indices)}-{max(g.op_indices)}"
+            for g in attr.groups
+        }
         reasons = sorted({r for t in times for r in t.undetermined_by})
         return Prediction(
             head_ms=[t.head_ms for t in times],
@@ -154,9 +165,10 @@ def from_run_order(
             source=str(path),
             note="; ".join([*reasons, *([cal.note] if cal else [])]),
             split_notes={
-                t.k: "a delegate kernel spans the cut: " + ", ".join(t.undetermined_by)
+                t.k: "the cut runs through a delegate kernel: "
+                + "; ".join(spans[name] for name in t.undetermined_by if name in spans)
                 for t in times
-                if t.head_ms is None and t.tail_ms is None and t.undetermined_by
+                if any(name in spans for name in t.undetermined_by)
             },
         )
     return None
