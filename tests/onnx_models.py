@@ -96,6 +96,31 @@ def fused_block_model(path: Path) -> Path:
     return path
 
 
+def matmul_add_model(path: Path) -> Path:
+    """MatMul of a 3-D input and a bias Add, then Relu and Sigmoid: ONNX Runtime runs the first
+    two as one Gemm between two Reshapes of tensors it makes up (MatMulAddFusion).
+    Positions: mm 0, bias 1, relu 2, squash 3."""
+    rng = np.random.default_rng(5)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16])
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((16, 32)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal((32,)).astype(np.float32), "B"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"),
+        helper.make_node("Add", ["m", "B"], ["a"], name="bias"),
+        helper.make_node("Relu", ["a"], ["r"], name="relu"),
+        helper.make_node("Sigmoid", ["r"], ["y"], name="squash"),
+    ]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 32])
+    graph = helper.make_graph(nodes, "matmul_add", [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
 def with_unknown_operator(path: Path) -> Path:
     """A chain Relu → splitbench.test:Mystery → Relu → Sigmoid: ONNX Runtime has no kernel for
     the middle node, so every part holding it fails, and the others run."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from onnx_models import fused_block_model
+from onnx_models import fused_block_model, matmul_add_model
 from splitbench.formats.onnx.runner import measure_file
 from splitbench.graph import load_graph
 from splitbench.measure.types import PartMeasurement, RunSettings
@@ -95,3 +95,16 @@ def test_a_profile_that_cannot_be_written_leaves_the_timing_and_a_reason(tmp_pat
     assert whole.ok and whole.steady_ms and not whole.evidence
     pred = predict_from_measurement(load_graph(model), whole, tmp_path)
     assert isinstance(pred, NoPrediction) and "could not be profiled" in pred.reason
+
+
+def test_kernels_joined_by_made_up_tensors_are_read_as_one_group(tmp_path: Path) -> None:
+    # ONNX Runtime runs mm + bias as Reshape → Gemm → Reshape with tensors of its own between
+    # them: the three kernels are placed together, over the two nodes they compute
+    model = matmul_add_model(tmp_path / "mm.onnx")
+    whole = measure_file(model, SETTINGS, profile_dir=tmp_path / "evidence")
+    pred = predict_from_measurement(load_graph(model), whole, tmp_path)
+    assert isinstance(pred, Prediction)
+    assert set(pred.split_notes) == {1}
+    note = pred.split_notes[1]
+    assert "MatMulAddFusion" in note and " + " in note and note.endswith("computes nodes mm, bias")
+    assert all(pred.head_ms[k] is not None for k in (0, 2, 3, 4))

@@ -193,7 +193,7 @@ def from_unit_groups(
     tail: list[float | None] = []
     split_notes: dict[int, str] = {}
     for k in range(num_units + 1):
-        through = [label for lo, hi, _, label in spans if lo < k <= hi]
+        through = list(dict.fromkeys(label for lo, hi, _, label in spans if lo < k <= hi))
         if through:
             head.append(None)
             tail.append(None)

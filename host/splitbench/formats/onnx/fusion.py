@@ -14,15 +14,17 @@ Tensors the rewrite made up (``reorder_token_7``) are named back to the original
 stand for: across a layout kernel (the same values in another layout), and for a blocked
 kernel named ``<T>_nchwc`` ONNX Runtime's naming gives T, extended over a fused ``Sum`` (the Add
 that consumes T) and an activation fused after it. Each such reading is checked: the kernel must
-then cover exactly one node of its own operator type. A kernel that cannot be read back this way
-makes the whole profile unusable for prediction (:class:`~splitbench.errors.ModelError`), never
-a guess.
+then cover exactly one node of its own operator type. Kernels joined by a made-up tensor that
+cannot be named back (ONNX Runtime's Reshape → Gemm → Reshape for a MatMul + Add, a Split for
+three Gathers) are read as one group: their work can only be placed together. What still cannot
+be read back makes the whole profile unusable for prediction
+(:class:`~splitbench.errors.ModelError`), never a guess.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,46 +117,88 @@ def kernel_nodes(graph: ModelGraph, node_names: list[str], optimized: Path) -> d
         if node.op_type in LAYOUT_OPS and node.output[0] in orig.tensors:
             equiv.setdefault(node.input[0], node.output[0])
     named: set[str] = set()  # kernels whose output was named back by their own name
-    for node in opt.node:  # pass 1: what every made-up tensor stands for
+    layout: set[str] = set()
+    for node in opt.node:  # pass 1: what the made-up tensors stand for, where that is known
         data_in = [t for t in node.input if t and t not in opt_constants]
         if node.op_type in LAYOUT_OPS:
             known = [equiv[t] for t in (*data_in, *node.output) if t in equiv]
-            if not known:
-                raise _unreadable(node.name, "a layout change of a tensor the model does not name")
-            for t in (*data_in, *node.output):
-                equiv.setdefault(t, known[0])
+            if known:
+                for t in (*data_in, *node.output):
+                    equiv.setdefault(t, known[0])
+                layout.add(node.name)
             continue
-        for out in node.output:
-            if out and out not in equiv:
-                equiv[out] = _named_output(node, equiv, orig)
+        made_up = [out for out in node.output if out and out not in equiv]
+        if made_up and re.fullmatch(r".+_nchwc(_token_\d+)?", node.name):
+            try:
+                equiv[made_up[0]] = _named_output(node, equiv, orig)
                 named.add(node.name)
+            except ModelError:
+                pass  # read as part of a group below
     materialized = set(equiv.values())  # values some kernel of the optimised graph computes
+    groups = _groups_by_made_up_tensors(opt.node, equiv)
     kernels: dict[str, Kernel] = {}
-    for node in opt.node:  # pass 2: the nodes each kernel computes
-        data_in = [t for t in node.input if t and t not in opt_constants]
-        if node.op_type in LAYOUT_OPS:
-            anchor = _anchor(equiv[node.output[0]], orig)
-            kernels[node.name] = Kernel(node.name, node.op_type, (anchor,), counted_at=True)
-            continue
-        if not data_in:  # from weights alone (ONNX Runtime did not fold it)
-            readers = [i for t in node.output for i in orig.consumers.get(equiv.get(t, t), [])]
-            if not readers:
-                raise _unreadable(node.name, "nothing of the model reads what it computes")
-            kernels[node.name] = Kernel(node.name, node.op_type, (min(readers),), counted_at=True)
-            continue
-        missing = [t for t in data_in if t not in equiv]
-        if missing:
-            raise _unreadable(
-                node.name, f"its input {missing[0]} stands for no tensor of the model"
-            )
-        outputs = {equiv[t] for t in node.output if t}
-        covered = _between({equiv[t] for t in data_in}, outputs, materialized - outputs, orig)
-        if not covered:
-            raise _unreadable(node.name, "it computes no node of the model")
-        if node.name in named and sum(orig.ops[i] == node.op_type for i in covered) != 1:
-            raise _unreadable(node.name, f"it does not cover exactly one {node.op_type} node")
-        kernels[node.name] = Kernel(node.name, node.op_type, tuple(sorted(covered)))
+    for members in groups:
+        kernel = _read_group(members, equiv, opt_constants, materialized, orig, layout, named)
+        for node in members:
+            kernels[node.name] = kernel
     return kernels
+
+
+def _groups_by_made_up_tensors(nodes: Iterable[NodeProto], equiv: Mapping[str, str]) -> list[list]:
+    """The optimised graph's kernels, those joined by a tensor that stands for nothing of the
+    model in one group (their work can only be placed together), in graph order."""
+    nodes = list(nodes)
+    parent = list(range(len(nodes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    producer = {t: i for i, n in enumerate(nodes) for t in n.output if t and t not in equiv}
+    for i, node in enumerate(nodes):
+        for t in node.input:
+            if t in producer:
+                parent[root(i)] = root(producer[t])
+    groups: dict[int, list] = {}
+    for i, node in enumerate(nodes):
+        groups.setdefault(root(i), []).append(node)
+    return list(groups.values())
+
+
+def _read_group(
+    members: list[NodeProto],
+    equiv: Mapping[str, str],
+    opt_constants: set[str],
+    materialized: set[str],
+    orig: _Original,
+    layout: set[str],
+    named: set[str],
+) -> Kernel:
+    """The original nodes one group of kernels computes (module docstring)."""
+    name = " + ".join(n.name for n in members)
+    op_type = "+".join(dict.fromkeys(n.op_type for n in members))
+    own = {t for n in members for t in n.output if t}
+    data_in = [t for n in members for t in n.input if t and t not in opt_constants and t not in own]
+    if len(members) == 1 and members[0].name in layout:
+        anchor = _anchor(equiv[members[0].output[0]], orig)
+        return Kernel(name, op_type, (anchor,), counted_at=True)
+    outputs = {equiv[t] for t in own if t in equiv}
+    if not data_in:  # from weights alone (ONNX Runtime did not fold it)
+        readers = [i for t in outputs for i in orig.consumers.get(t, [])]
+        if not readers:
+            raise _unreadable(name, "nothing of the model reads what it computes")
+        return Kernel(name, op_type, (min(readers),), counted_at=True)
+    missing = [t for t in data_in if t not in equiv]
+    if missing:
+        raise _unreadable(name, f"its input {missing[0]} stands for no tensor of the model")
+    covered = _between({equiv[t] for t in data_in}, outputs, materialized - outputs, orig)
+    if not covered:
+        raise _unreadable(name, "it computes no node of the model")
+    if members[0].name in named and sum(orig.ops[i] == op_type for i in covered) != 1:
+        raise _unreadable(name, f"it does not cover exactly one {op_type} node")
+    return Kernel(name, op_type, tuple(sorted(covered)))
 
 
 def _unreadable(kernel: str, why: str) -> ModelError:

@@ -323,21 +323,21 @@ def profile_groups(
     names = [nodes[i].name or f"#{p}" for p, i in enumerate(parsed.order)]
     kernels = kernel_nodes(graph, names, optimized)
     times, runs = kernel_times(trace_path)
-    groups = []
+    groups = []  # one entry per kernel; the kernels of one group share its nodes and label
     for name, ms in times.items():
         kernel = kernels.get(name)
         if kernel is None:
             raise ModelError(f"kernel {name} of {trace_path.name} is not in {optimized.name}")
-        nodes = ", ".join(names[i] for i in kernel.nodes)
+        covered = ", ".join(names[i] for i in kernel.nodes)
         if kernel.counted_at:
-            label = f"kernel {name} ({kernel.op_type}) counted at node {nodes}"
+            label = f"kernel {kernel.name} ({kernel.op_type}) counted at node {covered}"
         else:
-            label = f"kernel {name} ({kernel.op_type}) computes nodes {nodes}"
+            label = f"kernel {kernel.name} ({kernel.op_type}) computes nodes {covered}"
         groups.append((kernel.nodes, ms, label))
-    fused = sum(1 for k in kernels.values() if len(k.nodes) > 1)
+    fused = len({label for n, _, label in groups if len(n) > 1})
     note = (
         f"ONNX Runtime per-node profile over {runs} runs, {len(times)} kernels"
-        f" ({fused} fused over several nodes)"
+        f" ({fused} fused kernels or groups over several nodes)"
     )
     return groups, note
 
