@@ -202,11 +202,12 @@ def from_unit_groups(
         before = sum(ms for _, hi, ms, _ in spans if hi < k)
         head.append(before)
         tail.append(total - before)
+    notes = [note] if note else []
     if cal is not None:
-        note = f"{note}; {cal.note}" if note else cal.note
+        notes.append(cal.note)
     if split_notes:
-        note += f"; {len(split_notes)} splits cut through a fused kernel and have no prediction"
-    return Prediction(head, tail, str(source), note, split_notes)
+        notes.append(f"{len(split_notes)} splits cut through a fused kernel and have no prediction")
+    return Prediction(head, tail, str(source), "; ".join(notes), split_notes)
 
 
 def prediction_for_target(
