@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
 import pandas as pd
 import pytest
 from onnx_models import fused_block_model, matmul_add_model
@@ -108,3 +109,18 @@ def test_kernels_joined_by_made_up_tensors_are_read_as_one_group(tmp_path: Path)
     note = pred.split_notes[1]
     assert "MatMulAddFusion" in note and " + " in note and note.endswith("computes nodes mm, bias")
     assert all(pred.head_ms[k] is not None for k in (0, 2, 3, 4))
+
+
+def test_unnamed_nodes_are_found_by_the_names_the_profile_gives_them(tmp_path: Path) -> None:
+    # ONNX Runtime's profile calls an unnamed node <op type>_<index in the file>
+    model = fused_block_model(tmp_path / "block.onnx")
+    proto = onnx.load(str(model))
+    for node in proto.graph.node:
+        node.name = ""
+    onnx.save(proto, str(model))
+    whole = measure_file(model, SETTINGS, profile_dir=tmp_path / "evidence")
+    pred = predict_from_measurement(load_graph(model), whole, tmp_path)
+    assert isinstance(pred, Prediction), getattr(pred, "reason", "")
+    assert set(pred.split_notes) == {1, 3, 4, 7, 8}
+    assert "computes nodes #0, #1" in pred.split_notes[1]
+    assert all(pred.head_ms[k] is not None for k in (0, 2, 5, 6, 9, 10))

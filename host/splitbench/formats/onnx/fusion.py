@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,10 +100,14 @@ def _original(graph: ModelGraph, node_names: list[str]) -> _Original:
     )
 
 
-def kernel_nodes(graph: ModelGraph, node_names: list[str], optimized: Path) -> dict[str, Kernel]:
-    """Every kernel of the optimised model at ``optimized`` (by name) with the positions of the
-    original nodes of ``graph`` it computes. Raises :class:`ModelError` when one cannot be
-    read back (see the module docstring)."""
+def kernel_nodes(
+    graph: ModelGraph, node_names: list[str], file_index: list[int], optimized: Path
+) -> dict[str, Kernel]:
+    """Every kernel of the optimised model at ``optimized`` (by the name the profile gives it)
+    with the positions of the original nodes of ``graph`` it computes. ``file_index``: each
+    position's index among the file's nodes (ONNX Runtime's profile names an unnamed node
+    ``<op type>_<that index>``). Raises :class:`ModelError` when one cannot be read back (see
+    the module docstring)."""
     import onnx
 
     try:
@@ -139,9 +143,26 @@ def kernel_nodes(graph: ModelGraph, node_names: list[str], optimized: Path) -> d
     kernels: dict[str, Kernel] = {}
     for members in groups:
         kernel = _read_group(members, equiv, opt_constants, materialized, orig, layout, named)
-        for node in members:
-            kernels[node.name] = kernel
+        names = [_profile_name(node, equiv, orig, file_index) for node in members]
+        kernel = replace(kernel, name=" + ".join(names))
+        for name in names:
+            kernels[name] = kernel
     return kernels
+
+
+def _profile_name(
+    node: NodeProto, equiv: Mapping[str, str], orig: _Original, file_index: list[int]
+) -> str:
+    """The name ONNX Runtime's profile gives the kernel of ``node``: its name, or for a node
+    the file left unnamed, ``<op type>_<its index in the file>``."""
+    if node.name:
+        return node.name
+    producers = [
+        orig.producer[equiv[t]] for t in node.output if t in equiv and equiv[t] in orig.producer
+    ]
+    if not producers:
+        raise _unreadable(f"(unnamed {node.op_type})", "it produces no tensor of the model")
+    return f"{node.op_type}_{file_index[producers[0]]}"
 
 
 def _groups_by_made_up_tensors(nodes: Iterable[NodeProto], equiv: Mapping[str, str]) -> list[list]:

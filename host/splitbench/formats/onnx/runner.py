@@ -321,7 +321,7 @@ def profile_groups(
     parsed = parsed_model(graph)
     nodes = parsed.model.graph.node
     names = [nodes[i].name or f"#{p}" for p, i in enumerate(parsed.order)]
-    kernels = kernel_nodes(graph, names, optimized)
+    kernels = kernel_nodes(graph, names, list(parsed.order), optimized)
     times, runs = kernel_times(trace_path)
     groups = []  # one entry per kernel; the kernels of one group share its nodes and label
     for name, ms in times.items():
