@@ -60,6 +60,67 @@ def side_input_model(path: Path, *, symbolic_batch: bool = False) -> Path:
     return path
 
 
+def fused_block_model(path: Path) -> Path:
+    """A residual block ONNX Runtime fuses across node boundaries: conv_a→relu_a becomes one
+    Conv kernel with a Relu activation, and conv_b→add_b→relu_b one Conv kernel with a fused
+    Sum and Relu; then a pooled classifier it does not fuse, with a shape computation it folds
+    into a constant at load time (Shape of the pooled tensor, fed to an Expand).
+    Positions: conv_a 0, relu_a 1, conv_b 2, add_b 3, relu_b 4, pool 5, shape 6, expand 7,
+    flatten 8, fc 9."""
+    rng = np.random.default_rng(3)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 24, 24])
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((16, 16, 3, 3)).astype(np.float32), "Wa"),
+        numpy_helper.from_array(rng.standard_normal((16, 16, 3, 3)).astype(np.float32), "Wb"),
+        numpy_helper.from_array(rng.standard_normal((10, 16)).astype(np.float32), "Wfc"),
+    ]
+    pads = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node("Conv", ["x", "Wa"], ["a"], name="conv_a", pads=pads),
+        helper.make_node("Relu", ["a"], ["ra"], name="relu_a"),
+        helper.make_node("Conv", ["ra", "Wb"], ["b"], name="conv_b", pads=pads),
+        helper.make_node("Add", ["b", "ra"], ["s"], name="add_b"),
+        helper.make_node("Relu", ["s"], ["rs"], name="relu_b"),
+        helper.make_node("GlobalAveragePool", ["rs"], ["p"], name="pool"),
+        helper.make_node("Shape", ["p"], ["p_shape"], name="shape"),
+        helper.make_node("Expand", ["p", "p_shape"], ["pe"], name="expand"),
+        helper.make_node("Flatten", ["pe"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "Wfc"], ["y"], name="fc", transB=1),
+    ]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])
+    graph = helper.make_graph(nodes, "fused_block", [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def matmul_add_model(path: Path) -> Path:
+    """MatMul of a 3-D input and a bias Add, then Relu and Sigmoid: ONNX Runtime runs the first
+    two as one Gemm between two Reshapes of tensors it makes up (MatMulAddFusion).
+    Positions: mm 0, bias 1, relu 2, squash 3."""
+    rng = np.random.default_rng(5)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16])
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((16, 32)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal((32,)).astype(np.float32), "B"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"),
+        helper.make_node("Add", ["m", "B"], ["a"], name="bias"),
+        helper.make_node("Relu", ["a"], ["r"], name="relu"),
+        helper.make_node("Sigmoid", ["r"], ["y"], name="squash"),
+    ]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 32])
+    graph = helper.make_graph(nodes, "matmul_add", [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
 def with_unknown_operator(path: Path) -> Path:
     """A chain Relu → splitbench.test:Mystery → Relu → Sigmoid: ONNX Runtime has no kernel for
     the middle node, so every part holding it fails, and the others run."""

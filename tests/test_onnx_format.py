@@ -16,7 +16,7 @@ from splitbench.formats import format_of_file
 from splitbench.formats.base import PartFailure
 from splitbench.formats.onnx.graph import load_graph as load_onnx_graph
 from splitbench.formats.onnx.graph import with_static_inputs
-from splitbench.formats.onnx.runner import OrtSession, graph_node_times, measure_file
+from splitbench.formats.onnx.runner import OrtSession, measure_file, profile_groups
 from splitbench.graph import load_graph
 from splitbench.measure.inputs import make_inputs
 from splitbench.measure.types import RunSettings
@@ -143,13 +143,16 @@ def test_onnx_runtime_runner_keeps_kpis_samples_and_a_node_profile(
     m = measure_file(side_onnx, settings, profile_dir=tmp_path / "evidence")
     assert m.ok and m.method == "onnxruntime" and m.runtime.startswith("onnxruntime ")
     assert len(m.steady_ms) >= 7 and m.first_ms and m.init_ms and m.mem_overall_mb is not None
-    assert len(m.evidence) == 1 and m.evidence[0].endswith(".ortprofile.json")
+    trace, optimized = (Path(p) for p in m.evidence)
+    assert trace.name.endswith(".ortprofile.json") and optimized.name.endswith(".ortgraph.onnx")
+    assert not list(optimized.parent.glob("*.weights"))  # the graph is kept, its weights not
     graph = load_onnx_graph(side_onnx)
-    times, note = graph_node_times(graph, Path(m.evidence[0]))
-    assert len(times) == 11 and sum(times) > 0
-    # ONNX Runtime fuses conv1 with relu1 into one kernel named after relu1's output "b"
-    # (b_nchwc): its time counts at relu1, the node the fused kernel is named after.
-    assert times[1] == 0 and times[2] > 0
+    groups, note = profile_groups(graph, trace, optimized)
+    assert sum(ms for _, ms, _ in groups) > 0
+    # ONNX Runtime fuses conv1 with relu1 into one kernel (b_nchwc on x86), and conv2 with the
+    # residual Add (a fused Sum): each kernel covers both nodes.
+    covers = [nodes for nodes, _, label in groups if "counted at" not in label]
+    assert (1, 2) in covers and (4, 5) in covers
     assert "10 runs" in note
 
 

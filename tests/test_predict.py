@@ -8,6 +8,8 @@ cut-size arithmetic below assumes, nothing more.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from published_graph import DATA, graph_from_json
 from splitbench.cutplan import plan_cuts
@@ -15,7 +17,13 @@ from splitbench.errors import SplitbenchError
 from splitbench.graph import ModelGraph
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, e2e_ms
-from splitbench.predict import NoPrediction, Prediction, predict_from_measurement
+from splitbench.predict import (
+    NoPrediction,
+    Prediction,
+    calibrate,
+    from_unit_groups,
+    predict_from_measurement,
+)
 from splitbench.sweep_plan import best_predicted_splits
 from splitbench_collect.op_profile import parse_run_order
 
@@ -94,3 +102,86 @@ def test_profile_then_verify_needs_networks(graph: ModelGraph) -> None:
     assert isinstance(pred, Prediction)
     with pytest.raises(SplitbenchError, match="network"):
         best_predicted_splits(graph, plan_cuts(graph), [pred], pred, [])
+
+
+def test_calibration_removes_a_per_kernel_profiling_cost_from_a_tiny_tail() -> None:
+    # 40 kernels; profiling adds 20 us to each. The whole model really takes the true sum.
+    true = [1.0] * 37 + [0.004, 0.003, 0.003]  # a tiny tail of three kernels: 0.010 ms
+    profiled = [t + 0.020 for t in true]
+    groups = [((i,), ms, f"k{i}") for i, ms in enumerate(profiled)]
+    raw = from_unit_groups(groups, 40, Path("p"), "")
+    assert raw.tail_ms[37] == pytest.approx(0.070)  # 7x the true tail
+    pred = from_unit_groups(groups, 40, Path("p"), "", measured_ms=sum(true))
+    assert pred.tail_ms[37] == pytest.approx(0.010)
+    assert pred.head_ms[40] == pytest.approx(sum(true))
+    assert "-20.0 us per kernel" in pred.note
+
+
+def test_a_profile_far_above_the_measurement_is_scaled_beyond_the_cheapest_kernel() -> None:
+    # The whole model measured at half the profile: a per-kernel constant of -2 ms would take
+    # the 0.01 ms kernel below nothing. It stops at -0.01 ms; the rest is a scale factor.
+    times = [5.0, 0.01, 0.02, 3.0]
+    cal = calibrate(times, measured_ms=4.0)
+    assert cal is not None and cal.per_kernel_ms == pytest.approx(-0.01)
+    corrected = [cal.apply(t) for t in times]
+    assert corrected[1] == 0.0 and corrected[2] > 0 and sum(corrected) == pytest.approx(4.0)
+    assert corrected[0] / corrected[3] == pytest.approx(4.99 / 2.99)
+    assert "then x" in cal.note
+    assert calibrate([1.0], None) is None and calibrate([], 3.0) is None
+
+
+def test_benchmark_model_run_order_is_calibrated_to_the_measured_average(
+    graph: ModelGraph,
+) -> None:
+    evidence = [str(DATA / "poco_x3_mnv3_seg_float_cpu_stdout.txt")]
+    whole = PartMeasurement(
+        method="benchmark_model",
+        runtime="r",
+        settings=RunSettings(),
+        evidence=evidence,
+        steady_ms=[20.0, 22.0],
+    )
+    pred = predict_from_measurement(graph, whole, DATA)
+    assert isinstance(pred, Prediction)
+    n = graph.num_operators
+    assert pred.head_ms[n] == pytest.approx(21.0) and pred.tail_ms[0] == pytest.approx(21.0)
+    assert "calibrated to the measured whole model, 21.000 ms" in pred.note
+
+
+def test_a_delegate_partition_is_calibrated_and_named_where_it_spans_the_cut(
+    graph: ModelGraph,
+) -> None:
+    whole = PartMeasurement(
+        method="benchmark_model",
+        runtime="r",
+        settings=RunSettings(),
+        evidence=[str(DATA / "poco_x3_mnv3_seg_float_gpu_stdout.txt")],
+        steady_ms=[8.0],
+    )
+    pred = predict_from_measurement(graph, whole, DATA)
+    assert isinstance(pred, Prediction)
+    n = graph.num_operators
+    assert pred.head_ms[n] == pytest.approx(8.0) and pred.tail_ms[0] == pytest.approx(8.0)
+    assert pred.head_ms[40] is None
+    assert "[Identity]:77 runs operators 0-76" in pred.split_notes[40]
+
+
+def test_a_profile_missing_an_operator_is_not_calibrated(graph: ModelGraph, tmp_path: Path) -> None:
+    # the published profile without operator 1's row: the sum no longer covers the whole run,
+    # so spreading the whole model's time over the rows left would inflate them
+    lines = CPU_STDOUT.read_text().splitlines()
+    kept = [line for line in lines if not line.rstrip().endswith("/Pad]:1")]
+    assert len(kept) < len(lines)
+    profile = tmp_path / "missing_stdout.txt"
+    profile.write_text("\n".join(kept) + "\n")
+    whole = PartMeasurement(
+        method="benchmark_model",
+        runtime="r",
+        settings=RunSettings(),
+        evidence=[str(profile)],
+        steady_ms=[21.0],
+    )
+    pred = predict_from_measurement(graph, whole, tmp_path)
+    assert isinstance(pred, Prediction)
+    assert "calibrated" not in pred.note and "have no row of their own" in pred.note
+    assert pred.head_ms[1] == pytest.approx(1.502)  # operator 0 as profiled

@@ -7,12 +7,25 @@ the whole-model measurement whenever a table is built, never stored as if measur
 
 A runner that cannot profile per operator (the kit's own LiteRT runner) leaves no Run Order in
 its evidence; then there is no prediction, and the reason is given instead of a number.
+
+Two rules hold for every format:
+
+* **No cut through a kernel.** A kernel that computes several of the model's operators (a
+  delegate partition, a fused Conv+activation) cannot be divided between head and tail; a split
+  whose cut runs through one gets no prediction, and ``split_notes`` names the kernel and its
+  operators (:func:`from_unit_groups`).
+* **Calibrated to the measured whole model** (:func:`calibrate`). Profiling costs time per
+  kernel, and the sum of kernel times leaves out what a run pays between kernels, so the
+  profile's sum differs from the directly measured whole model of the same measurement. The
+  difference is spread evenly over the kernels (a per-kernel constant, at most the cheapest
+  kernel's time; beyond that a scale factor), so that the predicted whole model equals the
+  measured one on each side.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from splitbench.graph import ModelGraph
@@ -27,7 +40,54 @@ class Prediction:
     head_ms: list[float | None]
     tail_ms: list[float | None]
     source: str  # the evidence file the Run Order was read from
-    note: str = ""  # why some splits have no prediction
+    note: str = ""  # how the prediction was made, why some splits have none
+    split_notes: dict[int, str] = field(default_factory=dict)  # split k → why it has none
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Kernel times corrected so that they sum to the directly measured whole model: each
+    kernel's time + ``per_kernel_ms``, times ``scale`` (see :func:`calibrate`)."""
+
+    profiled_ms: float  # the profile's kernel times summed, per run
+    measured_ms: float  # the whole model measured directly (mean per run)
+    kernels: int
+    per_kernel_ms: float
+    scale: float = 1.0
+
+    def apply(self, ms: float) -> float:
+        return max(self.scale * (ms + self.per_kernel_ms), 0.0)
+
+    @property
+    def note(self) -> str:
+        change = (self.measured_ms / self.profiled_ms - 1.0) * 100.0
+        text = (
+            f"calibrated to the measured whole model, {self.measured_ms:.3f} ms: the profile's "
+            f"{self.kernels} kernels summed {self.profiled_ms:.3f} ms ({change:+.1f} %), so "
+            f"{self.per_kernel_ms * 1000.0:+.1f} us per kernel"
+        )
+        return text if self.scale == 1.0 else f"{text}, then x{self.scale:.3f}"
+
+
+def calibrate(kernel_ms: Sequence[float], measured_ms: float | None) -> Calibration | None:
+    """The correction that makes ``kernel_ms`` sum to ``measured_ms`` (the whole model's
+    directly measured mean of the same measurement); None when there is nothing to calibrate
+    against.
+
+    The difference is first spread as a constant per kernel (profiling and dispatch cost per
+    kernel). A per-kernel cost cannot exceed the cheapest kernel's whole time, so when the
+    profile is that much above the measurement the constant stops there and the rest is a
+    scale factor: the machine ran slower during the profile than during the measurement."""
+    times = [float(t) for t in kernel_ms]
+    profiled = sum(times)
+    if not times or measured_ms is None or measured_ms <= 0 or profiled <= 0:
+        return None
+    n = len(times)
+    per_kernel = max((measured_ms - profiled) / n, -min(times))
+    scale = measured_ms / (profiled + n * per_kernel)
+    if abs(scale - 1.0) < 1e-12:
+        scale = 1.0
+    return Calibration(profiled, float(measured_ms), n, per_kernel, scale)
 
 
 @dataclass(frozen=True)
@@ -55,9 +115,12 @@ def predict_from_measurement(
     )
 
 
-def from_run_order(graph: ModelGraph, evidence: Sequence[Path]) -> Prediction | None:
+def from_run_order(
+    graph: ModelGraph, evidence: Sequence[Path], measured_ms: float | None = None
+) -> Prediction | None:
     """benchmark_model's op-profiling CSV (its Run Order) among ``evidence``, attributed to
-    the graph's operators (delegate kernels resolved to the operators they ran)."""
+    the graph's operators (delegate kernels resolved to the operators they ran), calibrated to
+    ``measured_ms``, the whole model's directly measured mean, when given."""
     from splitbench_collect.op_profile import (
         ProfileFormatError,
         attribute_to_operators,
@@ -77,26 +140,74 @@ def from_run_order(graph: ModelGraph, evidence: Sequence[Path]) -> Prediction | 
         op_outputs = [[graph.tensors[t].name for t in op.outputs] for op in graph.operators]
         nodes = resolve_delegate_kernels(nodes, op_inputs, op_outputs)
         attr = attribute_to_operators(nodes, graph.num_operators)
+        covered = set(attr.per_op_ms).union(*(g.op_indices for g in attr.groups))
+        # only a profile that accounts for the whole run can be calibrated to it (rows of the
+        # delegate-internal table, subgraph None, are inside the kernels already counted)
+        whole_run = len(covered) >= graph.num_operators and not any(
+            n.subgraph is not None for n in attr.unattributed
+        )
+        cal = calibrate(
+            [*attr.per_op_ms.values(), *(g.per_run_ms for g in attr.groups)],
+            measured_ms if whole_run else None,
+        )
+        if cal is not None:
+            attr.per_op_ms = {i: cal.apply(t) for i, t in attr.per_op_ms.items()}
+            attr.groups = [replace(g, per_run_ms=cal.apply(g.per_run_ms)) for g in attr.groups]
         times = cumulative_by_split(attr, graph.num_operators)
+        spans = {
+            g.name: f"{g.name} runs operators {min(g.op_indices)}-{max(g.op_indices)}"
+            for g in attr.groups
+        }
         reasons = sorted({r for t in times for r in t.undetermined_by})
         return Prediction(
             head_ms=[t.head_ms for t in times],
             tail_ms=[t.tail_ms for t in times],
             source=str(path),
-            note="; ".join(reasons),
+            note="; ".join([*reasons, *([cal.note] if cal else [])]),
+            split_notes={
+                t.k: "the cut runs through a delegate kernel: "
+                + "; ".join(spans[name] for name in t.undetermined_by if name in spans)
+                for t in times
+                if any(name in spans for name in t.undetermined_by)
+            },
         )
     return None
 
 
-def from_unit_times(times: Sequence[float], source: Path, note: str) -> Prediction:
-    """Head of split k = the units before k, tail = the rest, from one time per unit."""
-    head = [0.0]
-    for t in times:
-        head.append(head[-1] + t)
-    total = head[-1]
-    return Prediction(
-        head_ms=list(head), tail_ms=[total - h for h in head], source=str(source), note=note
-    )
+def from_unit_groups(
+    groups: Sequence[tuple[Sequence[int], float, str]],
+    num_units: int,
+    source: Path,
+    note: str,
+    *,
+    measured_ms: float | None = None,
+) -> Prediction:
+    """Head of split k = the kernels whose units are all before k, tail = the rest, from one
+    (units, ms per run, label) per kernel, calibrated to ``measured_ms`` when given. A kernel
+    with units on both sides of a cut leaves that split without a prediction, its label saying
+    why (see the module docstring)."""
+    cal = calibrate([ms for _, ms, _ in groups], measured_ms)
+    spans = [(min(u), max(u), cal.apply(ms) if cal else ms, label) for u, ms, label in groups]
+    total = sum(ms for _, _, ms, _ in spans)
+    head: list[float | None] = []
+    tail: list[float | None] = []
+    split_notes: dict[int, str] = {}
+    for k in range(num_units + 1):
+        through = list(dict.fromkeys(label for lo, hi, _, label in spans if lo < k <= hi))
+        if through:
+            head.append(None)
+            tail.append(None)
+            split_notes[k] = "the cut runs through a fused kernel: " + "; ".join(through)
+            continue
+        before = sum(ms for _, hi, ms, _ in spans if hi < k)
+        head.append(before)
+        tail.append(total - before)
+    notes = [note] if note else []
+    if cal is not None:
+        notes.append(cal.note)
+    if split_notes:
+        notes.append(f"{len(split_notes)} splits cut through a fused kernel and have no prediction")
+    return Prediction(head, tail, str(source), "; ".join(notes), split_notes)
 
 
 def prediction_for_target(

@@ -206,7 +206,9 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         ("prediction_note",),
         "",
-        "why some splits have no prediction, or how kernels were mapped to operators",
+        "how the prediction was made and calibrated to the measured whole model, and why this "
+        "split has none (a fused kernel or delegate partition the cut runs through: its name "
+        "and operators)",
         "the profile reader",
     ),
     Column(

@@ -45,5 +45,14 @@ def add_predicted_columns(
             notes.append(f"{label}: {pred.reason}")
         elif pred.note:
             notes.append(f"{label}: {pred.note}")
-    out["prediction_note"] = "; ".join(notes)
+
+    def row_note(k: int) -> str:
+        own = [
+            f"{label} split {k}: {pred.split_notes[k]}"
+            for label, pred in (("client", client), ("server", server))
+            if isinstance(pred, Prediction) and k in pred.split_notes
+        ]
+        return "; ".join([*own, *notes])
+
+    out["prediction_note"] = [row_note(int(k)) for k in out["split"]]
     return out

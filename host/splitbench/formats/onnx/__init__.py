@@ -78,11 +78,15 @@ class OnnxFormat:
     def predict(
         self, graph: ModelGraph, whole: PartMeasurement, evidence: Sequence[Path]
     ) -> Prediction | NoPrediction | None:
-        """ONNX Runtime's per-node profile (``*.ortprofile.json``) of the whole model."""
+        """ONNX Runtime's per-node profile (``*.ortprofile.json``) of the whole model, read with
+        the profiled session's optimised graph (``*.ortgraph.onnx``)."""
         from splitbench.formats.onnx.runner import PROFILE_SUFFIX, predict_from_profile
+        from splitbench.predict import NoPrediction
 
-        profiles = sorted(p for p in evidence if p.name.endswith(PROFILE_SUFFIX))
-        return predict_from_profile(graph, profiles[0]) if profiles else None
+        if not any(p.name.endswith(PROFILE_SUFFIX) for p in evidence):
+            reason = whole.meta.get("profile_error") if whole.meta else None
+            return NoPrediction(reason) if reason else None
+        return predict_from_profile(graph, whole, list(evidence))
 
 
 FORMAT = OnnxFormat()

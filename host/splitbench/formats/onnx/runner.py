@@ -19,12 +19,11 @@ the split, so it compares whole and parts at the level where the CPU does not ch
 
 Per-node profile (the predicted columns): after a whole model is timed, a *separate* session
 with ``enable_profiling`` runs it again (one unrecorded run, then ``PROFILE_RUNS`` runs); the
-trace is kept as evidence and read by :func:`node_times`. ONNX Runtime fuses nodes (Conv+Clip,
-layout conversions to NCHWc), and its kernels are named after the node they come from, after
-a tensor that node produced (``<tensor>_nchwc``), or after nothing of ours (``ReorderOutput``).
-:func:`node_times` maps a kernel to the node of that name, else to the producer of that tensor,
-else to the node of the kernel that ran just before it; the fused-away nodes get no time of
-their own, so their time is counted at the node the fused kernel is named after.
+trace and that session's optimised graph (without weights) are kept as evidence. ONNX Runtime
+fuses nodes (Conv+Relu, Conv+Add, blocked NCHWc convolutions), so a kernel may compute several
+nodes: :mod:`.fusion` reads which from the optimised graph, and a split whose cut runs through
+such a kernel gets no prediction. Kernel times are calibrated to the directly measured whole
+model (:func:`splitbench.predict.calibrate`).
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from splitbench.measure.types import PartFailure, PartMeasurement, RunSettings
 METHOD = "onnxruntime"
 PROFILE_RUNS = 10
 PROFILE_SUFFIX = ".ortprofile.json"
+GRAPH_SUFFIX = ".ortgraph.onnx"  # the profiled session's optimised graph, without weights
 _SEED = 0
 
 
@@ -232,38 +232,58 @@ def measure_file(
     path: Path, settings: RunSettings, *, profile_dir: Path | None = None
 ) -> PartMeasurement:
     """Measure one ONNX file on this host; with ``profile_dir``, also keep a per-node profile
-    of it there (a separate session, after the timed runs) and list it in ``evidence``."""
+    of it there (a separate session, after the timed runs) and list it in ``evidence``; a
+    profile that cannot be taken is noted (``meta["profile_error"]``), the timing stands."""
     m = loop.measure(OrtRuntime(), Path(path), settings)
     if m.ok and profile_dir is not None:
-        m.evidence.append(str(profile(Path(path), settings.threads, Path(profile_dir))))
+        try:
+            found = profile(Path(path), settings.threads, Path(profile_dir))
+        except (PartFailure, OSError) as exc:
+            why = exc.reason if isinstance(exc, PartFailure) else str(exc)
+            m.meta["profile_error"] = f"the model could not be profiled: {why}"
+        else:
+            m.evidence += [str(p) for p in found]
     return m
 
 
-def profile(path: Path, threads: int, out_dir: Path) -> Path:
-    """A per-node profile of ``path``: one unrecorded run, then ``PROFILE_RUNS`` profiled ones."""
+def profile(path: Path, threads: int, out_dir: Path) -> list[Path]:
+    """A per-node profile of ``path``: one unrecorded run, then ``PROFILE_RUNS`` profiled ones;
+    returns the trace and the session's optimised graph (weights left out), which names what
+    each kernel of the trace computes (:mod:`.fusion`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    session = load_session(path, threads, profile_prefix=str(out_dir / f"{path.stem}.ort"))
+    graph_path = out_dir / f"{path.stem}{GRAPH_SUFFIX}"
+    weights = f"{path.stem}{GRAPH_SUFFIX}.weights"
+    options = _options(threads, profile_prefix=str(out_dir / f"{path.stem}.ort"))
+    options.optimized_model_filepath = str(graph_path)
+    options.add_session_config_entry(
+        "session.optimized_model_external_initializers_file_name", weights
+    )
+    options.add_session_config_entry(
+        "session.optimized_model_external_initializers_min_size_in_bytes", "64"
+    )
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers())
+    except Exception as exc:  # onnxruntime raises its own exception classes
+        raise PartFailure("load", _ort_reason(str(exc))) from None
+    finally:
+        (out_dir / weights).unlink(missing_ok=True)  # only the graph is read back
     feeds = _random_feeds(session)
     for _ in range(1 + PROFILE_RUNS):
         session.run(None, feeds)
     written = Path(session.end_profiling())
     target = out_dir / f"{path.stem}{PROFILE_SUFFIX}"
     os.replace(written, target)
-    return target
+    return [target, graph_path]
 
 
 # --- reading a profile -------------------------------------------------------------------------
 
 
-def node_times(
-    trace_path: Path, node_names: list[str], produced_by: Mapping[str, int]
-) -> tuple[list[float], str]:
-    """Mean ms per run for each node (by position), from an ONNX Runtime profile trace.
-
-    ``node_names``: the graph's node names in execution order; ``produced_by``: tensor name →
-    position of its producer. The first run of the trace is a warm-up and is left out. Returns
-    the times and a note on how kernels were mapped (see the module docstring).
-    """
+def kernel_times(trace_path: Path) -> tuple[dict[str, float], int]:
+    """Mean ms per run of each kernel (by name) in an ONNX Runtime profile trace, and the number
+    of runs counted; the first run of the trace is a warm-up and is left out."""
     try:
         events = json.loads(trace_path.read_text())
     except (OSError, ValueError) as exc:
@@ -275,77 +295,70 @@ def node_times(
     )
     if len(runs) < 2:
         raise ModelError(f"{trace_path.name} holds fewer than two runs")
-    counted = runs[1:]
-    by_name = {name: i for i, name in enumerate(node_names) if name}
-    times = [0.0] * len(node_names)
-    how = {"name": 0, "tensor": 0, "previous": 0}
-    kernels = sorted(
-        (
-            e
-            for e in events
-            if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
-        ),
-        key=lambda e: e["ts"],
-    )
-    last: int | None = None
-    for event in kernels:
-        ts = event["ts"]
-        if any(a <= ts <= b for a, b in runs[:1]):  # the warm-up run
+    warm_start, warm_end = runs[0]
+    total: dict[str, float] = {}
+    for e in events:
+        name = e.get("name", "")
+        if e.get("cat") != "Node" or not name.endswith("_kernel_time"):
             continue
-        name = event["name"][: -len("_kernel_time")]
-        node, kind = _map_kernel(name, by_name, produced_by)
-        if node is None:
-            node, kind = last, "previous"
-        if node is None:
+        if warm_start <= e["ts"] <= warm_end:
             continue
-        how[kind] += 1
-        times[node] += event["dur"] / 1000.0
-        last = node
-    n = len(counted)
-    note = (
-        f"ONNX Runtime per-node profile over {n} runs; kernels mapped to nodes by name"
-        f" ({how['name']}), by the tensor a fused kernel is named after ({how['tensor']}),"
-        f" or to the node run just before them ({how['previous']}, e.g. layout reorders)"
-    )
-    return [t / n for t in times], note
+        kernel = name[: -len("_kernel_time")]
+        total[kernel] = total.get(kernel, 0.0) + e["dur"] / 1000.0
+    n = len(runs) - 1
+    return {k: t / n for k, t in total.items()}, n
 
 
-def _map_kernel(
-    name: str, by_name: Mapping[str, int], produced_by: Mapping[str, int]
-) -> tuple[int | None, str]:
-    candidates = [name]
-    stripped = re.sub(r"(_nchwc|_token_\d+|_fused\w*)+$", "", name)
-    if stripped != name:
-        candidates.append(stripped)
-    for c in candidates:
-        if c in by_name:
-            return by_name[c], "name"
-    for c in candidates:
-        if c in produced_by:
-            return produced_by[c], "tensor"
-    return None, "previous"
-
-
-def graph_node_times(graph: Any, trace_path: Path) -> tuple[list[float], str]:
-    """:func:`node_times` for a loaded ONNX :class:`~splitbench.graph.ModelGraph`."""
+def profile_groups(
+    graph: Any, trace_path: Path, optimized: Path
+) -> tuple[list[tuple[tuple[int, ...], float, str]], str]:
+    """The profile's kernels as (original node positions, ms per run, label) and a note: a
+    fused kernel covers several nodes, a layout change counts at the node whose value it
+    moves (:mod:`.fusion`)."""
+    from splitbench.formats.onnx.fusion import kernel_nodes
     from splitbench.formats.onnx.graph import parsed_model
 
     parsed = parsed_model(graph)
     nodes = parsed.model.graph.node
-    names = [nodes[i].name for i in parsed.order]
-    produced_by = {
-        graph.tensors[t].name: op.index for op in graph.operators for t in op.outputs if t >= 0
-    }
-    return node_times(trace_path, names, produced_by)
+    names = [nodes[i].name or f"#{p}" for p, i in enumerate(parsed.order)]
+    kernels = kernel_nodes(graph, names, list(parsed.order), optimized)
+    times, runs = kernel_times(trace_path)
+    groups = []  # one entry per kernel; the kernels of one group share its nodes and label
+    for name, ms in times.items():
+        kernel = kernels.get(name)
+        if kernel is None:
+            raise ModelError(f"kernel {name} of {trace_path.name} is not in {optimized.name}")
+        covered = ", ".join(names[i] for i in kernel.nodes)
+        if kernel.counted_at:
+            label = f"kernel {kernel.name} ({kernel.op_type}) counted at node {covered}"
+        else:
+            label = f"kernel {kernel.name} ({kernel.op_type}) computes nodes {covered}"
+        groups.append((kernel.nodes, ms, label))
+    fused = len({label for n, _, label in groups if len(n) > 1})
+    note = (
+        f"ONNX Runtime per-node profile over {runs} runs, {len(times)} kernels"
+        f" ({fused} fused kernels or groups over several nodes)"
+    )
+    return groups, note
 
 
-def predict_from_profile(graph: Any, path: Path) -> Any:
-    """A :class:`~splitbench.predict.Prediction` from ONNX Runtime's per-node profile: head of
-    split k = nodes < k, tail = nodes >= k (or why there is none)."""
-    from splitbench.predict import NoPrediction, from_unit_times
+def predict_from_profile(graph: Any, whole: PartMeasurement, paths: list[Path]) -> Any:
+    """A :class:`~splitbench.predict.Prediction` from ONNX Runtime's per-node profile, calibrated
+    to the measured whole model: head of split k = nodes < k, tail = nodes >= k; no prediction
+    where a fused kernel spans the cut (or why there is none at all)."""
+    from splitbench.predict import NoPrediction, from_unit_groups
 
+    traces = sorted(p for p in paths if p.name.endswith(PROFILE_SUFFIX))
+    graphs = sorted(p for p in paths if p.name.endswith(GRAPH_SUFFIX))
+    if not graphs:
+        return NoPrediction(
+            f"{traces[0].name} was taken without ONNX Runtime's optimised graph, so its fused "
+            "kernels cannot be told apart: measure the whole model again"
+        )
     try:
-        times, note = graph_node_times(graph, path)
+        groups, note = profile_groups(graph, traces[0], graphs[0])
     except ModelError as exc:
         return NoPrediction(str(exc))
-    return from_unit_times(times, path, note)
+    return from_unit_groups(
+        groups, graph.num_operators, traces[0], note, measured_ms=whole.steady_mean_ms
+    )

@@ -77,10 +77,10 @@ class TFLiteFormat:
         self, graph: ModelGraph, whole: PartMeasurement, evidence: Sequence[Path]
     ) -> Prediction | NoPrediction | None:
         """benchmark_model's op-profiling CSV (phones): LiteRT's Python interpreter on the host
-        has no per-operator profile."""
+        has no per-operator profile. Calibrated to the whole model's directly measured mean."""
         from splitbench.predict import from_run_order
 
-        return from_run_order(graph, evidence)
+        return from_run_order(graph, evidence, measured_ms=whole.steady_mean_ms)
 
 
 FORMAT = TFLiteFormat()
