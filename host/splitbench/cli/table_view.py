@@ -61,7 +61,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         _print_coded_table(table, networks, client)
     for cfg in networks:
         if cfg.name in best:
-            console.print(best_line(table, cfg, best[cfg.name], verdicts.get(cfg.name)))
+            line = best_line(table, cfg, best[cfg.name], verdicts.get(cfg.name))
+            console.print(line, highlight=False, soft_wrap=True)
     print_spread_note(table)
     print_unstable(table)
 
