@@ -34,7 +34,7 @@ from splitbench.stats.choices import STATISTICS
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
-MAX_REL_WIDTH = 0.10  # an interval wider than ±10 % of the estimate is flagged unstable
+MAX_REL_WIDTH = 0.10  # an interval wider than 10 % of the estimate is flagged unstable
 MIN_BOUTS = 3  # fewer bouts: the samples themselves are resampled
 POINTS = 64  # quantiles that stand for many samples resampled one by one (m-out-of-n)
 GRID = 64  # values at which bout CDFs are tabulated for the pooled median
@@ -237,10 +237,11 @@ def _unstable(
     reasons = []
     if n < 2:
         reasons.append("a single sample")
-    elif estimate > 0 and (hi - lo) / 2 > MAX_REL_WIDTH * estimate:
-        pct = 100 * (hi - lo) / 2 / estimate
+    elif estimate > 0 and hi - lo > MAX_REL_WIDTH * estimate:
+        pct = 100 * (hi - lo) / estimate
         reasons.append(
-            f"the 95 % interval of the {statistic} ({lo:.3g}–{hi:.3g} ms) is ±{pct:.0f} % of it"
+            f"the 95 % interval of the {statistic} ({lo:.3g}–{hi:.3g} ms) is {pct:.0f} % of it "
+            f"wide (more than {100 * MAX_REL_WIDTH:.0f} %)"
         )
     modes = bimodal(allv)
     if modes is not None:
