@@ -1,4 +1,4 @@
-"""``fidelity`` (the default for a model without a task scenario): how far a model's outputs move from the anchor's, on photos.
+"""``fidelity`` (any model without a task scenario): how far its outputs move from the anchor's.
 
 Works for any model, so that every model can be compressed: each image input ([1,H,W,3] or
 [1,H,W,1], float) gets scikit-image's sample photos resized to it and scaled as the model expects
