@@ -137,10 +137,11 @@ def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
         )
 
         assert "30.0 ms end to end" in best.text  # a summary-only head: no interval invented
-        # Every split's end to end carries its 95 % interval as error bars.
+        # Every split's end to end carries its 95 % interval as error bars (on the end-to-end
+        # line of the default view).
         bars = driver.execute_script(
             "return document.getElementById('latency-0').data"
-            ".filter(t => t.name === '95 % interval').map(t => t.error_y.array)"
+            ".filter(t => t.name === 'end to end').map(t => t.error_y.array)"
         )
         assert len(bars) == 1 and bars[0][1] > 0 and bars[0][0] == 0
         # Split 1's head: 4 samples in one bout, its interval is ±15 %: flagged, with what to do.
