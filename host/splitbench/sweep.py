@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from splitbench.cutplan import Cut, output_bytes, plan_cuts
 from splitbench.errors import DeviceError, ModelError, SplitbenchError
@@ -33,6 +34,7 @@ from splitbench.measure.pictures import (
 )
 from splitbench.measure.types import PartMeasurement
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
+from splitbench.race import Race, RaceView, race_view
 from splitbench.results import ResultsDB
 from splitbench.results.store import DB_NAME
 from splitbench.run_record import RunRecord
@@ -72,9 +74,12 @@ class Sweep:
         fresh: bool = False,
         on_progress: ProgressHook | None = None,
         on_event: Callable[[str], None] | None = None,
+        on_race: Callable[[str], None] | None = None,
     ) -> None:
         self.plan = plan
         self.on_event = on_event or (lambda line: None)
+        self.on_race = on_race or (lambda line: None)  # --strategy race: state after each bout
+        self._started = time.monotonic()
         self.clients = clients
         self.server_name, self.server = server
         self.on_progress = on_progress or (lambda stage, done, total: None)
@@ -98,6 +103,7 @@ class Sweep:
 
     def _run(self) -> SweepOutcome:
         started = time.perf_counter()
+        self._started = time.monotonic()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)
         cuts = plan_cuts(graph)
         # Everything that can refuse the plan comes before the first write into the run
@@ -192,7 +198,7 @@ class Sweep:
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)
         # run.json names the splits this sweep had to measure (profile-then-verify's picks)
-        outcome.record = replace(record, splits=outcome.requested_splits)
+        outcome.record = replace(record, splits=outcome.requested_splits, race=outcome.race)
         outcome.record.save(self.plan.out_dir)
         outcome.wall_s = time.perf_counter() - started
         return outcome
@@ -325,6 +331,9 @@ class Sweep:
         total = len(splits) * self.plan.rounds
         last = self.plan.rounds - 1
         try:
+            if self.plan.strategy == "race":
+                self._race(graph, cuts, splits, splitter, input_sets, parts, lanes, outcome)
+                return
             for bout in range(self.plan.rounds):
                 for done, k in enumerate(splits):
                     self.on_progress("splits", bout * len(splits) + done, total)
@@ -342,6 +351,64 @@ class Sweep:
                 remove_scratch(parts_root)
             elif parts_root.is_dir() and not any(parts_root.iterdir()):
                 parts_root.rmdir()
+
+    def _race(
+        self,
+        graph: ModelGraph,
+        cuts: list[Cut],
+        splits: list[int],
+        splitter: ModelSplitter,
+        input_sets: list[dict],
+        parts: KeptParts,
+        lanes: dict[str, ThreadPoolExecutor],
+        outcome: SweepOutcome,
+    ) -> None:
+        """--strategy race (:mod:`splitbench.race`): bout 0 over every split, then bouts over
+        the splits still in the race only, until every verdict is decided, the rounds are done
+        or the time is up. run.json says where the race stands after every bout."""
+        race = Race(splits, self.plan.rounds, self.plan.tie_ms, self.plan.max_minutes)
+        race.started = self._started  # --max-minutes counts from the start of the sweep
+        for bout in range(self.plan.rounds):
+            todo = race.next_bout(bout)
+            if todo is None:
+                break
+            stage = race.state(bout)
+            for done, k in enumerate(todo):
+                self.on_progress(stage, done, len(todo))
+                if race.out_of_time():
+                    break
+                if bout == 0 and self._split_complete(splitter, k, 0):
+                    outcome.skipped += 1
+                    continue
+                self._run_split(graph, cuts[k], splitter, input_sets, parts, lanes, outcome, bout)
+            else:
+                self.on_progress(stage, len(todo), len(todo))
+            race.observe(self._race_view(graph, splits, outcome))
+            for k in race.view.eliminated if race.view else []:
+                parts.release(k, later_bouts=False)
+            self.on_race(race.summary())
+            self._save_race(race.record(), outcome)
+        race.finish()
+        self._save_race(race.record(), outcome)
+
+    def _race_view(self, graph: ModelGraph, splits: list[int], outcome: SweepOutcome) -> RaceView:
+        return race_view(
+            self.db,
+            model_sha=graph.sha256,
+            clients=[name for name in self.clients if name not in outcome.stopped],
+            server=self.server_name,
+            networks=self.plan.networks,
+            output_bytes=output_bytes(graph),
+            num_operators=graph.num_operators,
+            settings_hash=self.settings_hash,
+            splits=splits,
+            tie_ms=self.plan.tie_ms,
+        )
+
+    def _save_race(self, race: dict[str, Any], outcome: SweepOutcome) -> None:
+        """run.json says where the race stands (also after an interruption)."""
+        outcome.race = race
+        replace(RunRecord.load(self.plan.out_dir), race=race).save(self.plan.out_dir)
 
     def _split_complete(self, splitter: ModelSplitter, k: int, bout: int) -> bool:
         return (

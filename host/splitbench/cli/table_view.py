@@ -28,6 +28,9 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         view.add_column(col, justify="right", no_wrap=True)
     for cfg in networks:
         view.add_column(f"e2e {cfg.name}", justify="right", no_wrap=True)
+    raced = "race" in table.columns  # --strategy race: which splits it stopped measuring
+    if raced:
+        view.add_column("race", no_wrap=True)
     for _, row in table.iterrows():
         k = int(row["split"])
         lossless = "bit-exact" if row.get("bit_exact") is True else fmt(row["max_abs_diff"], 6)
@@ -42,6 +45,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         for cfg in networks:
             cell = fmt(row[f"e2e_ms_{cfg.name}"])
             cells.append(f"[bold green]{cell}[/]" if best.get(cfg.name) == k else cell)
+        if raced:
+            cells.append(str(row["race"]))
         view.add_row(*cells)
     console.print(view)
     if "cut_coded_bytes" in table.columns:

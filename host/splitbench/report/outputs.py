@@ -80,6 +80,8 @@ def write_run_outputs(
             conversion_max_abs_diff=run.conversion_max_abs_diff,
             asked=asked,
             write_files=write_files,
+            race=run.race,
+            selected=run.splits,
         )
         out.files[client] = files
         out.network_error = out.network_error or files.network_error
