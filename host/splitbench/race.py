@@ -125,8 +125,7 @@ def race_view(
             row = {k: i for i, k in enumerate(split_col)}
             best_hi = hi[row[v.best]]
             tie = tie_ms if tie_ms is not None else DEFAULT_TIE_FRACTION * point[row[v.best]]
-            lo_hi = {k: (lo[i], hi[i]) for k, i in row.items() if math.isfinite(point[i])}
-            if not decided(v, lo_hi, tie):
+            if not decided(v, None, tie):
                 undecided.append(name)
             for k, i in row.items():
                 if k in v.contenders or not math.isfinite(point[i]):
