@@ -368,6 +368,7 @@ class Sweep:
         or the time is up. run.json says where the race stands after every bout."""
         race = Race(splits, self.plan.rounds, self.plan.tie_ms, self.plan.max_minutes)
         race.started = self._started  # --max-minutes counts from the start of the sweep
+        self._save_race(race.record(), outcome)  # an interrupted race says so in run.json
         for bout in range(self.plan.rounds):
             todo = race.next_bout(bout)
             if todo is None:
