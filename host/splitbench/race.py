@@ -86,8 +86,10 @@ def race_view(
     settings_hash: str,
     splits: Sequence[int],
     tie_ms: float | None,
+    statistic: str = "median",
 ) -> RaceView:
     """The race's view of the database: built from each client's split table."""
+    from splitbench.report.split_stats import e2e_hi_column, e2e_lo_column, verdicts_of
     from splitbench.report.split_table import build_split_table, e2e_column
     from splitbench.stats.verdict import decided
 
@@ -107,14 +109,15 @@ def race_view(
             output_bytes,
             num_operators,
             settings=settings_hash,
+            statistic=statistic,
         )
-        verdicts = table.attrs.get("verdicts", {})
+        verdicts = verdicts_of(table)
         split_col = [int(k) for k in table["split"]]
         for cfg in networks:
             name = cfg.name if len(clients) == 1 else f"{client}/{cfg.name}"
             point = [float(v) for v in table[e2e_column(cfg)]]
-            lo = [float(v) for v in table[f"e2e_lo_ms_{cfg.name}"]]
-            hi = [float(v) for v in table[f"e2e_hi_ms_{cfg.name}"]]
+            lo = [float(v) for v in table[e2e_lo_column(cfg)]]
+            hi = [float(v) for v in table[e2e_hi_column(cfg)]]
             finite |= {k for k, p in zip(split_col, point, strict=True) if math.isfinite(p)}
             v = verdicts.get(cfg.name)
             if v is None:  # nothing measured for this network yet

@@ -404,6 +404,7 @@ class Sweep:
             settings_hash=self.settings_hash,
             splits=splits,
             tie_ms=self.plan.tie_ms,
+            statistic=self.plan.statistic,
         )
 
     def _save_race(self, race: dict[str, Any], outcome: SweepOutcome) -> None:

@@ -67,6 +67,7 @@ class SweepPlan:
     # of the best's end to end); the race stops after this many minutes (None: no limit).
     tie_ms: float | None = None
     max_minutes: float | None = None
+    statistic: str = "median"  # what the race's view of the table uses (splitbench.stats)
 
 
 @dataclass

@@ -74,6 +74,7 @@ class SweepRequest:
     affinity: str | None = None
     # the settings as the user typed them, recorded in run.json and shown in the report
     asked: dict[str, Any] = field(default_factory=dict)
+    statistic: str = "median"  # what part times and end to end use (splitbench.stats)
 
 
 def _quiet(*_args: object) -> None:
@@ -225,6 +226,7 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
             anchor_codecs=request.anchor_codecs,
             tie_ms=request.tie_ms,
             max_minutes=request.max_minutes,
+            statistic=request.statistic,
         )
         events.started(resolved.name, out, settings)
         runner = Sweep(
@@ -250,6 +252,7 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
             graph=outcome.graph,
             settings_hash=outcome.settings_hash,
             asked=request.asked,
+            statistic=request.statistic,
         )
         return SweepResult(
             outcome=outcome,

@@ -56,6 +56,7 @@ def write_report(
     asked: Mapping[str, Any] | None = None,
     race: Mapping[str, Any] | None = None,
     selected: list[int] | None = None,
+    statistic: str = "median",
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
@@ -87,6 +88,7 @@ def write_report(
         output_bytes=output_bytes,
         num_operators=num_operators,
         settings=chosen,
+        statistic=statistic,
     )
     network_error = str(table.attrs.get(NETWORK_ERROR, ""))
     if network_error:  # the workbook states the transport the numbers were computed with
@@ -137,6 +139,7 @@ def write_report(
         output_bytes=output_bytes,
         num_operators=num_operators,
         settings=chosen,
+        statistic=statistic,
     )
     best = best_splits(table, networks)
     best_coded = best_coded_splits(table, networks)
@@ -151,7 +154,11 @@ def write_report(
             "measured_per_bout": derived.get("per_bout"),
         }
     if isinstance(meta.get("run_settings"), dict):
-        meta["run_settings"] = {"preset": str(table["preset"].iloc[0]), **meta["run_settings"]}
+        meta["run_settings"] = {
+            "preset": str(table["preset"].iloc[0]),
+            **meta["run_settings"],
+            "statistic": f"{statistic} (part times and end to end; 95 % intervals by bout)",
+        }
     if note:  # first on the metadata sheet; report.html puts the label beside each section
         meta = {"preset": f"{note} ({QUICK.flags()})", **meta}
         if isinstance(meta.get("run_settings"), dict):

@@ -30,7 +30,8 @@ from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-STATISTICS = ("median", "mean")
+from splitbench.stats.choices import STATISTICS
+
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 MAX_REL_WIDTH = 0.10  # an interval wider than ±10 % of the estimate is flagged unstable
@@ -42,6 +43,8 @@ MIN_MODE_SHARE = 0.10  # a second mode must hold at least 10 % of the samples...
 MIN_MODE_RATIO = 1.10  # ...and lie at least 10 % away from the first
 WHAT_TO_DO = "measure longer (--min-secs), on a quieter machine, or with more --rounds"
 FEW_BOUTS_NOTE = "fewer than 3 bouts: the interval ignores drift between bouts"
+
+__all__ = ["N_RESAMPLES", "STATISTICS", "PartStats", "empty_part", "part_stats", "summary_only"]
 
 
 @dataclass(frozen=True)
