@@ -30,7 +30,14 @@ from cli_helpers import (
 from splitbench.graph import load_graph
 from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig
-from splitbench.race import STOP_DECIDED, STOP_NOTHING, STOP_ROUNDS, Race, RaceView
+from splitbench.race import (
+    STOP_DECIDED,
+    STOP_NOTHING,
+    STOP_ROUNDS,
+    Race,
+    RaceView,
+    race_view,
+)
 from splitbench.results import ResultsDB
 from splitbench.results.store import DB_NAME
 from splitbench.sweep import Sweep
@@ -120,6 +127,36 @@ def test_race_eliminates_clear_losers_and_keeps_their_rows(
     assert rows_by_split(out / "splits.csv")[EARLY[0]]["race"] == "eliminated"
 
 
+def _seeded_samples(k: int, role: str, n: int) -> list[float]:
+    """Bout 0 as the seeded tests want it: the early splits' tails take a second, the other
+    heads share one wide spread (1-20 ms), the other tails a microsecond."""
+    if role == "tail" and k in EARLY:
+        return list(np.linspace(1000.0, 1010.0, n))
+    if role == "tail":
+        return [0.001] * n
+    return list(np.linspace(1.0, 20.0, n))
+
+
+def _seed(db_path: Path, graph, host: HostTarget, settings: RunSettings, samples) -> None:  # type: ignore[no-untyped-def]
+    """Bout 0 of every part of the race model, written into a real results database."""
+    with ResultsDB(db_path) as db:
+        db.record_model(
+            sha256=graph.sha256,
+            name="race",
+            path=str(graph.path),
+            file_bytes=graph.file_bytes,
+            num_operators=OPS,
+        )
+        for k in range(OPS + 1):
+            for role in _parts_of(k):
+                part = PartMeasurement(
+                    method="seeded", runtime="test", settings=settings, steady_ms=samples(k, role)
+                )
+                db.record_measurement(
+                    graph.sha256, k, role, host.describe(), part, rounds=3, bout=0
+                )
+
+
 def test_later_bouts_measure_only_the_splits_still_in_the_race(
     race_tflite: Path, tmp_path: Path
 ) -> None:
@@ -141,26 +178,7 @@ def test_later_bouts_measure_only_the_splits_still_in_the_race(
     )
     graph = load_graph(race_tflite)
     host = HostTarget()
-    with ResultsDB(tmp_path / DB_NAME) as db:
-        db.record_model(
-            sha256=graph.sha256,
-            name="race",
-            path=str(race_tflite),
-            file_bytes=graph.file_bytes,
-            num_operators=OPS,
-        )
-        for k in range(OPS + 1):
-            for role in _parts_of(k):
-                slow = role == "tail" and k in EARLY
-                samples = np.linspace(1000.0, 1010.0, 15) if slow else np.linspace(1.0, 20.0, 15)
-                if role == "tail" and not slow:
-                    samples = np.full(15, 0.001)
-                part = PartMeasurement(
-                    method="seeded", runtime="test", settings=settings, steady_ms=list(samples)
-                )
-                db.record_measurement(
-                    graph.sha256, k, role, host.describe(), part, rounds=3, bout=0
-                )
+    _seed(tmp_path / DB_NAME, graph, host, settings, lambda k, role: _seeded_samples(k, role, 15))
     lines: list[str] = []
     outcome = Sweep(plan, {"host": host}, ("host", host), on_race=lines.append).run()
     bouts = _bouts(tmp_path / DB_NAME)
@@ -293,3 +311,45 @@ def test_the_schedule_stops_on_a_decided_verdict_or_when_nothing_is_left() -> No
     last.observe(_view([0, 1], ["4G"]))
     last.finish()
     assert last.stop == STOP_ROUNDS and last.record()["undecided"] == ["4G"]
+
+
+def test_one_sample_per_part_eliminates_and_decides_nothing(
+    race_tflite: Path, tmp_path: Path
+) -> None:
+    """With one sample a part's interval has no width: the early splits look a thousand times
+    slower, yet nothing is known about the noise, so the race keeps every split in."""
+    settings = RunSettings(warmup_runs=0, warmup_min_secs=0.0, num_runs=1, min_secs=0.0)
+    net = NetworkConfig("gbit", uplink_mbps=1000.0, downlink_mbps=1000.0, rtt_ms=0.0)
+    graph = load_graph(race_tflite)
+    host = HostTarget()
+    db_path = tmp_path / DB_NAME
+    _seed(db_path, graph, host, settings, lambda k, role: _seeded_samples(k, role, 1))
+    with ResultsDB(db_path) as db:
+        for k in range(OPS + 1):  # the split records a sweep writes with its parts
+            db.record_split(
+                model_sha=graph.sha256,
+                split=k,
+                cut_tensors=["t"],
+                intermediate_bytes=64,
+                head_bytes=0 if k == 0 else 1000,
+                tail_bytes=0 if k == OPS else 1000,
+                max_abs_diff=0.0,
+                bit_exact=True,
+                verify_passed=True,
+                verify_error=None,
+            )
+        key = db.record_settings(settings, 3)
+        args = dict(
+            model_sha=graph.sha256,
+            clients=["host"],
+            server="host",
+            networks=[net],
+            output_bytes=16,
+            num_operators=OPS,
+            settings_hash=key,
+            splits=list(range(OPS + 1)),
+            tie_ms=None,
+        )
+        thin = race_view(db, **args)  # type: ignore[arg-type]
+    assert thin.eliminated == [] and thin.alive == list(range(OPS + 1))
+    assert thin.undecided == ["gbit"]

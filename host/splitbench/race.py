@@ -6,7 +6,9 @@ build_split_table`, with its end-to-end intervals and per-network verdicts — a
 
 * a split is **eliminated** when, for every network (and every client), its end-to-end interval
   lies entirely above the best split's interval and it is not a contender; it is not measured
-  again, and its rows keep what was measured (column ``race`` = ``eliminated``);
+  again, and its rows keep what was measured (column ``race`` = ``eliminated``). A table with an
+  interval of zero width or none (a part known from one sample, or from a summary without
+  samples) eliminates and decides nothing;
 * a network's verdict is **decided** when it has one contender, or when its contenders' point
   estimates are all within ``tie_ms`` of the best's (default: 1 % of the best's end to end);
 * the next bout measures every split that is still in the race, until every verdict is decided,
@@ -128,8 +130,14 @@ def race_view(
             row = {k: i for i, k in enumerate(split_col)}
             best_hi = hi[row[v.best]]
             tie = tie_ms if tie_ms is not None else DEFAULT_TIE_FRACTION * point[row[v.best]]
-            if not decided(v, None, tie):
+            # A part known from one sample (or from a summary without samples) has an interval
+            # of zero width (or none): nothing is known about the noise yet, so such a table
+            # neither decides nor eliminates anything.
+            thin = any(math.isfinite(point[i]) and not hi[i] > lo[i] for i in row.values())
+            if thin or not decided(v, None, tie):
                 undecided.append(name)
+            if thin:
+                continue
             for k, i in row.items():
                 if k in v.contenders or not math.isfinite(point[i]):
                     continue
