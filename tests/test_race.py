@@ -134,6 +134,7 @@ def test_race_eliminates_clear_losers_and_keeps_their_rows(
     # `report` rebuilds the same table: eliminated splits are complete, not holes
     again = run_cli("report", str(out), "--network", str(slow_uplink)).ok()
     assert "not measured" not in again.stderr
+    assert "split(s) eliminated" in again.stdout  # report says what the race did
     assert rows_by_split(out / "splits.csv")[EARLY[0]]["race"] == "eliminated"
 
 

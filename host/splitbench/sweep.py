@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from splitbench.cutplan import Cut, output_bytes, plan_cuts
 from splitbench.errors import DeviceError, ModelError, SplitbenchError
@@ -34,7 +33,6 @@ from splitbench.measure.pictures import (
 )
 from splitbench.measure.types import PartMeasurement
 from splitbench.predict import NoPrediction, Prediction, prediction_for_target
-from splitbench.race import Race, RaceView, race_view
 from splitbench.results import ResultsDB
 from splitbench.results.store import DB_NAME
 from splitbench.run_record import RunRecord
@@ -54,11 +52,12 @@ from splitbench.sweep_plan import (
     best_predicted_splits,
     select_splits,
 )
+from splitbench.sweep_race import RaceBouts
 from splitbench.targets.base import Target, lane_key
 from splitbench.verify import verify_parts
 
 
-class Sweep:
+class Sweep(RaceBouts):
     """Runs one sweep plan against a set of client targets and one server target."""
 
     # Opened by run(), after the plan's checks (see _open_db).
@@ -351,66 +350,6 @@ class Sweep:
                 remove_scratch(parts_root)
             elif parts_root.is_dir() and not any(parts_root.iterdir()):
                 parts_root.rmdir()
-
-    def _race(
-        self,
-        graph: ModelGraph,
-        cuts: list[Cut],
-        splits: list[int],
-        splitter: ModelSplitter,
-        input_sets: list[dict],
-        parts: KeptParts,
-        lanes: dict[str, ThreadPoolExecutor],
-        outcome: SweepOutcome,
-    ) -> None:
-        """--strategy race (:mod:`splitbench.race`): bout 0 over every split, then bouts over
-        the splits still in the race only, until every verdict is decided, the rounds are done
-        or the time is up. run.json says where the race stands after every bout."""
-        race = Race(splits, self.plan.rounds, self.plan.tie_ms, self.plan.max_minutes)
-        race.started = self._started  # --max-minutes counts from the start of the sweep
-        self._save_race(race.record(), outcome)  # an interrupted race says so in run.json
-        for bout in range(self.plan.rounds):
-            todo = race.next_bout(bout)
-            if todo is None:
-                break
-            stage = race.state(bout)
-            for done, k in enumerate(todo):
-                self.on_progress(stage, done, len(todo))
-                if race.out_of_time():
-                    break
-                if bout == 0 and self._split_complete(splitter, k, 0):
-                    outcome.skipped += 1
-                    continue
-                self._run_split(graph, cuts[k], splitter, input_sets, parts, lanes, outcome, bout)
-            else:
-                self.on_progress(stage, len(todo), len(todo))
-            race.observe(self._race_view(graph, splits, outcome))
-            for k in race.view.eliminated if race.view else []:
-                parts.release(k, later_bouts=False)
-            self.on_race(race.summary())
-            self._save_race(race.record(), outcome)
-        race.finish()
-        self._save_race(race.record(), outcome)
-
-    def _race_view(self, graph: ModelGraph, splits: list[int], outcome: SweepOutcome) -> RaceView:
-        return race_view(
-            self.db,
-            model_sha=graph.sha256,
-            clients=[name for name in self.clients if name not in outcome.stopped],
-            server=self.server_name,
-            networks=self.plan.networks,
-            output_bytes=output_bytes(graph),
-            num_operators=graph.num_operators,
-            settings_hash=self.settings_hash,
-            splits=splits,
-            tie_ms=self.plan.tie_ms,
-            statistic=self.plan.statistic,
-        )
-
-    def _save_race(self, race: dict[str, Any], outcome: SweepOutcome) -> None:
-        """run.json says where the race stands (also after an interruption)."""
-        outcome.race = race
-        replace(RunRecord.load(self.plan.out_dir), race=race).save(self.plan.out_dir)
 
     def _split_complete(self, splitter: ModelSplitter, k: int, bout: int) -> bool:
         return (
