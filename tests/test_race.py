@@ -191,7 +191,14 @@ def test_later_bouts_measure_only_the_splits_still_in_the_race(
     host = HostTarget()
     _seed(tmp_path / DB_NAME, graph, host, settings, lambda k, role: _seeded_samples(k, role, 15))
     lines: list[str] = []
-    outcome = Sweep(plan, {"host": host}, ("host", host), on_race=lines.append).run()
+    stages: set[str] = set()
+    outcome = Sweep(
+        plan,
+        {"host": host},
+        ("host", host),
+        on_race=lines.append,
+        on_progress=lambda stage, done, total: stages.add(stage),
+    ).run()
     bouts = _bouts(tmp_path / DB_NAME)
     for k in range(OPS + 1):
         for role in _parts_of(k):
@@ -204,6 +211,8 @@ def test_later_bouts_measure_only_the_splits_still_in_the_race(
     assert record["stop"] == STOP_ROUNDS and record["undecided"] == ["gbit"]
     assert len(record["contenders"]["gbit"]) > 1
     assert lines[0].startswith("race after bout 0: 5 of 8 splits still in, 3 eliminated")
+    # the progress bars say the race's state
+    assert {"splits, race bout 0: all 8 splits", "splits, race bout 1: 5 contenders left"} <= stages
 
 
 def _split_measured(db: Path) -> bool:
