@@ -75,3 +75,21 @@ def front_heavy_model() -> bytes:
     for width in (16,) * 11 + (8,):
         x = keras.layers.Dense(width, activation="relu")(x)
     return _convert(keras.Model(inp, x))
+
+
+def race_model() -> bytes:
+    """For ``--strategy race``: two 3x3 convolutions on 32x32 feature maps (milliseconds of
+    work, 32-128 KB across every early cut), then global pooling and four tiny dense layers
+    (64 bytes or less across every late cut, microseconds of work). On a slow uplink every
+    early split is clearly slower than keeping the model on the client; the late splits do the
+    same work as the whole model and differ from it by microseconds, within the noise."""
+    import keras
+
+    keras.utils.set_random_seed(19)
+    inp = keras.Input((32, 32, 8), batch_size=1, name="image")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    for width in (16, 16, 8, 4):
+        x = keras.layers.Dense(width)(x)
+    return _convert(keras.Model(inp, x))

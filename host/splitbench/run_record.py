@@ -49,6 +49,9 @@ class RunRecord:
     # What the model was fed (measure.pictures.Pictures.describe: source, pictures, layout,
     # value range); None for a model without an image input (seeded random inputs).
     inputs: dict[str, Any] | None = None
+    # --strategy race (splitbench.race.Race.record): bouts, eliminated splits, stop reason,
+    # undecided networks; None when the latest sweep was not a race.
+    race: dict[str, Any] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another

@@ -52,11 +52,12 @@ from splitbench.sweep_plan import (
     best_predicted_splits,
     select_splits,
 )
+from splitbench.sweep_race import RaceBouts
 from splitbench.targets.base import Target, lane_key
 from splitbench.verify import verify_parts
 
 
-class Sweep:
+class Sweep(RaceBouts):
     """Runs one sweep plan against a set of client targets and one server target."""
 
     # Opened by run(), after the plan's checks (see _open_db).
@@ -72,9 +73,12 @@ class Sweep:
         fresh: bool = False,
         on_progress: ProgressHook | None = None,
         on_event: Callable[[str], None] | None = None,
+        on_race: Callable[[str], None] | None = None,
     ) -> None:
         self.plan = plan
         self.on_event = on_event or (lambda line: None)
+        self.on_race = on_race or (lambda line: None)  # --strategy race: state after each bout
+        self._started = time.monotonic()
         self.clients = clients
         self.server_name, self.server = server
         self.on_progress = on_progress or (lambda stage, done, total: None)
@@ -98,6 +102,7 @@ class Sweep:
 
     def _run(self) -> SweepOutcome:
         started = time.perf_counter()
+        self._started = time.monotonic()
         graph = load_graph(self.plan.model_path, self.plan.input_shapes)
         cuts = plan_cuts(graph)
         # Everything that can refuse the plan comes before the first write into the run
@@ -192,7 +197,7 @@ class Sweep:
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)
         # run.json names the splits this sweep had to measure (profile-then-verify's picks)
-        outcome.record = replace(record, splits=outcome.requested_splits)
+        outcome.record = replace(record, splits=outcome.requested_splits, race=outcome.race)
         outcome.record.save(self.plan.out_dir)
         outcome.wall_s = time.perf_counter() - started
         return outcome
@@ -325,6 +330,9 @@ class Sweep:
         total = len(splits) * self.plan.rounds
         last = self.plan.rounds - 1
         try:
+            if self.plan.strategy == "race":
+                self._race(graph, cuts, splits, splitter, input_sets, parts, lanes, outcome)
+                return
             for bout in range(self.plan.rounds):
                 for done, k in enumerate(splits):
                     self.on_progress("splits", bout * len(splits) + done, total)

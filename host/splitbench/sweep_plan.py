@@ -21,7 +21,7 @@ from splitbench.presets import per_bout
 from splitbench.run_record import RunRecord
 from splitbench.targets.base import Target
 
-STRATEGIES = ("direct", "profile-then-verify")
+STRATEGIES = ("direct", "profile-then-verify", "race")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class SweepPlan:
     seed: int = 0
     keep_parts: bool = False
     input_shapes: dict[str, tuple[int, ...]] | None = None
-    strategy: str = "direct"  # or "profile-then-verify"
+    strategy: str = "direct"  # or "profile-then-verify" or "race"
     # Each part is measured in this many bouts, one per pass over the splits, and the table
     # pools them: slow drifts of the machine (frequency, neighbours) then average out instead
     # of landing on whichever split happened to run during them. ``settings`` is per bout.
@@ -63,6 +63,11 @@ class SweepPlan:
     # The clause-5 anchor "all on the server": picture codecs (``jpeg:90,webp:80,h264:23``);
     # None: the default for the model (image input: DEFAULT_IMAGE_CODECS, otherwise raw).
     anchor_codecs: str | None = None
+    # --strategy race (splitbench.race): verdicts within this many ms count as decided (None: 1 %
+    # of the best's end to end); the race stops after this many minutes (None: no limit).
+    tie_ms: float | None = None
+    max_minutes: float | None = None
+    statistic: str = "median"  # what the race's view of the table uses (splitbench.stats)
 
 
 @dataclass
@@ -101,6 +106,7 @@ class SweepOutcome:
     anchor_s: float = 0.0  # seconds the anchor stage took (codecs, model on decoded pictures)
     anchors: list[str] = field(default_factory=list)  # the anchor codecs of this run
     anchor_error: str = ""  # why the anchors could not be measured (the whole model fails here)
+    race: dict[str, Any] | None = None  # --strategy race: what run.json records (splitbench.race)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (stage, done, total)

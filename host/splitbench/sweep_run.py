@@ -55,6 +55,8 @@ class SweepRequest:
     fresh: bool = False
     keep_parts: bool = False
     strategy: str = "direct"
+    tie_ms: float | None = None  # --strategy race (splitbench.race)
+    max_minutes: float | None = None
     retry_failed: bool = True
     cut_codec: str | None = None
     delivery_codec: str | None = None
@@ -88,6 +90,7 @@ class SweepEvents:
     progress: Callable[[str, int, int], None] = _quiet  # stage, done, total
     stopped: Callable[[str], None] = _quiet  # a target that stopped mid-run
     target_done: Callable[[Target], None] = _quiet  # after the stages, before it is closed
+    race: Callable[[str], None] = _quiet  # --strategy race: where the race stands after a bout
 
 
 @dataclass
@@ -102,12 +105,15 @@ class SweepResult:
 
 def check_request(request: SweepRequest) -> None:
     """Everything that can be wrong with the options, said in one line before any work."""
+    from splitbench.race import check_race_options
     from splitbench.sweep_plan import STRATEGIES
 
     if request.strategy not in STRATEGIES:
         raise SplitbenchError(
-            f"unknown --strategy '{request.strategy}': use {' or '.join(STRATEGIES)}"
+            f"unknown --strategy '{request.strategy}': use {', '.join(STRATEGIES[:-1])} or "
+            f"{STRATEGIES[-1]}"
         )
+    check_race_options(request.strategy, request.tie_ms, request.max_minutes)
     timeout = request.timeout_s
     if not timeout > 0:
         raise SplitbenchError(
@@ -218,6 +224,9 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
             model_source=identity,
             asked=request.asked,
             anchor_codecs=request.anchor_codecs,
+            tie_ms=request.tie_ms,
+            max_minutes=request.max_minutes,
+            statistic=request.statistic,
         )
         events.started(resolved.name, out, settings)
         runner = Sweep(
@@ -227,6 +236,7 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
             fresh=request.fresh,
             on_progress=events.progress,
             on_event=events.stopped,
+            on_race=events.race,
         )
         try:
             outcome = runner.run()

@@ -108,6 +108,10 @@ def report(
                 tables = {client: files.table for client, files in written.files.items()}
                 for client, paths in write_explorer_data(out, graph, networks, tables).items():
                     console.print(f"wrote Model Explorer node data for {client}: {paths[0].parent}")
+    if run.race:  # the sweep was a race: where it stopped, what it eliminated
+        from splitbench.race import race_text
+
+        console.print(race_text(run.race), highlight=False, soft_wrap=True)
     note = same_machine_note(run.clients, run.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")

@@ -146,9 +146,26 @@ def sweep(
         typer.Option(
             help="direct: measure every split's head and tail. profile-then-verify: predict every "
             "split from one op-profiled whole-model run per side, then measure only the splits "
-            "that are best for at least one network (needs benchmark_model's op profiling)."
+            "that are best for at least one network (needs benchmark_model's op profiling). "
+            "race: one bout of every split, then further bouts (up to --rounds) only for the "
+            "splits still in contention for some network, until every network's best split is "
+            "decided (see docs/sweep.md)."
         ),
     ] = "direct",
+    tie_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="--strategy race: contenders whose end to end is within this many ms of the "
+            "best count as a decided tie (default: 1 % of the best's end to end).",
+        ),
+    ] = None,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            help="--strategy race: stop the race after this many minutes (from the start of "
+            "the sweep) and say which networks are still undecided.",
+        ),
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option(
@@ -251,6 +268,8 @@ def sweep(
         fresh=fresh,
         keep_parts=keep_parts,
         strategy=strategy,
+        tie_ms=tie_ms,
+        max_minutes=max_minutes,
         retry_failed=retry_failed == "yes",
         cut_codec=cut_codec,
         delivery_codec=delivery_codec,
@@ -298,6 +317,7 @@ def sweep(
                 f"[yellow]stopped:[/] {line}", highlight=False, soft_wrap=True
             ),
             target_done=_report_target,
+            race=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
         )
         try:
             result = run_sweep(request, events)
@@ -368,6 +388,10 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
             "profile-then-verify measured directly only splits "
             + ", ".join(str(k) for k in outcome.chosen_splits)
         )
+    if outcome.race:
+        from splitbench.race import race_text
+
+        console.print(race_text(outcome.race), highlight=False, soft_wrap=True)
     for spec, files in result.outputs.files.items():
         print_table(files.table, networks, spec, files.best)
         _print_coded_best(files, networks)

@@ -36,6 +36,9 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
     view.add_column("lossless", justify="right", no_wrap=True)
     for cfg in networks:
         view.add_column(f"e2e {cfg.name}", justify="right", no_wrap=True)
+    raced = "race" in table.columns  # --strategy race: which splits it stopped measuring
+    if raced:
+        view.add_column("race", no_wrap=True)
     for _, row in table.iterrows():
         k = int(row["split"])
         lossless = "bit-exact" if row.get("bit_exact") is True else fmt(row["max_abs_diff"], 6)
@@ -56,6 +59,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
             elif best.get(cfg.name) == k:
                 cell = f"[bold green]{cell}[/]"
             cells.append(cell)
+        if raced:
+            cells.append(str(row["race"]))
         view.add_row(*cells)
     console.print(view)
     if "cut_coded_bytes" in table.columns:

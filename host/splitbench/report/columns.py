@@ -264,6 +264,15 @@ COLUMNS: tuple[Column, ...] = (
         "recognised from the settings stored with the measurements",
     ),
     Column(
+        ("race",),
+        "",
+        "`--strategy race` only: `eliminated` (its end-to-end interval lay entirely above the "
+        "best split's for every network, so the race stopped measuring it; the row keeps what "
+        "was measured), `measured` (in the race to its end), empty (not among the race's "
+        "`--splits`)",
+        "the race's last view of the table, recorded in run.json",
+    ),
+    Column(
         ("cut_codec",),
         "",
         "`--cut-codec`: `fp16`, `int8` (per-tensor affine, calibrated on the check inputs' "

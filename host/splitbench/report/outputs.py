@@ -82,6 +82,8 @@ def write_run_outputs(
             conversion_max_abs_diff=run.conversion_max_abs_diff,
             asked=asked,
             write_files=write_files,
+            race=run.race,
+            selected=run.splits,
             statistic=statistic,
         )
         out.files[client] = files

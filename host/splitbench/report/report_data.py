@@ -43,6 +43,7 @@ MAIN_COLUMNS = (
     "bit_exact",
     "max_abs_diff",
     "conversion_max_abs_diff",
+    "race",
 )
 ERROR_COLUMNS = (
     "client_error",

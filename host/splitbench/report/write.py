@@ -54,6 +54,8 @@ def write_report(
     conversion_max_abs_diff: float | None = None,
     write_files: bool = True,
     asked: Mapping[str, Any] | None = None,
+    race: Mapping[str, Any] | None = None,
+    selected: list[int] | None = None,
     statistic: str = "median",
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
@@ -63,7 +65,8 @@ def write_report(
     (from the whole-model op profiles kept as evidence in ``out_dir``). ``asked``: the run
     settings as the user typed them (from ``run.json``), shown in place of the totals the
     database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
-    table without writing anything (for ``report --html``)."""
+    table without writing anything (for ``report --html``). ``race``: run.json's record of a
+    ``--strategy race`` (adds the ``race`` column; ``selected``: the splits the race ran on)."""
     from splitbench.report.export import (
         metadata_from_db,
         write_anchor_csv,
@@ -126,6 +129,10 @@ def write_report(
         table.insert(at, "conversion_max_abs_diff", float(conversion_max_abs_diff))
     table["preset"] = preset_name(used.settings, used.rounds) if used else ""
     table["settings"] = chosen or ""
+    if race is not None:
+        from splitbench.race import RACE_COLUMN, race_column
+
+        table[RACE_COLUMN] = race_column(table["split"], race, selected)
     note = QUICK_NOTE if used and table["preset"].iloc[0] == "quick" else ""
     from splitbench.report.anchor_table import build_anchor_table
 
