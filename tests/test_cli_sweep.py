@@ -116,9 +116,9 @@ def posenet_tensors(run: dict) -> dict[str, dict]:
 def test_sweep_shows_progress_and_best_splits(run: dict) -> None:
     stdout, stderr = run["sweep"].stdout, run["sweep"].stderr
     # stderr is not a terminal here: progress comes as plain lines, not as a bar
-    assert re.search(rf"^progress: splits {len(SPLITS)}/{len(SPLITS)} \(100 %\)", stderr, re.M), (
-        stderr
-    )
+    # it counts split points, one stage per bout (FAST: one bout)
+    done = rf"^progress: bout 1/1: splits {len(SPLITS)}/{len(SPLITS)} \(100 %\)"
+    assert re.search(done, stderr, re.M), stderr
     assert "\r" not in stderr and "━" not in stderr
     for name, *_ in NETWORKS:
         assert re.search(rf"best split for {re.escape(name)} \(", stdout), stdout

@@ -120,7 +120,7 @@ def test_race_eliminates_clear_losers_and_keeps_their_rows(
     for k in range(OPS + 1):
         assert rows[k]["race"] == ("eliminated" if k in record["eliminated"] else "measured")
         assert math.isfinite(float(rows[k]["e2e_ms_slow-up"])), k
-    assert "race after bout 0:" in done.stderr and "eliminated" in done.stderr
+    assert "race after bout 1/" in done.stderr and "eliminated" in done.stderr
     assert "race: " in done.stdout and "split(s) eliminated" in done.stdout
     # the workbook's KPI sheet and the report page carry the column too
     from openpyxl import load_workbook
@@ -210,9 +210,9 @@ def test_later_bouts_measure_only_the_splits_still_in_the_race(
     assert record["eliminated"] == list(EARLY)
     assert record["stop"] == STOP_ROUNDS and record["undecided"] == ["gbit"]
     assert len(record["contenders"]["gbit"]) > 1
-    assert lines[0].startswith("race after bout 0: 5 of 8 splits still in, 3 eliminated")
+    assert lines[0].startswith("race after bout 1/3: 5 of 8 splits still in, 3 eliminated")
     # the progress bars say the race's state
-    assert {"splits, race bout 0: all 8 splits", "splits, race bout 1: 5 contenders left"} <= stages
+    assert {"bout 1/3: all 8 splits", "bout 2/3: 5 contenders left"} <= stages
 
 
 def _split_measured(db: Path) -> bool:
@@ -316,7 +316,7 @@ def test_the_schedule_stops_on_a_decided_verdict_or_when_nothing_is_left() -> No
     assert race.next_bout(0) == [0, 1, 2, 3]
     race.observe(_view([2, 3], ["4G"]))
     assert race.next_bout(1) == [2, 3]
-    assert race.state(1) == "splits, race bout 1: 2 contenders left"
+    assert race.state(1) == "bout 2/5: 2 contenders left"
     race.observe(_view([3], []))
     assert race.next_bout(2) is None and race.stop == STOP_DECIDED
     assert race.record()["splits_per_bout"] == [4, 2]

@@ -82,7 +82,7 @@ def test_a_rerun_finishes_only_the_missing_bouts(chain_tflite: Path, tmp_path: P
     stopped = _sweep(chain_tflite, tmp_path, rounds=2)
 
     def stop_after_first_pass(stage: str, done: int, total: int) -> None:
-        if stage == "splits" and done == n + 1:  # the second pass is about to start
+        if stage == "bout 2/2: splits" and done == 0:  # the second pass is about to start
             raise KeyboardInterrupt
 
     stopped.on_progress = stop_after_first_pass

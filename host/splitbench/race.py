@@ -201,9 +201,10 @@ class Race:
 
     def state(self, bout: int) -> str:
         """The progress stage of a bout: its number and how many splits are still in."""
+        where = f"bout {bout + 1}/{self.rounds}"
         if bout == 0:
-            return f"splits, race bout 0: all {len(self.splits)} splits"
-        return f"splits, race bout {bout}: {self.per_bout[-1]} contenders left"
+            return f"{where}: all {len(self.splits)} splits"
+        return f"{where}: {self.per_bout[-1]} contenders left"
 
     def summary(self) -> str:
         """One line after a bout's view: contenders, eliminated, undecided networks."""
@@ -212,7 +213,8 @@ class Race:
             return ""
         open_ = ", ".join(view.undecided) if view.undecided else "none"
         return (
-            f"race after bout {len(self.per_bout) - 1}: {len(view.alive)} of {len(self.splits)} "
+            f"race after bout {len(self.per_bout)}/{self.rounds}: {len(view.alive)} of "
+            f"{len(self.splits)} "
             f"splits still in, {len(view.eliminated)} eliminated; undecided: {open_}"
         )
 

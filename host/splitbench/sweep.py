@@ -327,22 +327,24 @@ class Sweep(RaceBouts):
             parts_root = make_scratch(self.plan.out_dir)
         # Each split's parts are written once and reused by its later bouts (within a budget).
         parts = KeptParts(splitter, parts_root, keep_files=self.plan.keep_parts)
-        total = len(splits) * self.plan.rounds
         last = self.plan.rounds - 1
         try:
             if self.plan.strategy == "race":
                 self._race(graph, cuts, splits, splitter, input_sets, parts, lanes, outcome)
                 return
             for bout in range(self.plan.rounds):
+                # Progress counts split points, one bar per bout (a count of parts times bouts
+                # read as "splits 100/100" for 50 split points).
+                stage = f"bout {bout + 1}/{self.plan.rounds}: splits"
                 for done, k in enumerate(splits):
-                    self.on_progress("splits", bout * len(splits) + done, total)
+                    self.on_progress(stage, done, len(splits))
                     if bout == 0 and self._split_complete(splitter, k, last):
                         outcome.skipped += 1
                         continue
                     self._run_split(
                         graph, cuts[k], splitter, input_sets, parts, lanes, outcome, bout
                     )
-            self.on_progress("splits", total, total)
+                self.on_progress(stage, len(splits), len(splits))
         finally:
             splitter.close()  # an interrupted sweep does not wait for parts still lowering
             outcome.parts_written += parts.writes
