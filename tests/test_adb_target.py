@@ -234,7 +234,8 @@ def test_measure_through_the_kit_runner(
     evidence = {Path(p).name: Path(p) for p in m.evidence}
     assert set(evidence) == {f"{stem}.stdout", f"{stem}.csv", f"{stem}.meta"}
     assert all(
-        p.parent == tmp_path / "run" / "evidence" / f"adb_{SERIAL}" for p in evidence.values()
+        p.parent.parent == tmp_path / "run" / "evidence" / f"adb_{SERIAL}"
+        for p in evidence.values()
     )
     assert "Inference timings in us" in evidence[f"{stem}.stdout"].read_text()
     assert m.meta["op_profile"].startswith("not available: ")  # the kit runner says so
@@ -647,5 +648,5 @@ def test_sweep_with_the_phone_as_client_gives_the_host_table(
     ]
     for row in phone_rows[1:]:
         assert float(row["client_ms"]) > 0 and not row["client_error"]
-    evidence = list((phone_run / "evidence" / f"adb_{SERIAL}").glob("*.stdout"))
+    evidence = list((phone_run / "evidence" / f"adb_{SERIAL}").glob("*/*.stdout"))
     assert len(evidence) >= len(phone_rows) - 1  # at least one head per split k >= 1

@@ -49,13 +49,13 @@ def test_direct_host_sweep_is_lossless_with_predictions(direct_run: Path) -> Non
     for k in predicted:
         assert not math.isnan(num(rows[k]["client_ms_diff"]))
     evidence = direct_run / "evidence" / "host"
-    assert list(evidence.glob("*.etdump")) and list(evidence.glob("*.etrecord"))
+    assert list(evidence.glob("*/*.etdump")) and list(evidence.glob("*/*.etrecord"))
 
 
 def test_collate_prints_what_the_etdump_held(direct_run: Path) -> None:
     evidence = direct_run / "evidence" / "host"
-    etdump = next(evidence.glob("*.etdump"))
-    etrecord = next(evidence.glob("*.etrecord"))
+    etdump = next(evidence.glob("*/*.etdump"))
+    etrecord = etdump.with_name(next(etdump.parent.glob("*.etrecord")).name)
     result = run_cli("collate", "--profile", etdump, "--etrecord", etrecord).ok()  # type: ignore[attr-defined]
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("block,event,op_types,debug_handles")
@@ -105,7 +105,7 @@ def test_emulated_phone_sweep(src: Path, tmp_path: Path, adb_emulator: object) -
     rows = rows_by_split(out / "splits.csv")
     assert all(r["lossless"] == "True" for r in rows.values())
     assert all(num(rows[k]["client_ms"]) > 0 for k in rows if k > 0)
-    evidence = list((out / "evidence").glob("adb_*/*.etdump"))
+    evidence = list((out / "evidence").glob("adb_*/*/*.etdump"))
     assert evidence
 
 

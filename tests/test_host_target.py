@@ -74,3 +74,19 @@ def test_custom_operator_part_is_an_error_row(
     m = HostTarget(isolate=isolate).measure(custom, QUICK)
     assert not m.ok and "Convolution2DTransposeBias" in (m.error or "")
     assert m.init_ms is None and m.mem_init_mb is None and m.steady_ms == []
+
+
+def test_each_profiled_measurement_keeps_its_own_evidence(tmp_path: Path) -> None:
+    """Two bouts of the whole model: each profile is kept where its database row points, so a
+    later bout never overwrites an earlier one (predictions are taken over bouts)."""
+    from onnx_models import side_input_model
+
+    model = side_input_model(tmp_path / "side.onnx")
+    target = HostTarget(run_dir=tmp_path / "run")
+    first = target.measure(model, QUICK, profile=True)
+    second = target.measure(model, QUICK, profile=True)
+    assert first.ok and second.ok and first.evidence and second.evidence
+    assert set(first.evidence).isdisjoint(second.evidence)
+    kept = [Path(p) for p in (*first.evidence, *second.evidence)]
+    assert all(p.is_file() for p in kept)
+    assert {p.parent.parent for p in kept} == {tmp_path / "run" / "evidence" / "host"}

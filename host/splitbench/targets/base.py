@@ -66,6 +66,24 @@ def file_label(target_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", target_name)
 
 
+def evidence_dir(run_dir: Path, target_name: str) -> Path:
+    """A new folder for one measurement's evidence (profiles, runner output):
+    ``RUN/evidence/<target>/<n>``, numbered in order. One per measurement, so a later bout never
+    overwrites what an earlier bout's database row points at (each bout's profile is kept:
+    predictions are taken over bouts)."""
+    base = Path(run_dir) / "evidence" / file_label(target_name)
+    base.mkdir(parents=True, exist_ok=True)
+    number = sum(1 for _ in base.iterdir())
+    while True:
+        path = base / f"{number:05d}"
+        try:
+            path.mkdir()
+        except FileExistsError:  # taken meanwhile (another lane, another process): the next one
+            number += 1
+            continue
+        return path
+
+
 def target_kind(target_name: str) -> str:
     """``host`` or ``adb``: the kind a target name stands for (its scheme, ``adb:SERIAL``)."""
     return target_name.split(":", 1)[0]

@@ -31,7 +31,7 @@ from splitbench.errors import DeviceError
 from splitbench.formats import format_of_file
 from splitbench.formats.tflite.litert import METHOD, measure_file, runtime_version
 from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
-from splitbench.targets.base import TargetInfo
+from splitbench.targets.base import TargetInfo, evidence_dir
 
 if TYPE_CHECKING:
     from splitbench.formats.base import Format
@@ -129,8 +129,7 @@ class HostTarget:
         if fmt.name != "tflite":  # the part's own format's host runtime (ONNX Runtime, ...)
             profile_dir = None
             if profile and self.run_dir is not None:
-                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
-                profile_dir = Path(self.run_dir).absolute() / "evidence" / safe
+                profile_dir = evidence_dir(Path(self.run_dir).absolute(), self.name)
             m = fmt.measure_on_host(Path(part), settings, profile_dir=profile_dir)
         elif self.isolate:
             m = self._measure_in_child(Path(part), settings)

@@ -27,7 +27,7 @@ from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.targets.adb.cache import DEFAULT_CACHE_MB, MB, UploadCache
 from splitbench.targets.adb.devicedir import DEFAULT_DEVICE_DIR, DeviceDir
 from splitbench.targets.adb.phone import Phone, read_facts
-from splitbench.targets.adb.pool import PhoneRef, file_label, resolve_phones
+from splitbench.targets.adb.pool import PhoneRef, resolve_phones
 from splitbench.targets.adb.server import (
     LOCAL_HOST,
     SERVER_TIMEOUT,
@@ -36,7 +36,7 @@ from splitbench.targets.adb.server import (
     adb_server_port,
 )
 from splitbench.targets.adb.wire import RemoteTimeout
-from splitbench.targets.base import TargetInfo
+from splitbench.targets.base import TargetInfo, evidence_dir
 from splitbench.targets.binaries import (
     APP_PACKAGE,
     BatchOutcome,
@@ -500,9 +500,7 @@ class AdbTarget:
         )
 
     def _evidence_dir(self) -> Path:
-        path = self.run_dir / "evidence" / file_label(self.name)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return evidence_dir(self.run_dir, self.name)
 
     def _result(
         self,
