@@ -12,7 +12,7 @@ its evidence; then there is no prediction, and the reason is given instead of a 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from splitbench.graph import ModelGraph
@@ -96,6 +96,32 @@ def from_unit_times(times: Sequence[float], source: Path, note: str) -> Predicti
     total = head[-1]
     return Prediction(
         head_ms=list(head), tail_ms=[total - h for h in head], source=str(source), note=note
+    )
+
+
+def calibrate(prediction: Prediction, measured_whole_ms: float | None) -> Prediction:
+    """``prediction`` scaled so that its whole model (head of the last split) equals the
+    directly measured whole model: what the profile still over- or under-counts (profiling cost,
+    calls the real program makes fewer of) is assumed to spread in proportion to time. The note
+    says the factor; without a measured or predicted whole model, nothing is scaled."""
+    predicted = prediction.head_ms[-1] if prediction.head_ms else None
+    if not measured_whole_ms or not predicted or predicted <= 0:
+        why = "no calibration: no directly measured whole model"
+        return replace(prediction, note="; ".join(n for n in (prediction.note, why) if n))
+    factor = measured_whole_ms / predicted
+
+    def scaled(values: list[float | None]) -> list[float | None]:
+        return [None if v is None else v * factor for v in values]
+
+    said = (
+        f"calibrated ×{factor:.3f} to the directly measured whole model "
+        f"({measured_whole_ms:.3f} ms measured, {predicted:.3f} ms predicted)"
+    )
+    return replace(
+        prediction,
+        head_ms=scaled(prediction.head_ms),
+        tail_ms=scaled(prediction.tail_ms),
+        note="; ".join(n for n in (prediction.note, said) if n),
     )
 
 
