@@ -485,7 +485,7 @@ def predict_from_etdump(graph: Any, whole: PartMeasurement, evidence: Sequence[P
     predicted = Prediction(
         head_ms=times.head_ms, tail_ms=times.tail_ms, source=str(source), note=times.note
     )
-    return calibrate(predicted, whole.steady_mean_ms)
+    return calibrate(predicted, whole.steady_median_ms)
 
 
 def describe(etdump: Path, etrecord: Path) -> list[dict[str, object]]:
