@@ -5,6 +5,10 @@ over operators < k on the client's profile and the tail as the sum over operator
 server's. Predictions are derived data: they are computed from the profile kept as evidence of
 the whole-model measurement whenever a table is built, never stored as if measured.
 
+A profile of a program that is not the one measured directly (ExecuTorch's per-operator
+lowering) is corrected by its format and then calibrated to the directly measured whole model
+(:func:`calibrate`), which the note says.
+
 A runner that cannot profile per operator (the kit's own LiteRT runner) leaves no Run Order in
 its evidence; then there is no prediction, and the reason is given instead of a number.
 """
