@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 from executorch_models import write_models
 from splitbench.errors import ModelError
+from splitbench.formats.executorch.etdump_times import handle_units, read_events, split_times
 from splitbench.formats.executorch.graph import spec_of
 from splitbench.formats.executorch.lower import PartCache
 from splitbench.formats.executorch.model import load_edge
 from splitbench.formats.executorch.profile import (
-    handle_units,
     make_profiling_program,
     profile_files,
-    read_events,
     run_etdump,
-    split_times,
 )
 from splitbench.formats.executorch.runner import measure_pte
 from splitbench.intake.convert_torch import conversion_max_abs_diff, convert_export

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 from executorch_models import write_models
-from splitbench.formats.executorch.graph import load_graph
-from splitbench.formats.executorch.lower import EdgeModel
-from splitbench.formats.executorch.model import load_edge
-from splitbench.formats.executorch.profile import (
+from splitbench.formats.executorch.etdump_times import (
     edge_handle_units,
     handle_units,
-    measure_with_profile,
-    predict_from_etdump,
     read_events,
     split_times,
 )
+from splitbench.formats.executorch.graph import load_graph
+from splitbench.formats.executorch.lower import EdgeModel
+from splitbench.formats.executorch.model import load_edge
+from splitbench.formats.executorch.profile import measure_with_profile, predict_from_etdump
 from splitbench.formats.executorch.runner import measure_pte
 from splitbench.intake.convert_torch import convert_export
 from splitbench.intake.pytorch import TorchExport, intake
