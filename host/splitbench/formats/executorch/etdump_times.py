@@ -12,8 +12,9 @@ The profiling program is not the real one, and its events are corrected to it:
   the real program converts only where a delegate starts or ends: at the model's inputs and
   outputs, around operators on the portable kernels, and at a split's cut (the head converts
   the cut it returns, the tail the cut it takes). Only those are counted;
-* a delegate call's time beyond its kernels (one call per operator here, a few in the real
-  program) is not counted;
+* a delegate call's time beyond its kernels is paid once per operator here, once per delegate
+  in the real program: a part counts the median call overhead once per delegate it would run
+  (one per run of delegated operators between portable ones);
 * what is left is scaled so the predicted whole model equals the directly measured one
   (:func:`splitbench.predict.calibrate`).
 
@@ -23,6 +24,7 @@ The profiling program is not the real one, and its events are corrected to it:
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +161,8 @@ def typical_ms(samples: tuple[float, ...]) -> float:
 def split_times(events: list[OpEvent], units: ProgramUnits, folded: int = 0) -> SplitTimes:
     """Head and tail time of every split 0..N from the events (see the module docstring),
     counting what the real split programs pay: each call's compute, a layout transpose only
-    at a delegate's edge in the real program, no per-operator delegate-call overhead."""
+    at a delegate's edge in the real program, and one delegate-call overhead (the median of
+    the profile's) per delegate the part runs, not one per operator."""
     n = units.num_units
     ops = [u.op for u in units.units]
     head_add = [0.0] * (n + 2)
@@ -193,17 +196,23 @@ def split_times(events: list[OpEvent], units: ProgramUnits, folded: int = 0) -> 
         tail_add[lo] += fixed  # counts in the tail of every k <= lo
         for k in range(lo + 1, hi + 1):
             spans[k] = "+".join(ops[u].split(".")[1] for u in range(lo, hi + 1))
+    mapped = [e for e in events if e.units]
+    overheads = [e.overhead_ms for e in mapped if e.delegated]
+    call_ms = statistics.median(overheads) if overheads else 0.0
     head: list[float | None] = []
     run = 0.0
-    for k in range(n + 1):
+    for k in range(n + 1):  # a head's events are a prefix of the run, a tail's the rest
         run += head_add[k]
-        head.append(None if k in spans else run + head_cut[k])
+        own_calls = call_ms * delegates([e for e in mapped if e.units[-1] < k])
+        head.append(None if k in spans else run + head_cut[k] + own_calls)
     tail: list[float | None] = [0.0] * (n + 1)
     acc = 0.0
     for k in range(n, -1, -1):
         acc += tail_add[k]
-        tail[k] = None if k in spans else acc + tail_cut[k]
-    notes = [correction_note(events, int(kept[0]), kept[1], folded)]
+        own_calls = call_ms * delegates([e for e in mapped if e.units[0] >= k])
+        tail[k] = None if k in spans else acc + tail_cut[k] + own_calls
+    calls = (delegates(mapped), call_ms)
+    notes = [correction_note(events, int(kept[0]), kept[1], folded, calls)]
     if spans:
         ks = sorted(spans)
         notes.append(
@@ -216,9 +225,20 @@ def split_times(events: list[OpEvent], units: ProgramUnits, folded: int = 0) -> 
     return SplitTimes(head, tail, "; ".join(notes))
 
 
-def correction_note(events: list[OpEvent], kept: int, kept_ms: float, folded: int) -> str:
+def delegates(events: list[OpEvent]) -> int:
+    """Delegates a real program of these events (in the order they ran) calls: one per run of
+    delegated events between operators on the portable kernels."""
+    return sum(
+        e.delegated and (i == 0 or not events[i - 1].delegated) for i, e in enumerate(events)
+    )
+
+
+def correction_note(
+    events: list[OpEvent], kept: int, kept_ms: float, folded: int, real_calls: tuple[int, float]
+) -> str:
     """How far the per-operator program was corrected to the real one, for the whole model
-    (``kept``: transposes the real whole program pays too, at its inputs and outputs)."""
+    (``kept``: transposes the real whole program pays too, at its inputs and outputs;
+    ``real_calls``: the delegates it calls and the overhead counted for each)."""
     calls = [e for e in events if e.delegated and e.units]
     count = sum(e.transposes_in + e.transposes_out for e in calls)
     layout_ms = sum(e.transpose_in_ms + e.transpose_out_ms for e in calls)
@@ -226,8 +246,8 @@ def correction_note(events: list[OpEvent], kept: int, kept_ms: float, folded: in
     text = (
         f"per-operator ETDump corrected to the real program: {count - kept} of {count} layout "
         f"transposes not counted ({layout_ms - kept_ms:.3f} ms; a head or tail still pays the "
-        f"conversion at its cut), {len(calls)} delegate-call overheads not counted "
-        f"({overhead:.3f} ms)"
+        f"conversion at its cut), {len(calls)} delegate-call overheads ({overhead:.3f} ms) "
+        f"counted as the real program's {real_calls[0]} ({real_calls[1]:.3f} ms each)"
     )
     return text + (f", {folded} batch norms folded into their convolutions" if folded else "")
 
