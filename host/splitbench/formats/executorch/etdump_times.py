@@ -150,8 +150,6 @@ def _kernel_times(kernels: list[Any], call_ms: float) -> dict[str, Any]:
 def typical_ms(samples: tuple[float, ...]) -> float:
     """An operator's time: the median of its runs after the first (the first pays one-time
     costs), so that one run descheduled on a shared machine does not decide it."""
-    import statistics
-
     if not samples:
         return math.nan
     runs = samples[1:] if len(samples) >= 3 else samples
