@@ -41,6 +41,34 @@ class WeightPermute(torch.nn.Module):
         return torch.matmul(y, self.w.permute(1, 0)) + 1.0
 
 
+class ConvBn(torch.nn.Module):
+    """conv -> batch norm -> relu, twice (a depthwise second conv) with a residual add, then
+    mean (portable kernels) -> linear: XNNPACK folds each batch norm into its conv, and the
+    per-operator program converts NCHW<->NHWC around each conv call."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.b1 = torch.nn.BatchNorm2d(16)
+        self.c2 = torch.nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.b2 = torch.nn.BatchNorm2d(16)
+        self.fc = torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        a = torch.relu(self.b1(self.c1(x)))
+        b = torch.relu(self.b2(self.c2(a))) + a
+        return self.fc(b.mean(dim=(2, 3)))
+
+
+def conv_bn():
+    torch.manual_seed(0)
+    model = ConvBn().eval()
+    for bn in (model.b1, model.b2):  # statistics a trained model would have, not 0 and 1
+        bn.running_mean.uniform_(-1.0, 1.0)
+        bn.running_var.uniform_(0.5, 2.0)
+    return model, torch.zeros(1, 3, 64, 64)
+
+
 def forked():
     torch.manual_seed(0)
     return Forked(), torch.zeros(1, 3, 12, 12)

@@ -48,6 +48,9 @@ def test_direct_host_sweep_is_lossless_with_predictions(direct_run: Path) -> Non
     assert len(predicted) >= 4, [rows[k]["prediction_note"] for k in range(1, 9)]
     for k in predicted:
         assert not math.isnan(num(rows[k]["client_ms_diff"]))
+    note = rows[1]["prediction_note"]  # both sides corrected to the real program, calibrated
+    assert note.count("per-operator ETDump corrected") == 2, note
+    assert note.count("to the directly measured whole model") == 2, note
     evidence = direct_run / "evidence" / "host"
     assert list(evidence.glob("*/*.etdump")) and list(evidence.glob("*/*.etrecord"))
 

@@ -19,7 +19,9 @@ Two rules hold for every format:
   profile's sum differs from the directly measured whole model of the same measurement. The
   difference is spread evenly over the kernels (a per-kernel constant, at most the cheapest
   kernel's time; beyond that a scale factor), so that the predicted whole model equals the
-  measured one on each side.
+  measured one on each side. A prediction whose parts pay costs that depend on the cut
+  (ExecuTorch's corrected per-operator program) is scaled as a whole instead
+  (:func:`scaled_to_whole`).
 """
 
 from __future__ import annotations
@@ -208,6 +210,34 @@ def from_unit_groups(
     if split_notes:
         notes.append(f"{len(split_notes)} splits cut through a fused kernel and have no prediction")
     return Prediction(head, tail, str(source), "; ".join(notes), split_notes)
+
+
+def scaled_to_whole(prediction: Prediction, measured_whole_ms: float | None) -> Prediction:
+    """``prediction`` scaled so that its whole model (head of the last split) equals the
+    directly measured whole model — the calibration for a prediction whose parts pay costs that
+    depend on the cut (ExecuTorch: layout changes at the cut, one call overhead per delegate a
+    part runs), where :func:`calibrate`'s per-kernel constant has no meaning. What the profile
+    still over- or under-counts is assumed to spread in proportion to time; the note says the
+    factor, and without a measured or predicted whole model nothing is scaled."""
+    predicted = prediction.head_ms[-1] if prediction.head_ms else None
+    if not measured_whole_ms or not predicted or predicted <= 0:
+        why = "no calibration: no directly measured whole model"
+        return replace(prediction, note="; ".join(n for n in (prediction.note, why) if n))
+    factor = measured_whole_ms / predicted
+
+    def scaled(values: list[float | None]) -> list[float | None]:
+        return [None if v is None else v * factor for v in values]
+
+    said = (
+        f"calibrated ×{factor:.3f} to the directly measured whole model "
+        f"({measured_whole_ms:.3f} ms measured, {predicted:.3f} ms predicted)"
+    )
+    return replace(
+        prediction,
+        head_ms=scaled(prediction.head_ms),
+        tail_ms=scaled(prediction.tail_ms),
+        note="; ".join(n for n in (prediction.note, said) if n),
+    )
 
 
 def prediction_for_target(

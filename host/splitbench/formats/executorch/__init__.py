@@ -1,7 +1,8 @@
 """The ExecuTorch format: split units of an exported program (:mod:`.units`), part programs cut
 out of the edge program decomposed once (:mod:`.splitter`), lowered with XNNPACK to ``.pte``
 in parallel workers with a content cache (:mod:`.lower`), run on this host with
-``executorch.runtime`` (:mod:`.runner`) and profiled per operator with ETDump (:mod:`.profile`).
+``executorch.runtime`` (:mod:`.runner`) and profiled per operator with ETDump (:mod:`.profile`,
+read into split times corrected to the real program by :mod:`.etdump_times`).
 Phones run parts with ExecuTorch's ``executor_runner``.
 """
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from splitbench.errors import ModelError
+from splitbench.formats.executorch.fold import fold_batch_norms
 from splitbench.formats.executorch.splitter import PartSpec, part_program
 from splitbench.formats.executorch.units import ProgramUnits, program_units
 from splitbench.orphans import Parent, Spawner, die_with_parent
@@ -193,6 +194,8 @@ def lower_part(
     try:
         with _quiet():
             program = part_program(edge.program, edge.units, spec, _verifier(edge))
+            if per_op_mode:  # the profiling program: batch norms folded as XNNPACK would
+                program = fold_batch_norms(program)
             if etrecord is None and not per_op_mode:
                 _drop_provenance(program)
             manager = EdgeProgramManager(

@@ -13,12 +13,11 @@ name split units, so
 * a split inside one event (a fused block spanning the cut) has **no** prediction: the
   profile cannot say how that event's time divides.
 
-Per-operator delegates pay a layout change (NCHW↔NHWC) around every call that the real
-program pays only at its edges; the difference to direct measurement is what the table's
-``*_ms_diff`` columns show. The profiling run happens in a child process: ExecuTorch's ETDump
-event buffer grows as needed, but its fixed debug buffer (intermediate outputs; the kit keeps
-none) makes the runtime abort the process when it is too small, and an abort of the runtime,
-whatever its cause, must never end a sweep: it costs the prediction, with one line saying why.
+How its events become split times, corrected to the real program, is :mod:`.etdump_times`.
+The profiling run happens in a child process: ExecuTorch's ETDump event buffer grows as needed,
+but its fixed debug buffer (intermediate outputs; the kit keeps none) makes the runtime abort
+the process when it is too small, and an abort of the runtime, whatever its cause, must never
+end a sweep: it costs the prediction, with one line saying why.
 
 The ETDump, the ETRecord and the profiling ``.pte`` are kept as evidence in the run directory.
 """
@@ -26,45 +25,31 @@ The ETDump, the ETRecord and the profiling ``.pte`` are kept as evidence in the 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from splitbench.formats.executorch.etdump_times import (
+    SplitTimes,
+    handle_units,
+    read_events,
+    split_times,
+)
 from splitbench.measure.types import PartMeasurement, RunSettings
 
 PROFILE_RUNS = 10  # executions recorded in the ETDump (per event: the median after the first)
-
-
-@dataclass(frozen=True)
-class OpEvent:
-    """One operator-level event of the ETDump's Execute block, averaged over the runs."""
-
-    name: str  # DELEGATE_CALL or the portable operator's name
-    op_types: tuple[str, ...]
-    debug_handles: tuple[int, ...]
-    units: tuple[int, ...]  # split units the handles resolve to (empty when none)
-    ms: float  # median of the runs after the first (see typical_ms)
-    samples_ms: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class SplitTimes:
-    head_ms: list[float | None]
-    tail_ms: list[float | None]
-    note: str
+PROFILE_VERSION = 2  # in the profiling files' names: bump when the profiling program changes
 
 
 def profile_files(whole: Path, threads: int) -> tuple[Path, Path, Path]:
     """(profiling .pte, ETRecord, ETDump) paths for a whole-model ``.pte``."""
     stem = whole.with_suffix("")
     return (
-        stem.with_name(stem.name + ".per-op.pte"),
-        stem.with_name(stem.name + ".per-op.etrecord"),
-        stem.with_name(stem.name + f".per-op.t{threads}.etdump"),
+        stem.with_name(stem.name + f".per-op{PROFILE_VERSION}.pte"),
+        stem.with_name(stem.name + f".per-op{PROFILE_VERSION}.etrecord"),
+        stem.with_name(stem.name + f".per-op{PROFILE_VERSION}.t{threads}.etdump"),
     )
 
 
@@ -82,7 +67,10 @@ def make_profiling_program(whole: Path) -> tuple[Path, Path]:
     spec = whole_spec(edge.units)
     cache = PartCache(edge, cache_root(export) / "parts")
     part = cache.get(
-        spec, per_op_mode=True, meta=part_meta(spec, role="profile"), etrecord=etrecord
+        spec,
+        per_op_mode=True,
+        meta=part_meta(spec, role="profile", version=PROFILE_VERSION),
+        etrecord=etrecord,
     )
     pte.write_bytes(part.path.read_bytes())
     return pte, etrecord
@@ -126,107 +114,6 @@ def run_etdump(
         raise RuntimeError(f"the ExecuTorch runtime aborted the ETDump run: {why}")
     how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
     raise RuntimeError(f"the ETDump run ended with {how}: {lines[-1] if lines else 'no output'}")
-
-
-def read_events(etdump: Path, etrecord: Path, handle_units: dict[int, int]) -> list[OpEvent]:
-    """Operator-level events of the Execute block (XNNPACK's own kernel events inside a
-    delegate call are skipped: the call's event already contains them)."""
-    from executorch.devtools import Inspector
-
-    from splitbench.measure.quiet import native_stderr_silenced
-
-    with native_stderr_silenced():
-        inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord))
-    events: list[OpEvent] = []
-    for block in inspector.event_blocks:
-        if block.name != "Execute":
-            continue
-        for ev in block.events:
-            # XNNPACK's own kernel events sit inside their delegate call; the runtime's
-            # Method::execute spans the whole run (and carries the first debug handle).
-            if ev.is_delegated_op or ev.perf_data is None or "::" in ev.name:
-                continue
-            raw = ev.debug_handles
-            handles = (
-                tuple(raw) if isinstance(raw, (list, tuple)) else (() if raw is None else (raw,))
-            )
-            units = tuple(sorted({handle_units[h] for h in handles if h in handle_units}))
-            samples = tuple(float(x) for x in ev.perf_data.raw)
-            events.append(
-                OpEvent(
-                    ev.name,
-                    tuple(ev.op_types or ()),
-                    tuple(int(h) for h in handles),
-                    units,
-                    typical_ms(samples),
-                    samples,
-                )
-            )
-    return events
-
-
-def typical_ms(samples: tuple[float, ...]) -> float:
-    """An operator's time: the median of its runs after the first (the first pays one-time
-    costs), so that one run descheduled on a shared machine does not decide it."""
-    import statistics
-
-    if not samples:
-        return math.nan
-    runs = samples[1:] if len(samples) >= 3 else samples
-    return float(statistics.median(runs))
-
-
-def split_times(events: list[OpEvent], num_units: int, unit_ops: list[str]) -> SplitTimes:
-    """Head and tail time of every split 0..N from the events (see the module docstring)."""
-    n = num_units
-    head_add = [0.0] * (n + 2)
-    tail_add = [0.0] * (n + 2)
-    spans: dict[int, str] = {}
-    unmapped = 0.0
-    for ev in events:
-        if not ev.units:
-            unmapped += ev.ms
-            continue
-        lo, hi = ev.units[0], ev.units[-1]
-        head_add[hi + 1] += ev.ms  # counts in the head of every k > hi
-        tail_add[lo] += ev.ms  # counts in the tail of every k <= lo
-        for k in range(lo + 1, hi + 1):
-            spans[k] = "+".join(unit_ops[u].split(".")[1] for u in range(lo, hi + 1))
-    head: list[float | None] = []
-    run = 0.0
-    for k in range(n + 1):
-        run += head_add[k]
-        head.append(None if k in spans else run)
-    tail: list[float | None] = [0.0] * (n + 1)
-    acc = 0.0
-    for k in range(n, -1, -1):
-        acc += tail_add[k]
-        tail[k] = None if k in spans else acc
-    notes = []
-    if spans:
-        ks = sorted(spans)
-        notes.append(
-            f"no prediction at {len(ks)} split(s) ({', '.join(map(str, ks[:12]))}"
-            f"{', …' if len(ks) > 12 else ''}): one fused XNNPACK call ({spans[ks[0]]}, …) spans"
-            " the cut, and the profile cannot divide its time"
-        )
-    if unmapped:
-        notes.append(f"{unmapped:.3f} ms of events without split units left out")
-    return SplitTimes(head, tail, "; ".join(notes))
-
-
-def handle_units(whole: Path) -> tuple[dict[int, int], list[str]]:
-    """Debug handle → split unit, from the edge program the profiling program was lowered from."""
-    from splitbench.formats.executorch.model import export_for, load_edge
-
-    edge = load_edge(export_for(whole))
-    index = {u.name: u.index for u in edge.units.units}
-    mapping: dict[int, int] = {}
-    for node in edge.program.graph.nodes:
-        handle = node.meta.get("debug_handle")
-        if node.name in index and isinstance(handle, int):
-            mapping[handle] = index[node.name]
-    return mapping, [u.op for u in edge.units.units]
 
 
 def is_whole_model(path: Path) -> bool:
@@ -286,15 +173,15 @@ def predict(
     if not etdumps or not etrecords:
         reason = whole.meta.get("profile_error") if whole.meta else None
         return reason or f"{whole.method} ({whole.runtime}) left no ETDump profile"
-    mapping, ops = handle_units(graph_path)
+    mapping, units, folded = handle_units(graph_path)
     events = read_events(etdumps[0], etrecords[0], mapping)
-    return split_times(events, len(ops), ops), etdumps[0]
+    return split_times(events, units, folded), etdumps[0]
 
 
 def predict_from_etdump(graph: Any, whole: PartMeasurement, evidence: Sequence[Path]) -> Any:
     """A :class:`~splitbench.predict.Prediction` from the ETDump among ``evidence``, a
     :class:`~splitbench.predict.NoPrediction` saying why not, or None without any profile."""
-    from splitbench.predict import NoPrediction, Prediction
+    from splitbench.predict import NoPrediction, Prediction, scaled_to_whole
 
     if not any(p.suffix == ".etdump" for p in evidence):
         reason = whole.meta.get("profile_error") if whole.meta else None
@@ -303,9 +190,10 @@ def predict_from_etdump(graph: Any, whole: PartMeasurement, evidence: Sequence[P
     if isinstance(found, str):
         return NoPrediction(found)
     times, source = found
-    return Prediction(
+    predicted = Prediction(
         head_ms=times.head_ms, tail_ms=times.tail_ms, source=str(source), note=times.note
     )
+    return scaled_to_whole(predicted, whole.steady_median_ms)
 
 
 def describe(etdump: Path, etrecord: Path) -> list[dict[str, object]]:
