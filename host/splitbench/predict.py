@@ -240,7 +240,7 @@ def scaled_to_whole(prediction: Prediction, measured_whole_ms: float | None) -> 
     )
 
 
-def prediction_for_target(
+def predictions_for_target(
     db: ResultsDB,
     graph: ModelGraph,
     target: str,
@@ -248,9 +248,10 @@ def prediction_for_target(
     settings: RunSettings | None = None,
     *,
     settings_hash: str | None = None,
-) -> Prediction | NoPrediction:
-    """The prediction from the latest whole-model measurement of ``graph`` on ``target``
-    (with those per-bout settings, or of that settings identity, when given)."""
+) -> list[Prediction] | NoPrediction:
+    """One prediction per bout of the whole model on ``target`` (each bout profiles, and keeps
+    its own evidence), oldest first; the reason when no bout gives one. Taken over bouts like
+    direct measurements, predictions carry intervals (:mod:`splitbench.stats.predicted`)."""
     stored = [
         m
         for m in db.measurements(
@@ -264,7 +265,33 @@ def prediction_for_target(
     ]
     if not stored:
         return NoPrediction(f"the whole model has not been measured on {target}")
-    latest = stored[-1]
-    part = latest.part
-    part.evidence = list(latest.evidence)
-    return predict_from_measurement(graph, part, run_dir)
+    found: list[Prediction] = []
+    last: NoPrediction | None = None
+    for m in stored:
+        part = m.part
+        part.evidence = list(m.evidence)
+        pred = predict_from_measurement(graph, part, run_dir)
+        if isinstance(pred, Prediction):
+            found.append(pred)
+        else:
+            last = pred
+    if found:
+        return found
+    assert last is not None
+    return last
+
+
+def prediction_for_target(
+    db: ResultsDB,
+    graph: ModelGraph,
+    target: str,
+    run_dir: Path,
+    settings: RunSettings | None = None,
+    *,
+    settings_hash: str | None = None,
+) -> Prediction | NoPrediction:
+    """The prediction from the latest bout that gives one (see :func:`predictions_for_target`)."""
+    found = predictions_for_target(
+        db, graph, target, run_dir, settings, settings_hash=settings_hash
+    )
+    return found[-1] if isinstance(found, list) else found

@@ -32,7 +32,7 @@ from splitbench.measure.pictures import (
     make_pictures,
 )
 from splitbench.measure.types import PartMeasurement
-from splitbench.predict import NoPrediction, Prediction, prediction_for_target
+from splitbench.predict import NoPrediction, Prediction, predictions_for_target
 from splitbench.results import ResultsDB
 from splitbench.results.store import DB_NAME
 from splitbench.run_record import RunRecord
@@ -276,10 +276,11 @@ class Sweep(RaceBouts):
             return failed == 0 and ok <= bout
         return (split, role, name) not in self._failed_here and ok <= bout
 
-    def predictions(self, graph: ModelGraph) -> dict[str, Prediction | NoPrediction]:
-        """Per target: split times predicted from its whole-model op profile, or why not."""
+    def predictions(self, graph: ModelGraph) -> dict[str, list[Prediction] | NoPrediction]:
+        """Per target: split times predicted from its whole-model op profile of every bout, or
+        why not."""
         return {
-            name: prediction_for_target(
+            name: predictions_for_target(
                 self.db, graph, name, self.plan.out_dir, settings_hash=self.settings_hash
             )
             for name in self._all_targets()
@@ -302,6 +303,7 @@ class Sweep(RaceBouts):
             clients,  # type: ignore[arg-type]
             server,  # type: ignore[arg-type]
             list(self.plan.networks),
+            self.plan.statistic,
         )
 
     def _run_splits(

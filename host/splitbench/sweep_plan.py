@@ -133,31 +133,42 @@ def select_splits(graph: ModelGraph, splits: Iterable[int] | None) -> list[int]:
 def best_predicted_splits(
     graph: ModelGraph,
     cuts: list[Cut],
-    clients: list[Prediction],
-    server: Prediction,
+    clients: list[list[Prediction]],
+    server: list[Prediction],
     networks: list[NetworkConfig],
+    statistic: str = "median",
 ) -> list[int]:
-    """The splits whose predicted end-to-end latency is lowest for at least one (client,
-    network) pair. Splits with no prediction (a delegate partition straddles them) are skipped."""
+    """The splits worth measuring directly: for at least one (client, network) pair, the
+    predicted best and every split whose predicted 95 % interval (over the profiled bouts)
+    overlaps the best's — not just the point winner, which the profile's noise could have
+    picked. Splits with no prediction (a kernel spans their cut) are skipped."""
+    import numpy as np
+
+    from splitbench.stats.predicted import predicted_parts
+
     if not networks:
         raise SplitbenchError("profile-then-verify needs at least one network configuration")
     n = graph.num_operators
     out_bytes = output_bytes(graph)
+    tails = predicted_parts(server, "server", n, statistic)
     chosen: set[int] = set()
     for client in clients:
+        heads = predicted_parts(client, "client", n, statistic)
         for cfg in networks:
-            best: tuple[float, int] | None = None
+            rows: list[tuple[int, float, float, float]] = []  # split, point, lo, hi
             for cut in cuts:
                 k = cut.split
-                head = 0.0 if k == 0 else client.head_ms[k]
-                tail = 0.0 if k == n else server.tail_ms[k]
+                head, tail = heads[k], tails[k]
                 if head is None or tail is None:
                     continue
-                total = e2e_ms(head, tail, cut.nbytes, out_bytes, cfg, split=k, num_operators=n)
-                if best is None or total < best[0]:
-                    best = (total, k)
-            if best is not None:
-                chosen.add(best[1])
+                net = e2e_ms(0.0, 0.0, cut.nbytes, out_bytes, cfg, split=k, num_operators=n)
+                draws = head.draws + tail.draws + net
+                lo, hi = (float(v) for v in np.nanpercentile(draws, [2.5, 97.5]))
+                rows.append((k, head.estimate + tail.estimate + net, lo, hi))
+            if not rows:
+                continue
+            best = min(rows, key=lambda r: r[1])
+            chosen.update(k for k, _, lo, _ in rows if k == best[0] or lo <= best[3])
     if not chosen:
         raise SplitbenchError("profile-then-verify: no split could be predicted from the profiles")
     return sorted(chosen)

@@ -236,10 +236,22 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         ("client_ms_predicted", "server_ms_predicted", "client_ms_diff", "server_ms_diff"),
         "ms",
-        "the second timing method (predicted from a per-operator profile of the whole model) "
-        "and direct − predicted",
+        "the second timing method (predicted from a per-operator profile of the whole model, "
+        "the chosen statistic over the profiled bouts) and direct − predicted",
         "sums of a per-operator profile (benchmark_model's op profiling, ONNX Runtime's "
-        "profiler, ExecuTorch's ETDump)",
+        "profiler, ExecuTorch's ETDump), one per bout of the whole model",
+    ),
+    Column(
+        (
+            "client_ms_predicted_lo",
+            "client_ms_predicted_hi",
+            "server_ms_predicted_lo",
+            "server_ms_predicted_hi",
+        ),
+        "ms",
+        "95 % interval of the predicted time over the profiled bouts",
+        "bootstrap over bouts (scipy.stats.bootstrap), as for direct parts; with fewer than 3 "
+        "bouts it ignores drift between them",
     ),
     Column(
         ("prediction_note",),

@@ -96,14 +96,15 @@ def write_report(
 
         networks = as_ideal(networks)
     if graph is not None:
-        from splitbench.predict import prediction_for_target
+        from splitbench.predict import predictions_for_target
         from splitbench.report.predicted_columns import add_predicted_columns
 
         table = add_predicted_columns(
             table,
-            prediction_for_target(db, graph, client, out_dir, settings_hash=chosen),
-            prediction_for_target(db, graph, server, out_dir, settings_hash=chosen),
+            predictions_for_target(db, graph, client, out_dir, settings_hash=chosen),
+            predictions_for_target(db, graph, server, out_dir, settings_hash=chosen),
             num_operators,
+            statistic,
         )
     if graph is not None and any(op.module for op in graph.operators):
         from splitbench.module_paths import module_after
