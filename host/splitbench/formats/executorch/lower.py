@@ -569,6 +569,17 @@ class PartCache:
             self.edge.saved = path
         return self.edge.saved
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes lowering in the background now (none before :meth:`prefetch`
+        and after :meth:`close`): what a timed run on this host stops while it runs."""
+        if self._pool is None:
+            return []
+        processes = getattr(self._pool, "_processes", None) or {}
+        for _ in range(3):  # the pool's own thread may replace a worker meanwhile
+            with contextlib.suppress(RuntimeError):
+                return [p.pid for p in list(processes.values()) if p.pid is not None]
+        return []
+
     def close(self) -> None:
         """Stop the workers. A part still being lowered that nobody will collect (an
         interrupted sweep) is not waited for: its worker is killed, so the sweep stops now."""
