@@ -109,7 +109,7 @@ def test_the_host_and_the_local_emulated_phone_time_on_this_host(tmp_path: Path)
 # --- a real ExecuTorch sweep -------------------------------------------------------------------
 
 SETTINGS = ("--runs", "48", "--min-secs", "0", "--warmup", "2", "--warmup-secs", "0")
-ROUNDS = 3
+ROUNDS = 4
 EDGE_S = 0.005  # database timestamps have millisecond resolution
 
 
@@ -230,10 +230,12 @@ def test_first_bout_agrees_with_later_bouts(quiet_run: QuietRun) -> None:
         ).fetchall()
     ratios = {}
     for k in (0, 1):
-        first = [ms for split, bout, ms in rows if split == k and bout == 0]
-        later = [ms for split, bout, ms in rows if split == k and bout > 0]
-        assert first and len(later) >= len(first), (k, len(first), len(later))
-        ratios[k] = statistics.median(first) / statistics.median(later)
-    # Disturbed by the workers, bout 0 measured 2.6x the later bouts; a loaded machine moves
-    # bouts against each other by far less than 1.5x in the median of 16 runs a bout.
+        medians = {
+            b: statistics.median([ms for split, bout, ms in rows if split == k and bout == b])
+            for b in range(ROUNDS)
+        }
+        ratios[k] = medians[0] / max(medians[b] for b in range(1, ROUNDS))
+    # Disturbed by the workers, bout 0's median measured 2.6-3.2x the later bouts' (2.7-2.8x
+    # the slowest of them). The slowest later bout stands for what the shared machine does to
+    # any bout; bout 0 must not be slower than that by half as much again.
     assert all(r < 1.5 for r in ratios.values()), ratios

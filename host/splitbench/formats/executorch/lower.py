@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -587,8 +588,15 @@ class PartCache:
             running = [f for f in self._pending.values() if not f.cancel() and not f.done()]
             self._pending.clear()
             self._queued.clear()
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             if running:  # ProcessPoolExecutor.terminate_workers() from Python 3.14
-                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                for process in processes:
                     process.kill()
+            # A worker stopped for a timed run still being finished (an interrupted sweep) must
+            # run to read its stop sentinel; shutdown would otherwise wait for that run.
+            for process in processes:
+                if process.pid is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(process.pid, signal.SIGCONT)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
