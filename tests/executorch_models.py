@@ -69,9 +69,30 @@ def conv_bn():
     return model, torch.zeros(1, 3, 64, 64)
 
 
+class Chain(torch.nn.Module):
+    """Four 3x3 convolutions with ReLUs on a 256x256 image: eight units
+    whose parts take milliseconds to run (longer than a scheduler time slice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.ModuleList(
+            torch.nn.Conv2d(3 if i == 0 else 16, 16, 3, padding=1) for i in range(4)
+        )
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+        return x
+
+
 def forked():
     torch.manual_seed(0)
     return Forked(), torch.zeros(1, 3, 12, 12)
+
+
+def chain():
+    torch.manual_seed(0)
+    return Chain(), torch.zeros(1, 3, 256, 256)
 
 
 def weight_permute():

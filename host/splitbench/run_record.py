@@ -52,6 +52,9 @@ class RunRecord:
     # --strategy race (splitbench.race.Race.record): bouts, eliminated splits, stop reason,
     # undecided networks; None when the latest sweep was not a race.
     race: dict[str, Any] | None = None
+    # How the latest sweep kept its timed runs on this host apart from its own background work
+    # (measure.background.QuietHost.record); None before the sweep ends.
+    quiet: dict[str, Any] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -82,6 +85,7 @@ class RunRecord:
             conversion = old.conversion_max_abs_diff
         asked = self.settings if self.settings is not None else old.settings
         inputs = self.inputs if self.inputs is not None else old.inputs
+        quiet = self.quiet if self.quiet is not None else old.quiet
         return replace(
             self,
             clients=clients,
@@ -89,6 +93,7 @@ class RunRecord:
             settings=asked,
             model_source=self.model_source or old.model_source,
             inputs=inputs,
+            quiet=quiet,
         )
 
     @staticmethod

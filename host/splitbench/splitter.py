@@ -163,6 +163,12 @@ class ModelSplitter:
         ios = [io for k in splits for io in (self.head_io(k), self.tail_io(k)) if io is not None]
         self._maker.prefetch(ios, jobs)
 
+    def background_pids(self) -> list[int]:
+        """The processes the format started for :meth:`prefetch` that are working now
+        (ExecuTorch's lowering workers); none for formats that pack parts in this process."""
+        pids = getattr(self._maker, "background_pids", None)
+        return [] if pids is None else list(pids())
+
     def close(self) -> None:
         """Stop what the format started for :meth:`prefetch` (ExecuTorch's worker processes)."""
         stop = getattr(self._maker, "close", None)

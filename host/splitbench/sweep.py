@@ -26,6 +26,7 @@ from splitbench.cutplan import Cut, output_bytes, plan_cuts
 from splitbench.errors import DeviceError, ModelError, SplitbenchError
 from splitbench.graph import ModelGraph, load_graph
 from splitbench.kept_parts import KeptParts
+from splitbench.measure.background import QuietHost
 from splitbench.measure.inputs import make_inputs
 from splitbench.measure.pictures import (
     inputs_from_pictures,
@@ -88,6 +89,9 @@ class Sweep(RaceBouts):
         self._db_lock = threading.Lock()
         # Parts that failed in this process: retried by the next run, not by the next bout.
         self._failed_here: set[tuple[int | None, str, str]] = set()
+        # Timed runs on this host stop the sweep's background workers (ExecuTorch lowering)
+        # and take turns; run.json says what that cost (measure.background).
+        self.quiet = QuietHost()
 
     # -- stages -------------------------------------------------------------------------------
     def run(self) -> SweepOutcome:
@@ -197,7 +201,13 @@ class Sweep(RaceBouts):
             for pool in lanes.values():
                 pool.shutdown(wait=True, cancel_futures=True)
         # run.json names the splits this sweep had to measure (profile-then-verify's picks)
-        outcome.record = replace(record, splits=outcome.requested_splits, race=outcome.race)
+        # (race: where it stands) and how its timed runs were kept apart from its background work
+        outcome.record = replace(
+            record,
+            splits=outcome.requested_splits,
+            race=outcome.race,
+            quiet=self.quiet.record(),
+        )
         outcome.record.save(self.plan.out_dir)
         outcome.wall_s = time.perf_counter() - started
         return outcome
@@ -317,11 +327,14 @@ class Sweep(RaceBouts):
     ) -> None:
         splitter = ModelSplitter(graph)
         # Formats whose parts are expensive to make (ExecuTorch lowering) start on all of them
-        # at once, in worker processes, while the splits are checked and measured in order.
+        # at once, in worker processes, while the splits are checked and measured in order;
+        # the workers stand still while a part is timed on this host.
         splitter.prefetch(
             [k for k in splits if not self._split_complete(splitter, k, self.plan.rounds - 1)],
             jobs=self.plan.jobs,
         )
+        workers = splitter.background_pids
+        self.quiet.watch(workers)
         # Kept parts go where the user looks for them; others to this process's own scratch.
         if self.plan.keep_parts:
             parts_root = self.plan.out_dir / "parts"
@@ -348,6 +361,7 @@ class Sweep(RaceBouts):
                     )
                 self.on_progress(stage, len(splits), len(splits))
         finally:
+            self.quiet.unwatch(workers)
             splitter.close()  # an interrupted sweep does not wait for parts still lowering
             outcome.parts_written += parts.writes
             if not self.plan.keep_parts:
@@ -400,13 +414,15 @@ class Sweep(RaceBouts):
             if result.detail.get("parts"):  # fp16/int8 as TFLite ops: time them on the targets
                 from splitbench.compress.split_codecs import measure_codec_ops
 
-                result = measure_codec_ops(
-                    result,
-                    files.split_dir,
-                    self.clients,
-                    (self.server_name, self.server),
-                    self.plan.settings,
-                )
+                here = any(t.runs_on_this_host() for t in self._all_targets().values())
+                with self.quiet.timed(here):
+                    result = measure_codec_ops(
+                        result,
+                        files.split_dir,
+                        self.clients,
+                        (self.server_name, self.server),
+                        self.plan.settings,
+                    )
             self.db.record_codec(graph.sha256, result)
         if "delivery" in kinds and self.plan.delivery_codec and files.head_path is not None:
             result = delivery_codec_result(
@@ -518,12 +534,14 @@ class Sweep(RaceBouts):
             self.on_event(f"{name}: {exc}")
 
     def _measure(self, graph: ModelGraph, job: Job, outcome: SweepOutcome) -> None:
-        started = datetime.now(UTC)
         # The whole model also gets a per-operator profile where the target's runtime makes one
         # on request (ONNX Runtime, ExecuTorch on the host): the source of the predicted columns.
-        measurement: PartMeasurement = job.target.measure(
-            job.part, self.plan.settings, profile=job.role == "whole"
-        )
+        with self.quiet.timed(job.target.runs_on_this_host()):
+            started = datetime.now(UTC)
+            measurement: PartMeasurement = job.target.measure(
+                job.part, self.plan.settings, profile=job.role == "whole"
+            )
+            finished = datetime.now(UTC)
         writing = time.perf_counter()
         with self._db_lock:
             self.db.record_measurement(
@@ -534,7 +552,7 @@ class Sweep(RaceBouts):
                 measurement,
                 evidence=measurement.evidence or None,
                 started_at=started,
-                finished_at=datetime.now(UTC),
+                finished_at=finished,
                 conditions=measurement.meta or None,
                 rounds=self.plan.rounds,
                 bout=job.bout,

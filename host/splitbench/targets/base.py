@@ -51,6 +51,11 @@ class Target(Protocol):
         ``PartMeasurement.error``; failures of the target itself raise ``DeviceError``."""
         ...
 
+    def runs_on_this_host(self) -> bool:
+        """Whether this target's timed runs use this machine's CPU (the host; the emulated
+        phone, whose commands run here): they are kept apart from the kit's background work."""
+        ...
+
     def abort(self) -> None:
         """The run was interrupted: end requests in flight at once (a phone's adb requests);
         a target that holds none does nothing."""

@@ -112,6 +112,9 @@ class HostTarget:
     def warnings(self) -> list[str]:
         return []
 
+    def runs_on_this_host(self) -> bool:
+        return True
+
     def abort(self) -> None:
         """Measurements on the host run in this process: nothing in flight to end."""
 

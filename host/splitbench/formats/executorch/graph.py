@@ -93,5 +93,8 @@ class ExecuTorchPartMaker:
     def tail(self, k: int, io: PartIO) -> Segments:
         return self._bytes("tail", k, io)
 
+    def background_pids(self) -> list[int]:
+        return self.cache.worker_pids()
+
     def close(self) -> None:
         self.cache.close()

@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -572,6 +573,17 @@ class PartCache:
             self.edge.saved = path
         return self.edge.saved
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes lowering in the background now (none before :meth:`prefetch`
+        and after :meth:`close`): what a timed run on this host stops while it runs."""
+        if self._pool is None:
+            return []
+        processes = getattr(self._pool, "_processes", None) or {}
+        for _ in range(3):  # the pool's own thread may replace a worker meanwhile
+            with contextlib.suppress(RuntimeError):
+                return [p.pid for p in list(processes.values()) if p.pid is not None]
+        return []
+
     def close(self) -> None:
         """Stop the workers. A part still being lowered that nobody will collect (an
         interrupted sweep) is not waited for: its worker is killed, so the sweep stops now."""
@@ -579,8 +591,15 @@ class PartCache:
             running = [f for f in self._pending.values() if not f.cancel() and not f.done()]
             self._pending.clear()
             self._queued.clear()
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             if running:  # ProcessPoolExecutor.terminate_workers() from Python 3.14
-                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                for process in processes:
                     process.kill()
+            # A worker stopped for a timed run still being finished (an interrupted sweep) must
+            # run to read its stop sentinel; shutdown would otherwise wait for that run.
+            for process in processes:
+                if process.pid is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(process.pid, signal.SIGCONT)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

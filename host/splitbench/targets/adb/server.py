@@ -59,6 +59,18 @@ class AdbServer:
     def __str__(self) -> str:
         return self.label
 
+    @property
+    def on_this_host(self) -> bool:
+        """Whether the server listens on this machine (``localhost`` or a loopback address)."""
+        import ipaddress
+
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
 
 _HOST_PORT = re.compile(
     r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$"

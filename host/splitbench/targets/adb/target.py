@@ -216,6 +216,10 @@ class AdbTarget:
         can (benchmark_model's op profiling, executor_runner's ETDump)."""
         return self.measure_batch([part], settings)[0]
 
+    def runs_on_this_host(self) -> bool:
+        """The emulated phone behind a local adb server runs its commands on this host."""
+        return self.facts().emulated and self.server.on_this_host
+
     def close(self) -> None:
         """Nothing stays open between commands; uploaded parts stay on the phone for reuse.
         The last batch's scratch folder is removed here (each batch removes the one before)."""
