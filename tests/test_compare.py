@@ -1,0 +1,227 @@
+"""``splitbench compare`` on real runs: the same sweep twice (A/A) must not look different, a run
+measured under a real CPU load (A/B) must, and unusable input gives one line and writes nothing.
+
+The A/A pair runs side by side (two processes at once), so a change in the machine's load
+between two sequential sweeps — on a shared 2-core machine, easily a factor of two — does not
+pass for a difference between the runs. Run B is the same sweep pinned to one core that two
+busy processes also hold, so each of its inferences gets about a third of a core.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import (
+    FAST,
+    SPLITBENCH,
+    assert_one_line_error,
+    cli_env,
+    read_csv,
+    run_cli,
+    run_many,
+    write_network_toml,
+)
+
+pytestmark = pytest.mark.slow
+
+# Long enough that the interval of each part covers the bout-to-bout noise of a loaded machine:
+# 12 bouts of 10 steady runs per part.
+AA = ("--runs", "120", "--rounds", "12", "--min-secs", "0", "--warmup", "2", "--warmup-secs", "0")
+LOADED = ("--runs", "40", "--rounds", "8", "--min-secs", "0", "--warmup", "1", "--warmup-secs", "0")
+N_OPS = 8
+SPIN_SECS = 600  # a spinner's own deadline, should the test die without killing it
+
+
+def _conv_model() -> bytes:
+    """Eight 3x3 convolutions on a 48x48x8 input: parts of 0.1 to a few ms on the host."""
+    import keras
+    from model_factory import _convert
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((48, 48, 8), batch_size=1, name="image")
+    x = inp
+    for _ in range(N_OPS):
+        x = keras.layers.Conv2D(24, 3, padding="same", activation="relu")(x)
+    return _convert(keras.Model(inp, x))
+
+
+def _pin(cpu: int) -> None:
+    from splitbench.orphans import kill_on_parent_death
+
+    kill_on_parent_death()
+    os.sched_setaffinity(0, {cpu})
+
+
+def _sweep_under_load(model: Path, out: Path, cpu: int) -> None:
+    """The sweep pinned to ``cpu`` beside two busy processes pinned there too."""
+    spin = f"import time\nend = time.monotonic() + {SPIN_SECS}\nwhile time.monotonic() < end: pass"
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", spin], preexec_fn=lambda: _pin(cpu))
+        for _ in range(2)
+    ]
+    try:
+        done = subprocess.run(
+            [str(SPLITBENCH), "sweep", str(model), "--out", str(out), *LOADED],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=600,
+            preexec_fn=lambda: _pin(cpu),
+            check=False,
+        )
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait(timeout=30)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("compare")
+    model = root / "conv8.tflite"
+    model.write_bytes(_conv_model())
+    a, a2, b = root / "run_a", root / "run_a2", root / "run_b"
+    for result in run_many([("sweep", model, "--out", out, *AA) for out in (a, a2)], 900):
+        result.ok()
+    _sweep_under_load(model, b, cpu=0)
+    return {"a": a, "a2": a2, "b": b, "model": model, "root": root}
+
+
+def _sig(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r["significant"] == "True"]
+
+
+def _compared(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r["significant"] in ("True", "False")]
+
+
+def test_aa_same_sweep_twice_is_not_called_different(runs: dict[str, Path], tmp_path: Path):
+    out = tmp_path / "aa"
+    result = run_cli("compare", runs["a"], runs["a2"], "--out", out).ok()
+    rows = read_csv(out / "compare.csv")
+    compared = _compared(rows)
+    # every non-empty part: 8 heads (1..8) and 8 tails (0..7) of the host
+    assert len(compared) == 2 * N_OPS, result.describe()
+    assert {(int(r["split"]), r["role"]) for r in compared} == {
+        *((k, "head") for k in range(1, N_OPS + 1)),
+        *((k, "tail") for k in range(N_OPS)),
+    }
+    flagged = _sig(rows)
+    assert len(flagged) <= 0.10 * len(compared), [
+        (r["label"], r["role"], r["diff_pct"], r["diff_lo_ms"], r["diff_hi_ms"]) for r in flagged
+    ]
+    assert f"{len(flagged)} of {len(compared)} parts differ significantly" in result.stdout
+    for r in compared:  # the difference is B − A of the medians written beside it
+        assert math.isclose(float(r["diff_ms"]), float(r["b_ms"]) - float(r["a_ms"]))
+        assert float(r["diff_lo_ms"]) <= float(r["diff_hi_ms"])
+    page = (out / "compare.html").read_text()
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+def test_ab_a_loaded_run_is_called_slower(runs: dict[str, Path], tmp_path: Path):
+    out = tmp_path / "ab"
+    result = run_cli("compare", runs["a"], runs["b"], "--out", out).ok()
+    rows = read_csv(out / "compare.csv")
+    compared, flagged = _compared(rows), _sig(rows)
+    assert len(compared) == 2 * N_OPS
+    # B had about a third of a core: most parts are detected, and every one as slower
+    assert len(flagged) >= len(compared) // 2, result.describe()
+    assert all(float(r["diff_ms"]) > 0 and float(r["diff_lo_ms"]) > 0 for r in flagged)
+    for r in flagged:  # the two conditions of the rule, from the written numbers
+        assert abs(float(r["diff_ms"])) > 0.03 * float(r["a_ms"])
+    # the verdict per network is printed for both runs (default networks)
+    for name in ("4G", "5G-IMT2020", "WiFi-broadband"):
+        assert f"best split for {name}: A " in result.stdout
+    page = (out / "compare.html").read_text()
+    assert page.count('<tr class="sig">') == len(flagged)
+
+
+def test_min_effect_decides_between_real_and_tiny(runs: dict[str, Path], tmp_path: Path):
+    """A larger --min-effect only ever drops parts, and every part it keeps exceeds it."""
+    counts = {}
+    for pct in ("0", "3", "99"):
+        out = tmp_path / f"min{pct}"
+        run_cli("compare", runs["a"], runs["b"], "--out", out, "--min-effect", pct).ok()
+        rows = read_csv(out / "compare.csv")
+        counts[pct] = len(_sig(rows))
+        for r in _sig(rows):
+            assert float(r["diff_ms"]) > float(pct) / 100 * float(r["a_ms"])
+    assert counts["0"] >= counts["3"] >= counts["99"]
+
+
+def test_default_out_is_beside_run_b_and_paths_are_escaped(runs: dict[str, Path], tmp_path: Path):
+    odd = tmp_path / "run <b>&'x'"
+    shutil.copytree(runs["a"], odd)
+    result = run_cli("compare", odd, runs["a2"], "--statistic", "mean").ok()
+    out = runs["a2"] / f"compare-vs-{odd.name}"
+    assert (out / "compare.csv").is_file(), result.describe()
+    page = (out / "compare.html").read_text()
+    assert "run &lt;b&gt;&amp;&#x27;x&#x27;" in page and "<b>&'x'" not in page
+    assert {r["statistic"] for r in read_csv(out / "compare.csv")} == {"mean"}
+    shutil.rmtree(out)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _nothing_written(*dirs: Path) -> None:
+    for d in dirs:
+        assert not list(d.glob("compare-vs-*")), list(d.iterdir())
+
+
+def test_missing_run(runs: dict[str, Path], tmp_path: Path):
+    result = run_cli("compare", runs["a"], tmp_path / "nowhere", "--out", tmp_path / "o")
+    assert_one_line_error(result, "nowhere", "no such run directory")
+    assert not (tmp_path / "o").exists()
+
+
+def test_damaged_database_is_refused_and_left_as_it_is(runs: dict[str, Path], tmp_path: Path):
+    bad = tmp_path / "damaged"
+    shutil.copytree(runs["a2"], bad)
+    db = bad / "results.sqlite"
+    data = bytearray(db.read_bytes())
+    page = 4096  # keep the header page; scribble over the rest
+    rng = np.random.default_rng(3)
+    data[page * 2 : page * 6] = rng.integers(0, 256, page * 4, dtype=np.uint8).tobytes()
+    db.write_bytes(bytes(data))
+    before = db.read_bytes()
+    result = run_cli("compare", runs["a"], bad)
+    assert_one_line_error(result, "damaged", "splitbench doctor")
+    assert db.read_bytes() == before
+    _nothing_written(bad)
+
+
+def test_runs_of_different_models(runs: dict[str, Path], chain_tflite: Path, tmp_path: Path):
+    other = tmp_path / "chain_run"
+    run_cli("sweep", chain_tflite, "--out", other, *FAST).ok()
+    result = run_cli("compare", runs["a"], other)
+    assert_one_line_error(result, "different models", "conv8", "chain")
+    _nothing_written(other)
+
+
+def test_runs_of_different_networks(runs: dict[str, Path], tmp_path: Path):
+    other = tmp_path / "other_networks"
+    shutil.copytree(runs["a2"], other)
+    net = write_network_toml(tmp_path / "net.toml", [("lab", 10.0, 50.0, 20.0)])
+    run_cli("report", other, "--network", net).ok()
+    result = run_cli("compare", runs["a"], other)
+    assert_one_line_error(result, "different networks", "lab")
+    _nothing_written(other)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [("--statistic", "mode", "--statistic"), ("--min-effect", "-1", "--min-effect")],
+)
+def test_bad_options(runs: dict[str, Path], tmp_path: Path, flag: str, value: str, needle: str):
+    result = run_cli("compare", runs["a"], runs["a2"], flag, value, "--out", tmp_path / "o")
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "o").exists()
