@@ -213,8 +213,16 @@ def test_summary_and_page_give_the_verdict(swept: tuple[Path, str]) -> None:
         margin = float(best_anchor[col]) - float(best_split[col])
         line = next(x for x in stdout.splitlines() if x.startswith(f"best anchor for {cfg.name}:"))
         assert f" {best_anchor['anchor']} upload" in line
-        verb = "beats" if margin > 0 else "loses to"
-        assert f"{verb} the {best_anchor['anchor']} anchor by {abs(margin):.1f} ms" in line
+        lo, hi = (
+            float(best_split[f"e2e_lo_ms_{cfg.name}"]),
+            float(best_split[f"e2e_hi_ms_{cfg.name}"]),
+        )
+        if lo <= float(best_anchor[col]) <= hi:  # inside the split's interval: noise
+            assert f"ties with the {best_anchor['anchor']} anchor" in line
+            assert "within the measurement noise" in line
+        else:
+            verb = "beats" if margin > 0 else "loses to"
+            assert f"{verb} the {best_anchor['anchor']} anchor by {abs(margin):.1f} ms" in line
         assert f'"anchor": "{best_anchor["anchor"]}"' in page
 
 
@@ -296,6 +304,16 @@ def test_verdict_says_when_the_anchor_wins_and_by_how_much() -> None:
     )
     tie = verdict(splits.assign(e2e_ms_lte=[900.0, 400.0, 110.0]), anchors, {"lte": 2}, cfg)
     assert tie is not None and tie["winner"] == "tie" and "ties with" in verdict_text(tie, 2)
+    # 5 ms apart but inside the split's 95 % interval: a tie within the noise, not a win.
+    noisy = splits.assign(e2e_ms_lte=[900.0, 400.0, 115.0], e2e_lo_ms_lte=[0, 0, 100.0])
+    noisy = noisy.assign(e2e_hi_ms_lte=[0, 0, 130.0])
+    v = verdict(noisy, anchors, {"lte": 2}, cfg)
+    assert v is not None and (v["winner"], v["noise"]) == ("tie", True)
+    assert verdict_text(v, 2).endswith(
+        "ties with the h264:23 anchor (110.0 ms) within the measurement noise"
+    )
+    clear = noisy.assign(e2e_lo_ms_lte=[0, 0, 112.0], e2e_hi_ms_lte=[0, 0, 118.0])
+    assert verdict(clear, anchors, {"lte": 2}, cfg)["winner"] == "anchor"  # type: ignore[index]
     assert verdict(splits, anchors.iloc[0:0], {"lte": 2}, cfg) is None  # no anchor, no verdict
 
 

@@ -128,8 +128,27 @@ def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
             == "slow"
         )
 
+        assert "30.0 ms end to end" in best.text  # a summary-only head: no interval invented
+        # Every split's end to end carries its 95 % interval as error bars.
+        bars = driver.execute_script(
+            "return document.getElementById('latency-0').data"
+            ".filter(t => t.name === '95 % interval').map(t => t.error_y.array)"
+        )
+        assert len(bars) == 1 and bars[0][1] > 0 and bars[0][0] == 0
+        # Split 1's head: 4 samples in one bout, its interval is ±15 %: flagged, with what to do.
+        unstable = driver.find_element("id", "unstable-0").text
+        assert "split 1:2 head: unstable" in unstable and "--min-secs" in unstable
+
         _select(driver, "network", "fast-lan")
-        assert "For fast-lan, cut at 0:3 (all on the server): 21.0 ms" in best.text
+        # 0:3 (21.0 ms, a tail of identical samples) against 1:2 (23.0 ms from a head of four
+        # samples 10-16 ms): the data cannot separate them, and the page says so.
+        assert (
+            "For fast-lan there is no single best split: 0:3 and 1:2 are tied for fast-lan "
+            "within the measurement noise; measure longer or on a quieter machine"
+        ) in best.text
+        assert "Lowest estimate: cut at 0:3 (all on the server), 21.0 ms end to end" in best.text
+        tied = driver.find_element("css selector", "#best-table-0 tr[data-network='fast-lan']")
+        assert "tied: 0:3, 1:2" in tied.text
         assert (
             driver.execute_script(
                 "return document.getElementById('latency-0').getAttribute('data-network')"

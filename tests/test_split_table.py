@@ -37,6 +37,7 @@ SIDE = [
     "mem_peak_mb",
     "runs",
 ]
+STATS = ["lo_ms", "hi_ms", "mean_ms", "p10_ms", "p50_ms", "p90_ms", "std_ms"]
 EXPECTED_COLUMNS = [
     "split",
     "on_client",
@@ -44,12 +45,8 @@ EXPECTED_COLUMNS = [
     "cut_tensors",
     "client_ms",
     "server_ms",
-    "client_std_ms",
-    "client_p50_ms",
-    "client_p90_ms",
-    "server_std_ms",
-    "server_p50_ms",
-    "server_p90_ms",
+    *(f"client_{s}" for s in STATS),
+    *(f"server_{s}" for s in STATS),
     *(f"client_{s}" for s in SIDE),
     *(f"server_{s}" for s in SIDE),
     "intermediate_bytes",
@@ -63,11 +60,19 @@ EXPECTED_COLUMNS = [
     "lossless",
     "verify_error",
     "e2e_ms_slow",
+    "e2e_lo_ms_slow",
+    "e2e_hi_ms_slow",
     "e2e_ms_fast-lan",
+    "e2e_lo_ms_fast-lan",
+    "e2e_hi_ms_fast-lan",
     "delivery_ms_slow",
     "delivery_ms_fast-lan",
+    "p_best_slow",
+    "p_best_fast-lan",
     "client_error",
     "server_error",
+    "client_unstable",
+    "server_unstable",
 ]
 
 
@@ -265,3 +270,56 @@ def test_from_a_database_path(tmp_path: Path) -> None:
     assert "e2e_ms_slow" not in df.columns
     with pytest.raises(ResultsError, match="not found"):
         build_split_table(tmp_path / "none.sqlite", SHA, "a", "b", [SLOW], OUTPUT_BYTES, N)
+
+
+def test_median_by_default_mean_on_request(tmp_path: Path) -> None:
+    """A scheduler tick moves the mean of a part, not its median; the table says which."""
+    filled = fill(tmp_path / "results.sqlite")
+    filled.db.record_measurement(SHA, 1, "tail", "host", part([8.0, 9.0, 10.0, 9.0, 60.0]))
+    median = build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
+    mean = build_split_table(
+        filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N, statistic="mean"
+    )
+    pooled = [8.0, 9.0, 10.0, 8.0, 9.0, 10.0, 9.0, 60.0]
+    assert median.loc[1, "server_ms"] == pytest.approx(statistics.median(pooled))
+    assert mean.loc[1, "server_ms"] == pytest.approx(statistics.fmean(pooled))
+    assert median.loc[1, "server_mean_ms"] == mean.loc[1, "server_mean_ms"]
+    assert (median.attrs["statistic"], mean.attrs["statistic"]) == ("median", "mean")
+    assert median.loc[1, "e2e_ms_slow"] < mean.loc[1, "e2e_ms_slow"]
+    with pytest.raises(ValueError, match="median, mean"):
+        build_split_table(
+            filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N, statistic="mode"
+        )
+
+
+def test_intervals_p_best_and_verdicts(tmp_path: Path) -> None:
+    df = _table(tmp_path)
+    for net in ("slow", "fast-lan"):
+        e2e, lo, hi = df[f"e2e_ms_{net}"], df[f"e2e_lo_ms_{net}"], df[f"e2e_hi_ms_{net}"]
+        assert lo[1] <= e2e[1] <= hi[1] and lo[1] < hi[1]  # split 1: both parts sampled
+        assert lo[0] == e2e[0] == hi[0]  # no head, a tail of three identical samples
+        assert math.isnan(lo[2]) and math.isnan(df.loc[2, f"p_best_{net}"])  # failed head
+        assert math.isnan(lo[3])  # a head known by its summary only: no interval invented
+        p = df[f"p_best_{net}"].dropna()
+        assert p.sum() == pytest.approx(1.0) and list(p.index) == [0, 1, 3]
+    verdicts = df.attrs["verdicts"]
+    assert {k: v.best for k, v in verdicts.items()} == best_splits(df, NETWORKS)
+    assert df.loc[1, "client_lo_ms"] < 13.0 < df.loc[1, "client_hi_ms"]
+    assert "unstable" in df.loc[1, "client_unstable"] and "--rounds" in df.loc[1, "client_unstable"]
+    assert df.loc[0, "client_unstable"] is None  # an empty part is exactly 0
+
+
+def test_intervals_resample_bouts_and_reproduce(tmp_path: Path) -> None:
+    """Three bouts at 10, 11 and 12 ms: taken as independent samples the median would be 11
+    with no doubt; resampling the bouts shows the drift between them."""
+    filled = fill(tmp_path / "results.sqlite")
+    for level in (10.0, 11.0, 12.0):
+        filled.db.record_measurement(SHA, 2, "tail", "host", part([level] * 50))
+    tables = [
+        build_split_table(filled.db, SHA, "adb:phone", "host", NETWORKS, OUTPUT_BYTES, N)
+        for _ in range(2)
+    ]
+    row = tables[0].loc[2]
+    assert row.server_ms == 11.0 and row.server_runs == 152
+    assert row.server_lo_ms < 10.6 and row.server_hi_ms > 11.4
+    pd.testing.assert_frame_equal(tables[0], tables[1])  # fixed seeds: report reproduces

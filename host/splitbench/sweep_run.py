@@ -72,6 +72,7 @@ class SweepRequest:
     affinity: str | None = None
     # the settings as the user typed them, recorded in run.json and shown in the report
     asked: dict[str, Any] = field(default_factory=dict)
+    statistic: str = "median"  # what part times and end to end use (splitbench.stats)
 
 
 def _quiet(*_args: object) -> None:
@@ -241,6 +242,7 @@ def run_sweep(request: SweepRequest, events: SweepEvents | None = None) -> Sweep
             graph=outcome.graph,
             settings_hash=outcome.settings_hash,
             asked=request.asked,
+            statistic=request.statistic,
         )
         return SweepResult(
             outcome=outcome,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import NetworkDrawsOpt, app, console, err_console
+from splitbench.cli.statistic_option import ReportStatisticOpt, checked_statistic
 from splitbench.cli.table_view import print_table
 from splitbench.errors import SplitbenchError
 
@@ -43,6 +44,7 @@ def report(
             "first characters) as listed by this command."
         ),
     ] = "latest",
+    statistic: ReportStatisticOpt = None,
 ) -> None:
     """Rebuild splits.csv, splits.xlsx, the plots and report.html from a run's database (e.g.
     for other networks).
@@ -60,7 +62,10 @@ def report(
     from splitbench.results.store import DB_NAME
     from splitbench.run_record import RunRecord
 
+    if statistic is not None:
+        checked_statistic(statistic)
     run = RunRecord.load(out)
+    statistic = statistic or str((run.settings or {}).get("statistic") or "median")
     networks = load_network_configs(network, draws=network_draws)
     with ResultsDB(out / DB_NAME, create=False) as db:  # checked; never modified when damaged
         sets = db.settings_sets(run.model_sha, [*run.clients, run.server])
@@ -83,6 +88,7 @@ def report(
             tag="" if settings != "all" or len(sets) == 1 else f"_settings-{picked.hash}",
             write_files=not html,
             write_page=picked is chosen[-1],  # one page: the settings asked for
+            statistic=statistic,
         )
         for client, files in written.files.items():
             if not html:

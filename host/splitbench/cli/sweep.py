@@ -21,6 +21,7 @@ from splitbench.cli.app import (
     console,
     err_console,
 )
+from splitbench.cli.statistic_option import StatisticOpt, checked_statistic
 from splitbench.cli.table_view import print_table
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 from splitbench.presets import QUICK, preset_name
@@ -198,6 +199,7 @@ def sweep(
             "default: the number of cores.",
         ),
     ] = None,
+    statistic: StatisticOpt = "median",
 ) -> None:
     """Split MODEL at every point, check each split is lossless, measure heads on the client and
     tails on the server, and write the split table with end-to-end latency per network."""
@@ -208,6 +210,7 @@ def sweep(
     from splitbench.signals import exit_code, signal_name
     from splitbench.sweep_run import SweepEvents, SweepRequest, run_sweep
 
+    checked_statistic(statistic)
     if retry_failed not in ("yes", "no"):
         raise SplitbenchError(f"--retry-failed must be yes or no, got '{retry_failed}'")
     selected = tuple(parse_split_list(splits)) if splits is not None else None
@@ -270,7 +273,9 @@ def sweep(
             "warmup_secs": warmup_secs,
             "rounds": rounds,
             "strategy": strategy,
+            "statistic": statistic,
         },
+        statistic=statistic,
     )
 
     def started(name: str, run_dir: Path, per_bout: RunSettings) -> None:

@@ -19,10 +19,18 @@ def fmt(value: object, digits: int = 2) -> str:
 
 def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
     """A compact view of the split table; the CSV/XLSX hold every column."""
+    from splitbench.report.split_stats import STATISTIC, verdicts_of
+
     quick = _preset(table) == "quick"
-    title = f"splits (client {client}); times in ms, sizes in KB"
+    statistic = str(table.attrs.get(STATISTIC, "mean"))
+    verdicts = verdicts_of(table)
+    title = f"splits (client {client}); times in ms ({statistic}), sizes in KB"
     if quick:
-        title = f"QUICK first look — splits (client {client}); times in ms ± std, sizes in KB"
+        title = (
+            f"QUICK first look — splits (client {client}); times in ms ({statistic}) ± std, "
+            "sizes in KB"
+        )
+    title += "; ! unstable part, * tied for best"
     view = Table(title=title, box=None)
     for col in ("k:N-k", "client", "server", "cut", "head", "lossless"):
         view.add_column(col, justify="right", no_wrap=True)
@@ -41,21 +49,21 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         ]
         for cfg in networks:
             cell = fmt(row[f"e2e_ms_{cfg.name}"])
-            cells.append(f"[bold green]{cell}[/]" if best.get(cfg.name) == k else cell)
+            v = verdicts.get(cfg.name)
+            if v is not None and v.tied and k in v.contenders:
+                cell = f"[bold yellow]{cell}*[/]"
+            elif best.get(cfg.name) == k:
+                cell = f"[bold green]{cell}[/]"
+            cells.append(cell)
         view.add_row(*cells)
     console.print(view)
     if "cut_coded_bytes" in table.columns:
         _print_coded_table(table, networks, client)
     for cfg in networks:
         if cfg.name in best:
-            k = best[cfg.name]
-            row = table.loc[table["split"] == k].iloc[0]
-            console.print(
-                f"best split for {cfg.name} ({cfg.uplink_mbps:g}/{cfg.downlink_mbps:g} Mbit/s, "
-                f"RTT {cfg.rtt_ms:g} ms{_transport(cfg)}): {k}:{int(row['on_server'])}, "
-                f"{fmt(row[f'e2e_ms_{cfg.name}'])} ms end to end{_tcp_note(cfg, row)}"
-            )
+            console.print(best_line(table, cfg, best[cfg.name], verdicts.get(cfg.name)))
     print_spread_note(table)
+    print_unstable(table)
 
 
 def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no-untyped-def]
@@ -88,11 +96,51 @@ def _preset(table) -> str:  # type: ignore[no-untyped-def]
     return str(table["preset"].iloc[0])
 
 
+def best_line(table, cfg, k: int, v) -> str:  # type: ignore[no-untyped-def]
+    """The best split of one network with its 95 % interval; when the data cannot separate
+    several splits, that, plainly (the verdict's sentence), instead of a winner by noise."""
+    row = table.loc[table["split"] == k].iloc[0]
+    where = (
+        f"best split for {cfg.name} ({cfg.uplink_mbps:g}/{cfg.downlink_mbps:g} Mbit/s, "
+        f"RTT {cfg.rtt_ms:g} ms{_transport(cfg)})"
+    )
+    e2e = f"{fmt(row[f'e2e_ms_{cfg.name}'])} ms end to end{_interval(row, cfg.name)}"
+    label = f"{k}:{int(row['on_server'])}"
+    if v is not None and v.tied:
+        return f"{where}: no single best — {v.text()} (lowest estimate {label}, {e2e})"
+    return f"{where}: {label}, {e2e}{_tcp_note(cfg, row)}"
+
+
+def _interval(row, network: str) -> str:  # type: ignore[no-untyped-def]
+    lo, hi = fmt(row.get(f"e2e_lo_ms_{network}")), fmt(row.get(f"e2e_hi_ms_{network}"))
+    return "" if "-" in (lo, hi) else f" (95 % interval {lo}–{hi})"
+
+
+def print_unstable(table, shown: int = 3) -> None:  # type: ignore[no-untyped-def]
+    """How many parts are unstable, the first few with the reason and what to do."""
+    from splitbench.report.split_stats import unstable_parts
+
+    n = int(table["on_client"].iloc[0]) + int(table["on_server"].iloc[0]) if len(table) else 0
+    lines = unstable_parts(table, n)
+    if not lines:
+        return
+    console.print(
+        f"[yellow]{len(lines)} unstable part(s)[/] (marked ! above; every one in the "
+        "client_unstable / server_unstable columns):",
+        highlight=False,
+    )
+    for line in lines[:shown]:
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
+
+
 def _time(row, side: str, spread: bool) -> str:  # type: ignore[no-untyped-def]
-    """A mean time, with the standard deviation of its samples when the spread is asked for."""
+    """A part's time, with the standard deviation of its samples when the spread is asked
+    for, and ! when the part is unstable."""
     text = fmt(row[f"{side}_ms"])
     std = fmt(row.get(f"{side}_std_ms"))
-    return f"{text} ±{std}" if spread and text != "-" and std != "-" else text
+    text = f"{text} ±{std}" if spread and text != "-" and std != "-" else text
+    unstable = row.get(f"{side}_unstable")
+    return f"{text}!" if isinstance(unstable, str) and unstable else text
 
 
 def print_spread_note(table) -> None:  # type: ignore[no-untyped-def]

@@ -41,9 +41,10 @@ def build_anchor_table(
     output_bytes: int,
     num_operators: int,
     settings: str | None = None,
+    statistic: str = "median",
 ) -> pd.DataFrame:
     """One row per recorded anchor codec (empty frame when the run has none)."""
-    server_ms = whole_model_ms(db, model_sha, server, settings)
+    server_ms = whole_model_ms(db, model_sha, server, settings, statistic)
     rows = [
         anchor_row(a, server_ms, networks, output_bytes, num_operators)
         for a in db.anchor_results(model_sha).values()
@@ -109,15 +110,21 @@ def verdict(
     splits: pd.DataFrame, anchors: pd.DataFrame, best_split: dict[str, int], cfg: NetworkConfig
 ) -> dict[str, Any] | None:
     """The best split against the best anchor on one network: both latencies and who wins by
-    how much (positive ``margin_ms``: the split is faster). None without both."""
+    how much (positive ``margin_ms``: the split is faster). An anchor inside the split's 95 %
+    end-to-end interval is a tie (``noise``: the difference is within the measurement noise).
+    None without both."""
     k = best_split.get(cfg.name)
     best = best_anchors(anchors, [cfg]).get(cfg.name)
     if k is None or best is None:
         return None
-    split_ms = float(splits.loc[splits["split"] == k, f"e2e_ms_{cfg.name}"].iloc[0])
+    row = splits.loc[splits["split"] == k].iloc[0]
+    split_ms = float(row[f"e2e_ms_{cfg.name}"])
     anchor_ms = float(anchors.loc[anchors["anchor"] == best, anchor_e2e_column(cfg)].iloc[0])
+    lo = float(row.get(f"e2e_lo_ms_{cfg.name}", NAN))
+    hi = float(row.get(f"e2e_hi_ms_{cfg.name}", NAN))
     margin = anchor_ms - split_ms
-    winner = "split" if margin > 0 else ("anchor" if margin < 0 else "tie")
+    noise = bool(lo <= anchor_ms <= hi) and margin != 0
+    winner = "tie" if margin == 0 or noise else ("split" if margin > 0 else "anchor")
     return {
         "split": k,
         "split_ms": split_ms,
@@ -126,6 +133,7 @@ def verdict(
         "margin_ms": margin,
         "margin_ratio": margin / anchor_ms if anchor_ms else NAN,
         "winner": winner,
+        "noise": noise,
     }
 
 
@@ -135,6 +143,11 @@ def verdict_text(v: dict[str, Any], num_operators: int) -> str:
     where = f"{k}:{num_operators - k}" + (" (all on the phone)" if k == num_operators else "")
     split = f"the best split {where}, {v['split_ms']:.1f} ms,"
     if v["winner"] == "tie":
+        if v.get("noise"):
+            return (
+                f"{split} ties with the {v['anchor']} anchor ({v['anchor_ms']:.1f} ms) within "
+                "the measurement noise"
+            )
         return f"{split} ties with the {v['anchor']} anchor"
     pct = f"{100 * abs(v['margin_ratio']):.0f} %"
     if v["winner"] == "split":

@@ -49,21 +49,44 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         ("client_ms", "server_ms"),
         "ms",
-        "mean steady-state time of the head on the client and of the tail on the server "
-        "(0 for an empty part)",
+        "steady-state time of the head on the client and of the tail on the server: the "
+        "median of the samples of all bouts (`--statistic mean`: their mean; the workbook and "
+        "the report say which); 0 for an empty part. A part known only by a runner's summary "
+        "(no raw samples) shows its average",
         "measured directly on each part file, never summed from operators",
     ),
     Column(
-        ("client_std_ms", "client_p50_ms", "client_p90_ms"),
+        ("client_lo_ms", "client_hi_ms"),
         "ms",
-        f"spread of the raw samples {_SIDES}",
+        f"95 % confidence interval of `client_ms` {_SIDES}; empty without raw samples",
+        "bootstrap (scipy.stats.bootstrap, 2000 resamples) over the part's bouts; with fewer "
+        "than 3 bouts over its samples (docs/statistics.md)",
+    ),
+    Column(
+        ("client_mean_ms", "client_p10_ms", "client_p50_ms", "client_p90_ms", "client_std_ms"),
+        "ms",
+        f"mean, 10th/50th/90th percentiles and population standard deviation of the raw "
+        f"samples of all bouts {_SIDES}",
         "derived from the samples in the database",
     ),
     Column(
-        ("server_std_ms", "server_p50_ms", "server_p90_ms"),
+        ("server_lo_ms", "server_hi_ms"),
+        "ms",
+        "the same interval for `server_ms`",
+        "bootstrap over the part's bouts",
+    ),
+    Column(
+        ("server_mean_ms", "server_p10_ms", "server_p50_ms", "server_p90_ms", "server_std_ms"),
         "ms",
         "the same for the tail on the server",
         "derived from the samples in the database",
+    ),
+    Column(
+        ("client_unstable", "server_unstable"),
+        "",
+        "why a part's time should not be trusted as is (its 95 % interval is wider than ±10 % "
+        "of it, or its samples are bimodal) and what to do; empty when stable",
+        "checked on the samples (docs/statistics.md)",
     ),
     Column(
         ("client_init_ms", "client_first_ms", "client_warmup_ms"),
@@ -156,6 +179,21 @@ COLUMNS: tuple[Column, ...] = (
         "output/downlink; `tcp` profiles: client + `uplink_ms` + server + `downlink_ms`. At "
         "split N (all on the phone) just the client time",
         "arithmetic on the measured columns (and the simulated transfers)",
+    ),
+    Column(
+        ("e2e_lo_ms_<network>", "e2e_hi_ms_<network>"),
+        "ms",
+        "95 % interval of `e2e_ms`: client and server resampled independently, the network "
+        "terms as they are; empty where a part has no raw samples",
+        "percentiles of the bootstrap draws of client + server + network",
+    ),
+    Column(
+        ("p_best_<network>",),
+        "ratio",
+        "probability that this split is the fastest end to end (share of bootstrap draws in "
+        "which it is lowest); sums to 1 over the measured splits. Splits with at least 0.05 "
+        "are the contenders: more than one means a tie within the measurement noise",
+        "the bootstrap draws of every split's end to end",
     ),
     Column(
         ("uplink_ms_<network>", "downlink_ms_<network>"),
@@ -338,7 +376,8 @@ ANCHOR_COLUMNS: tuple[Column, ...] = (
         ("server_ms",),
         "ms",
         "the whole model on the server (the same on every row)",
-        "measured: the whole model's mean steady-state time on the server target",
+        "measured: the whole model's steady-state time on the server target (median, or mean "
+        "with `--statistic mean`, as `server_ms` of splits.csv)",
     ),
     Column(("output_bytes",), "bytes", "the result sent back (the downlink)", "tensor sizes"),
     Column(

@@ -45,6 +45,8 @@ SHEET_META = "Metadata"
 SHEET_KPIS = "KPIs per split"
 SHEET_ANCHORS = "Anchors"
 BEST_FILL = PatternFill(fill_type="solid", start_color="FFC6EFCE", end_color="FFC6EFCE")
+# the contenders of a network whose best split the data cannot separate from others
+TIE_FILL = PatternFill(fill_type="solid", start_color="FFFFEB9C", end_color="FFFFEB9C")
 HEADER_FONT = Font(bold=True)
 KB = 1024
 
@@ -239,13 +241,19 @@ def scenario_headers(networks: Sequence[NetworkConfig]) -> list[str]:
         "Processing time on server (ms)",
         *(f"End-to-end latency {cfg.name} (ms)" for cfg in networks),
         "Lossless",
+        *(f"End-to-end 95 % interval {cfg.name} (ms)" for cfg in networks),
+        *(f"P(best) {cfg.name}" for cfg in networks),
+        "Unstable",
     ]
 
 
 def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConfig]) -> None:
+    from splitbench.report.split_stats import STATISTIC, verdicts_of
+
     headers = scenario_headers(networks)
     _header_row(ws, headers)
     best = best_splits(df, networks)
+    verdicts = verdicts_of(df)
     first_e2e = 8  # 1-based column of the first end-to-end latency
     # to_dict, not itertuples: names like e2e_ms_5G-median are not Python identifiers.
     for r, rec in enumerate(df.to_dict("records"), start=2):
@@ -259,6 +267,9 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
             _cell(rec["server_ms"]),
             *(_cell(rec[e2e_column(cfg)]) for cfg in networks),
             _lossless(rec["lossless"]),
+            *(_interval_text(rec, cfg) for cfg in networks),
+            *(_cell(rec.get(f"p_best_{cfg.name}")) for cfg in networks),
+            _unstable_text(rec),
         ]
         for c, value in enumerate(values, start=1):
             _put(ws, r, c, value)
@@ -269,21 +280,46 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
         for c, key in ((4, "client_error"), (7, "server_error")):
             if rec.get(key):
                 ws.cell(row=r, column=c).comment = Comment(str(rec[key]), "splitbench")
+        for c in range(first_e2e + 2 * len(networks) + 1, first_e2e + 3 * len(networks) + 1):
+            ws.cell(row=r, column=c).number_format = "0.000"
         for i, cfg in enumerate(networks):
-            if best.get(cfg.name) == rec["split"]:
-                cell = ws.cell(row=r, column=first_e2e + i)
+            v = verdicts.get(cfg.name)
+            cell = ws.cell(row=r, column=first_e2e + i)
+            if v is not None and v.tied and rec["split"] in v.contenders:
+                cell.fill = TIE_FILL
+            elif best.get(cfg.name) == rec["split"]:
                 cell.fill = BEST_FILL
                 cell.font = HEADER_FONT
     note_row = len(df) + 3
-    _put(
-        ws,
-        note_row,
-        1,
-        "Highlighted: lowest end-to-end latency per network configuration. "
+    statistic = str(df.attrs.get(STATISTIC, "mean"))
+    notes = [
+        "Highlighted green: the best split per network configuration; yellow: splits tied for "
+        "best within the measurement noise (P(best) >= 0.05 each). "
         "Empty time: the part could not be measured (see the cell comment). 1 KB = 1024 bytes.",
-    )
+        f"Processing times are the {statistic} of each part's samples; the 95 % intervals "
+        "resample the bouts of client and server (docs/statistics.md).",
+        *(v.text() + "." for v in verdicts.values()),
+    ]
+    for i, text in enumerate(notes):
+        _put(ws, note_row + i, 1, text)
     ws.freeze_panes = "B2"
     _widths(ws, headers, minimum=10)
+
+
+def _interval_text(rec: Mapping[str, Any], cfg: NetworkConfig) -> str | None:
+    lo, hi = rec.get(f"e2e_lo_ms_{cfg.name}"), rec.get(f"e2e_hi_ms_{cfg.name}")
+    if lo is None or hi is None or lo != lo or hi != hi:
+        return None
+    return f"{lo:.2f}–{hi:.2f}"
+
+
+def _unstable_text(rec: Mapping[str, Any]) -> str | None:
+    found = [
+        f"{role}: {rec[f'{side}_unstable']}"
+        for side, role in (("client", "head"), ("server", "tail"))
+        if isinstance(rec.get(f"{side}_unstable"), str) and rec[f"{side}_unstable"]
+    ]
+    return "; ".join(found) or None
 
 
 def _write_meta(ws: Worksheet, networks: Sequence[NetworkConfig], meta: Mapping[str, Any]) -> None:

@@ -49,12 +49,14 @@ def write_run_outputs(
     tag: str = "",
     write_files: bool = True,
     write_page: bool = True,
+    statistic: str = "median",
 ) -> RunOutputs:
     """Build every client's split table from the run's database and write the run's files.
 
     ``settings_hash`` picks one settings identity (default: the latest measured); ``tag`` is
     added to the file names (several identities in one directory). ``write_files=False`` builds
     the tables only (``report --html``, ``explore``); ``write_page=False`` skips ``report.html``.
+    ``statistic``: what the part times and end to end use (``median`` or ``mean``).
     """
     from splitbench.report.run_page import write_run_html
     from splitbench.report.write import find_holes, whole_model_holes, write_report
@@ -80,6 +82,7 @@ def write_run_outputs(
             conversion_max_abs_diff=run.conversion_max_abs_diff,
             asked=asked,
             write_files=write_files,
+            statistic=statistic,
         )
         out.files[client] = files
         out.network_error = out.network_error or files.network_error

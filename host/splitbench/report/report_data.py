@@ -19,6 +19,7 @@ import pandas as pd
 
 from splitbench.network import NetworkConfig
 from splitbench.report.plots import best_split_curve, latency_components, uplink_axis
+from splitbench.report.split_stats import STATISTIC, unstable_parts, verdicts_of
 from splitbench.report.split_table import e2e_column
 
 # Columns shown by default in the per-split table, in this order (when present); every other
@@ -36,7 +37,13 @@ MAIN_COLUMNS = (
     "max_abs_diff",
     "conversion_max_abs_diff",
 )
-ERROR_COLUMNS = ("client_error", "server_error", "verify_error")
+ERROR_COLUMNS = (
+    "client_error",
+    "server_error",
+    "client_unstable",
+    "server_unstable",
+    "verify_error",
+)
 COMPONENTS = ("client", "uplink", "server", "downlink")
 
 
@@ -118,10 +125,26 @@ def best_summary(
         out["intermediate_bytes"] = _clean(float(inter.iloc[i]))
         return out
 
+    def interval(k: int, column: str) -> tuple[float, float]:
+        row = table.loc[splits == k]
+        lo, hi = f"{column.replace('_ms', '_lo_ms', 1)}", f"{column.replace('_ms', '_hi_ms', 1)}"
+        if row.empty or lo not in table.columns:
+            return (math.nan, math.nan)
+        return float(row[lo].iloc[0]), float(row[hi].iloc[0])
+
+    best_lo, best_hi = interval(int(best_k), col)
     return {
         "network": cfg.name,
+        "statistic": str(table.attrs.get(STATISTIC, "mean")),
         "best": int(best_k),
         "best_ms": float(best_ms),
+        "best_lo_ms": _clean(best_lo),
+        "best_hi_ms": _clean(best_hi),
+        "verdict": _verdict(table, cfg),
+        # the runner-up's and the best's end-to-end intervals overlap: the margin is noise
+        "runner_up_in_noise": None
+        if runner is None
+        else _overlap((best_lo, best_hi), interval(int(runner[1]), col)),
         "runner_up": None if runner is None else int(runner[1]),
         "runner_up_ms": None if runner is None else float(runner[0]),
         "runner_up_margin": None if runner is None else margin(float(runner[0])),
@@ -134,7 +157,37 @@ def best_summary(
         "composition": {
             "best": composition(int(best_k)),
             "runner_up": None if runner is None else composition(int(runner[1])),
+            # per measured component: True when best and runner-up differ only within the
+            # noise (their 95 % intervals overlap); the "why" sentence leaves those out
+            "in_noise": None
+            if runner is None
+            else {
+                side: _overlap(
+                    interval(int(best_k), f"{side}_ms"), interval(int(runner[1]), f"{side}_ms")
+                )
+                for side in ("client", "server")
+            },
         },
+    }
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Two 95 % intervals overlap (unknown intervals count as not overlapping)."""
+    if not all(math.isfinite(v) for v in (*a, *b)):
+        return False
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _verdict(table: pd.DataFrame, cfg: NetworkConfig) -> dict[str, Any] | None:
+    """The verdict of one network (:mod:`splitbench.stats.verdict`) as page data."""
+    v = verdicts_of(table).get(cfg.name)
+    if v is None:
+        return None
+    return {
+        "tied": v.tied,
+        "contenders": list(v.contenders),
+        "p_best": _clean(v.p_best.get(v.best)),
+        "text": v.text(),
     }
 
 
@@ -186,6 +239,7 @@ def _section(
     for cfg in networks:
         parts = latency_components(table, cfg)
         components[cfg.name] = {k: _floats(v) for k, v in parts.items()}
+        components[cfg.name].update(_error_bars(table, cfg))
         best, best_ms = best_split_curve(
             table, uplinks, downlink_mbps=cfg.downlink_mbps, rtt_ms=cfg.rtt_ms
         )
@@ -226,6 +280,23 @@ def _section(
         "has_predicted": bool(predicted),
         "coded": [c for c in columns if c.startswith("e2e_coded_ms_")],
         "anchors": _anchors(sec, networks, n),
+        "statistic": str(table.attrs.get(STATISTIC, "mean")),
+        "unstable": unstable_parts(table, n),
+    }
+
+
+def _error_bars(table: pd.DataFrame, cfg: NetworkConfig) -> dict[str, list[float | None]]:
+    """The end-to-end 95 % interval as error bars (above and below the point) per split."""
+    lo, hi = f"e2e_lo_ms_{cfg.name}", f"e2e_hi_ms_{cfg.name}"
+    if lo not in table.columns:
+        return {}
+    e2e = pd.to_numeric(table[e2e_column(cfg)], errors="coerce").to_numpy(dtype=float)
+    low = pd.to_numeric(table[lo], errors="coerce").to_numpy(dtype=float)
+    high = pd.to_numeric(table[hi], errors="coerce").to_numpy(dtype=float)
+    return {
+        "e2e": _floats(e2e),
+        "e2e_err_plus": _floats(high - e2e),
+        "e2e_err_minus": _floats(e2e - low),
     }
 
 

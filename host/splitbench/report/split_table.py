@@ -14,6 +14,10 @@ Conventions that matter to a reader of the numbers:
 * Run settings are part of a measurement's identity: a table uses one settings identity (the
   latest measured one unless told), so unlike measurements are never mixed. Within it, the
   successful bouts of a part are pooled; a part with none shows its latest failure.
+* ``client_ms`` / ``server_ms`` are the chosen statistic (median by default, or mean) of the
+  pooled samples, with a 95 % interval from resampling the bouts (:mod:`splitbench.stats`);
+  end to end gets an interval and every split its probability of being best
+  (:mod:`.split_stats`).
 """
 
 from __future__ import annotations
@@ -28,17 +32,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from splitbench.measure.types import RunSettings, StatsSummary
+from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
 from splitbench.network.config import as_ideal
 from splitbench.network.tcp import NetworkSimulationError, TransferTimes, transfer_times
+from splitbench.report.split_stats import STAT_FIELDS, add_intervals, part_seed, stat_values
 from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key
 from splitbench.results.identity import settings_hash as identity_hash
+from splitbench.stats.parts import (
+    PartStats,
+    check_statistic,
+    empty_part,
+    part_stats,
+    summary_only,
+    unknown_part,
+)
 
 NAN = float("nan")
 
-# Per-side columns, in table order: timing statistics, then the seed's KPIs (clause 10.2.7).
-STAT_FIELDS = ("std_ms", "p50_ms", "p90_ms")
+# Per-side columns, in table order: timing statistics (STAT_FIELDS), then the seed's KPIs
+# (clause 10.2.7).
 KPI_FIELDS = (
     "init_ms",
     "first_ms",
@@ -73,15 +86,20 @@ def build_split_table(
     *,
     settings: RunSettings | str | None = None,
     strategy: str = "direct",
+    statistic: str = "median",
 ) -> pd.DataFrame:
     """One row per split ``0..num_operators`` for one client target and one server target.
 
     ``settings`` selects one settings identity: its hash (see ``ResultsDB.settings_sets``), or
     per-bout :class:`RunSettings` (any number of bouts). When None, the most recently measured
     identity of these targets is used — mixing settings in one table would compare unlike with
-    unlike. ``strategy`` picks ``direct`` or ``predicted`` rows.
+    unlike. ``strategy`` picks ``direct`` or ``predicted`` rows. ``statistic`` (``median`` or
+    ``mean``) is what ``client_ms``/``server_ms`` and end to end use; ``df.attrs`` holds it
+    and the verdict per network (:mod:`.split_stats`).
     """
+    check_statistic(statistic)
     args = (model_sha, client, server, networks, output_bytes, num_operators, settings, strategy)
+    args = (*args, statistic)
     if isinstance(db, ResultsDB):
         return _build(db, *args)
     with ResultsDB(db, create=False) as opened:
@@ -98,6 +116,7 @@ def _build(
     num_operators: int,
     settings: RunSettings | str | None,
     strategy: str,
+    statistic: str,
 ) -> pd.DataFrame:
     n = num_operators
     splits = {rec.split: rec for rec in db.splits(model_sha)}
@@ -114,6 +133,7 @@ def _build(
     times, networks, error = _simulated(networks, cut_sizes, output_bytes)
 
     rows: list[dict[str, Any]] = []
+    parts: dict[str, list[PartStats]] = {"client": [], "server": []}
     for k in range(n + 1):
         rec = splits.get(k)
         row: dict[str, Any] = {
@@ -125,11 +145,19 @@ def _build(
         # A part with no file is empty: split 0's head, split N's tail, and a head or tail holding
         # only weight-transforming operators (they travel with the weights they feed).
         client_side = _side(
-            heads.get(k), empty=(k == 0 or (rec is not None and rec.head_bytes == 0))
+            heads.get(k),
+            empty=(k == 0 or (rec is not None and rec.head_bytes == 0)),
+            statistic=statistic,
+            seed=part_seed(k, "client"),
         )
         server_side = _side(
-            tails.get(k), empty=(k == n or (rec is not None and rec.tail_bytes == 0))
+            tails.get(k),
+            empty=(k == n or (rec is not None and rec.tail_bytes == 0)),
+            statistic=statistic,
+            seed=part_seed(k, "server"),
         )
+        parts["client"].append(client_side["stats"])
+        parts["server"].append(server_side["stats"])
         row["client_ms"] = client_side["ms"]
         row["server_ms"] = server_side["ms"]
         for prefix, side in (("client", client_side), ("server", server_side)):
@@ -146,8 +174,11 @@ def _build(
             row[delivery_column(cfg)] = NAN if np.isnan(head) else delivery_ms(head, cfg)
         row["client_error"] = client_side["error"]
         row["server_error"] = server_side["error"]
+        row["client_unstable"] = client_side["unstable"]
+        row["server_unstable"] = server_side["unstable"]
         rows.append(row)
     df = _typed(pd.DataFrame(rows))
+    df = add_intervals(df, parts["client"], parts["server"], networks, n, statistic)
     if error:
         df.attrs[NETWORK_ERROR] = error
     return df
@@ -202,16 +233,23 @@ def _e2e(
     }
 
 
-def whole_model_ms(db: ResultsDB, model_sha: str, target: str, settings: str | None) -> float:
-    """Mean steady-state time of the whole model on ``target`` (role ``whole``), its bouts pooled
-    under one settings identity (the latest measured when ``settings`` is None); NaN when it was
-    not measured. The all-on-the-server anchor's server time (:mod:`.anchor_table`)."""
+def whole_model_ms(
+    db: ResultsDB,
+    model_sha: str,
+    target: str,
+    settings: str | None,
+    statistic: str = "median",
+) -> float:
+    """Steady-state time (``statistic``) of the whole model on ``target`` (role ``whole``), its
+    bouts pooled under one settings identity (the latest measured when ``settings`` is None);
+    NaN when it was not measured. The all-on-the-server anchor's server time
+    (:mod:`.anchor_table`)."""
     found = db.measurements(model_sha, target=target, role="whole", strategy="direct")
     wanted = _wanted(found, settings)
     mine = [m for m in found if m.settings_hash in wanted]
     if not mine:
         return NAN
-    return float(_side(_pooled(mine), empty=False)["ms"])
+    return float(_side(_pooled(mine), empty=False, statistic=statistic, seed=0)["ms"])
 
 
 def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | None) -> set[str]:
@@ -227,9 +265,7 @@ def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | No
     return {latest.settings_hash} if latest is not None else set()
 
 
-def _latest_by_split(
-    found: Iterable[StoredMeasurement], wanted: set[str]
-) -> dict[int, StoredMeasurement]:
+def _latest_by_split(found: Iterable[StoredMeasurement], wanted: set[str]) -> dict[int, Pooled]:
     """Per split, the part's measurement with every successful bout pooled into one.
 
     A sweep measures each part in several bouts spread over its passes (``--rounds``), so slow
@@ -244,16 +280,23 @@ def _latest_by_split(
     return {k: _pooled(ms) for k, ms in bouts.items()}
 
 
-def _pooled(bouts: list[StoredMeasurement]) -> StoredMeasurement:
+# A part's measurement with its successful bouts pooled, and the steady samples of each bout.
+Pooled = tuple[StoredMeasurement, list[list[float]]]
+
+
+def _pooled(bouts: list[StoredMeasurement]) -> Pooled:
+    """One measurement for the successful bouts of one part under one set of run settings
+    (samples concatenated, KPIs averaged), with the samples still grouped by bout: samples
+    within a bout are not independent, so the statistics resample whole bouts."""
     ok = [m for m in bouts if m.part.ok]
     if not ok:
-        return bouts[-1]
+        return bouts[-1], []
     if len(ok) == 1:
-        return ok[0]
+        return ok[0], [list(ok[0].part.steady_ms)]
     parts = [m.part for m in ok]
     by_settings = {settings_key(p.settings) for p in parts}
     if len(by_settings) > 1:  # bouts are only pooled under one set of run settings
-        return ok[-1]
+        return ok[-1], [list(ok[-1].part.steady_ms)]
 
     def mean_of(values: list[float | None]) -> float | None:
         known = [v for v in values if v is not None]
@@ -272,7 +315,8 @@ def _pooled(bouts: list[StoredMeasurement]) -> StoredMeasurement:
         mem_peak_mb=max((p.mem_peak_mb for p in parts if p.mem_peak_mb is not None), default=None),
         evidence=[e for p in parts for e in p.evidence],
     )
-    return replace(ok[-1], part=pooled, evidence=tuple(e for m in ok for e in m.evidence))
+    merged = replace(ok[-1], part=pooled, evidence=tuple(e for m in ok for e in m.evidence))
+    return merged, [list(p.steady_ms) for p in parts]
 
 
 def _pooled_summary(summaries: list[StatsSummary | None]) -> StatsSummary | None:
@@ -295,29 +339,47 @@ def _pooled_summary(summaries: list[StatsSummary | None]) -> StatsSummary | None
     )
 
 
-def _side(m: StoredMeasurement | None, *, empty: bool) -> dict[str, Any]:
-    """Timing statistics and KPIs of one part; 0 for an empty part, NaN for an unknown one."""
+def _side(pooled: Pooled | None, *, empty: bool, statistic: str, seed: int) -> dict[str, Any]:
+    """Timing statistics and KPIs of one part; 0 for an empty part, NaN for an unknown one.
+    ``stats`` is its :class:`PartStats` (draws for the end-to-end interval)."""
     fields = ("ms", *STAT_FIELDS, *KPI_FIELDS)
     if empty:
-        return {**dict.fromkeys(fields, 0.0), "runs": 0, "error": None}
-    out: dict[str, Any] = {**dict.fromkeys(fields, NAN), "error": None}
-    if m is None:
+        zero = empty_part(statistic)
+        return {**dict.fromkeys(fields, 0.0), "runs": 0, "error": None, "unstable": None,
+                "stats": zero}  # fmt: skip
+    out: dict[str, Any] = {**dict.fromkeys(fields, NAN), "error": None, "unstable": None}
+    out["stats"] = unknown_part(statistic)
+    if pooled is None:
         return out
+    m, bouts = pooled
     part = m.part
     if not part.ok:
         out["error"] = part.error
         return out
-    samples = part.steady_ms
-    if samples:
-        out["ms"] = statistics.fmean(samples)
-        out["std_ms"] = statistics.pstdev(samples)
-        out["p50_ms"] = float(np.percentile(samples, 50))
-        out["p90_ms"] = float(np.percentile(samples, 90))
-        out["runs"] = len(samples)
+    if part.steady_ms:
+        out.update(_timing(part_stats(bouts, statistic, seed=seed)))
     elif part.steady_summary is not None:  # e.g. benchmark_model stdout: no raw samples
-        out["ms"] = part.steady_summary.avg_ms
-        out["std_ms"] = part.steady_summary.std_ms
-        out["runs"] = part.steady_summary.count
+        summary = part.steady_summary
+        out["stats"] = summary_only(summary.avg_ms, summary.std_ms, summary.count)
+        out["ms"], out["mean_ms"] = summary.avg_ms, summary.avg_ms
+        out["std_ms"] = summary.std_ms
+        out["runs"] = summary.count
+    out.update(_kpis(part))
+    return out
+
+
+def _timing(s: PartStats) -> dict[str, Any]:
+    return {
+        "stats": s,
+        "ms": s.estimate,
+        **stat_values(s),
+        "runs": s.n_samples,
+        "unstable": s.unstable,
+    }
+
+
+def _kpis(part: PartMeasurement) -> dict[str, float]:
+    out: dict[str, float] = {}
     out["init_ms"] = _float(part.init_ms)
     out["first_ms"] = _float(part.first_ms)
     out["warmup_ms"] = statistics.fmean(part.warmup_ms) if part.warmup_ms else NAN
@@ -382,7 +444,13 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         )
     for col in ("bit_exact", "lossless"):
         df[col] = pd.array(list(df[col]), dtype="boolean")
-    for col in ("cut_tensors", "client_error", "server_error"):
+    for col in (
+        "cut_tensors",
+        "client_error",
+        "server_error",
+        "client_unstable",
+        "server_unstable",
+    ):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
 

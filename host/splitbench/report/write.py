@@ -54,6 +54,7 @@ def write_report(
     conversion_max_abs_diff: float | None = None,
     write_files: bool = True,
     asked: Mapping[str, Any] | None = None,
+    statistic: str = "median",
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
@@ -84,6 +85,7 @@ def write_report(
         output_bytes=output_bytes,
         num_operators=num_operators,
         settings=chosen,
+        statistic=statistic,
     )
     network_error = str(table.attrs.get(NETWORK_ERROR, ""))
     if network_error:  # the workbook states the transport the numbers were computed with
@@ -130,6 +132,7 @@ def write_report(
         output_bytes=output_bytes,
         num_operators=num_operators,
         settings=chosen,
+        statistic=statistic,
     )
     best = best_splits(table, networks)
     best_coded = best_coded_splits(table, networks)
@@ -144,7 +147,11 @@ def write_report(
             "measured_per_bout": derived.get("per_bout"),
         }
     if isinstance(meta.get("run_settings"), dict):
-        meta["run_settings"] = {"preset": str(table["preset"].iloc[0]), **meta["run_settings"]}
+        meta["run_settings"] = {
+            "preset": str(table["preset"].iloc[0]),
+            **meta["run_settings"],
+            "statistic": f"{statistic} (part times and end to end; 95 % intervals by bout)",
+        }
     if note:  # first on the metadata sheet; report.html puts the label beside each section
         meta = {"preset": f"{note} ({QUICK.flags()})", **meta}
         if isinstance(meta.get("run_settings"), dict):

@@ -136,9 +136,18 @@ function bestSentence(s, net) {
   const n = s.num_operators;
   if (!b) return "For " + net.name + ": no split has both parts measured, so there is no best split.";
   const where = b.best === n ? " (all on the phone)" : b.best === 0 ? " (all on the server)" : "";
-  let t = "For " + net.name + ", cut at " + label(n, b.best) + where + ": " + ms(b.best_ms) + " end to end";
-  if (b.runner_up != null) t += ", " + ms(b.runner_up_margin.ms) + pct(b.runner_up_margin.pct) +
-    " ahead of the runner-up " + label(n, b.runner_up);
+  const v = b.verdict;
+  const ci = b.best_lo_ms != null && b.best_hi_ms != null
+    ? " (95 % interval " + ms(b.best_lo_ms) + "–" + ms(b.best_hi_ms) + ")" : "";
+  let t = v && v.tied
+    ? "For " + net.name + " there is no single best split: " + v.text + ". Lowest estimate: cut at " +
+      label(n, b.best) + where + ", " + ms(b.best_ms) + " end to end" + ci
+    : "For " + net.name + ", cut at " + label(n, b.best) + where + ": " + ms(b.best_ms) + " end to end" + ci;
+  if (b.runner_up != null) t += b.runner_up_in_noise
+    ? ", the runner-up " + label(n, b.runner_up) + " only " + ms(b.runner_up_margin.ms) +
+      " behind, within the measurement noise"
+    : ", " + ms(b.runner_up_margin.ms) + pct(b.runner_up_margin.pct) +
+      " ahead of the runner-up " + label(n, b.runner_up);
   const anchors = [];
   if (b.best !== n && b.all_on_phone_ms != null)
     anchors.push("all on the phone " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
@@ -156,8 +165,8 @@ function bestSentence(s, net) {
   }
   if (b.coded) t += " With the cut coded (codec columns): cut at " + label(n, b.coded.best) + ", " +
     ms(b.coded.best_ms) + " end to end.";
-  const v = s.anchors && s.anchors.verdict[net.name];
-  if (v) t += " Against the phone uploading a compressed picture (clause-5 anchor): " + v.text + ".";
+  const av = s.anchors && s.anchors.verdict[net.name];
+  if (av) t += " Against the phone uploading a compressed picture (clause-5 anchor): " + av.text + ".";
   return t + whySentence(s, net, b);
 }
 
@@ -165,7 +174,10 @@ function whySentence(s, net, b) {
   const w = b.composition, n = s.num_operators;
   if (!w || !w.runner_up) return "";
   const names = {client: "the phone", uplink: "the uplink", server: "the server", downlink: "the downlink"};
+  // measured parts whose intervals overlap differ only by noise: never a reason
+  const noise = w.in_noise || {};
   const diffs = ["client", "uplink", "server", "downlink"]
+    .filter(k => !noise[k])
     .map(k => [k, (w.runner_up[k] || 0) - (w.best[k] || 0)])
     .filter(([, d]) => Math.abs(d) >= 0.01 * b.best_ms && Math.abs(d) > 0.005)
     .sort((a, b2) => Math.abs(b2[1]) - Math.abs(a[1]));
@@ -194,7 +206,11 @@ function buildSection(s, i) {
     const b = s.best[c.name];
     const tr = el("tr", {"data-network": c.name});
     if (!b) { tr.append(el("td", {text: c.name}), el("td", {text: "not measured"})); sum.append(tr); continue; }
-    tr.append(el("td", {class: "text", text: c.name}), el("td", {text: label(n, b.best)}), el("td", {text: ms(b.best_ms)}),
+    const tied = b.verdict && b.verdict.tied;
+    tr.append(el("td", {class: "text", text: c.name}),
+      el("td", {class: tied ? "tied" : "", title: tied ? b.verdict.text : "",
+                text: tied ? "tied: " + b.verdict.contenders.map(k => label(n, k)).join(", ") : label(n, b.best)}),
+      el("td", {text: ms(b.best_ms) + (b.best_lo_ms != null ? " [" + ms(b.best_lo_ms) + "–" + ms(b.best_hi_ms) + "]" : "")}),
       el("td", {text: b.runner_up == null ? "–" : label(n, b.runner_up)}),
       el("td", {text: b.runner_up_margin ? "+" + ms(b.runner_up_margin.ms) + pct(b.runner_up_margin.pct) : "–"}),
       el("td", {text: ms(b.all_on_phone_ms)}),
@@ -210,6 +226,18 @@ function buildSection(s, i) {
     sum.append(tr);
   }
   whereSec.append(el("h3", {text: title + (s.settings_label ? " (" + s.settings_label + ")" : "")}), best, sum);
+  whereSec.append(el("p", {class: "muted", text: "Times are the " + s.statistic + " of each part's samples; " +
+    "the end-to-end 95 % interval resamples the bouts of client and server (docs/statistics.md)."}));
+  if (s.unstable.length) {
+    const box = el("div", {class: "unstable", id: "unstable-" + i},
+      el("p", {text: s.unstable.length + " part(s) unstable: their times should not be trusted as they are " +
+        "(the client_unstable and server_unstable columns say why and what to do)."}));
+    const ul = el("ul");
+    for (const line of s.unstable.slice(0, 5)) ul.append(el("li", {text: line}));
+    if (s.unstable.length > 5) ul.append(el("li", {text: "… and " + (s.unstable.length - 5) + " more"}));
+    box.append(ul);
+    whereSec.append(box);
+  }
 
   sec.append(el("h2", {text: title + ": latency, sizes and every split"}));
   const lat = el("div", {class: "chart tall", id: "latency-" + i});
@@ -268,6 +296,7 @@ function buildSection(s, i) {
       const v = r[c];
       let cls = (more ? "more-col " : "") + (typeof v === "string" ? "text" : "");
       if (c.endsWith("_error") && v) cls += " err";
+      if (c.endsWith("_unstable") && v) cls += " unst";
       if ((c === "lossless" || c === "bit_exact") && v != null) cls += v ? " yes" : " no";
       tr.append(el("td", {class: cls, text: c === "split" ? label(n, v) : cellText(c, v)}));
     });
@@ -319,6 +348,11 @@ function drawLatency(sec, net, scale) {
   const traces = ["client", "uplink", "server", "downlink"].map(k => ({
     type: "bar", name: k, x: x, y: comp[k].map(v => (scale === "log" && v === 0) ? null : v),
     marker: {color: COL[k]}, customdata: custom, hovertemplate: hover}));
+  if (comp.e2e_err_plus) traces.push({type: "scatter", mode: "markers", name: "95 % interval", x: x,
+    y: comp.e2e, marker: {size: 3, color: "#222"},
+    error_y: {type: "data", symmetric: false, array: comp.e2e_err_plus, arrayminus: comp.e2e_err_minus,
+              color: "#222", thickness: 1.2, width: 3},
+    hovertemplate: "split %{x}: %{y:.2f} ms end to end (95 % interval)<extra></extra>"});
   const b = s.best[net.name];
   if (b) traces.push({type: "scatter", mode: "markers+text", name: "best split", x: [label(n, b.best)],
     y: [b.best_ms * (scale === "log" ? 1.6 : 1.06)], text: ["best " + ms(b.best_ms)], textposition: "top center",
