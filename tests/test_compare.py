@@ -28,6 +28,8 @@ from cli_helpers import (
     run_many,
     write_network_toml,
 )
+from splitbench.report.compare_runs import RunSide
+from splitbench.run_record import RunRecord
 
 pytestmark = pytest.mark.slow
 
@@ -225,3 +227,40 @@ def test_bad_options(runs: dict[str, Path], tmp_path: Path, flag: str, value: st
     result = run_cli("compare", runs["a"], runs["a2"], flag, value, "--out", tmp_path / "o")
     assert_one_line_error(result, needle)
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- the rule itself
+
+
+def _side(path: Path, bouts: list[list[float]]) -> RunSide:
+    record = RunRecord(
+        model_name="m", model_sha="0" * 64, model_path="m.tflite", clients=["host"],
+        server="host", output_bytes=4, num_operators=2,
+    )  # fmt: skip
+    return RunSide(
+        path=path, record=record, settings_hash="h", settings_text="h",
+        bouts={(1, "head", "host"): bouts}, summary_only=frozenset(), networks=None,
+        empty=frozenset({(0, "head"), (2, "tail")}),
+    )  # fmt: skip
+
+
+def _bouts(centre: float, seed: int) -> list[list[float]]:
+    rng = np.random.default_rng(seed)
+    return [list(centre + rng.normal(0, 0.01, 10)) for _ in range(12)]
+
+
+def test_a_clear_but_small_difference_needs_the_minimum_effect(tmp_path: Path):
+    """+2 % with an interval far from 0: not significant at the default 3 %, significant at
+    1 %; the same centre measured twice is not significant at 0 %."""
+    from splitbench.report.compare import compare_parts
+
+    a = _side(tmp_path / "a", _bouts(10.0, 1))
+    b = _side(tmp_path / "b", _bouts(10.2, 2))
+    (row,) = compare_parts(a, b, "median", 3.0).to_dict("records")
+    assert row["diff_lo_ms"] > 0.1 and math.isclose(row["diff_pct"], 2.0, abs_tol=0.2)
+    assert bool(row["significant"]) is False  # bool(pd.NA) would raise: judged, not unknown
+    (row,) = compare_parts(a, b, "median", 1.0).to_dict("records")
+    assert bool(row["significant"]) is True
+    same = _side(tmp_path / "a2", _bouts(10.0, 3))
+    (row,) = compare_parts(a, same, "median", 0.0).to_dict("records")
+    assert row["diff_lo_ms"] < 0 < row["diff_hi_ms"] and bool(row["significant"]) is False

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import NetworkDrawsOpt, app, console
+from splitbench.cli.statistic_option import StatisticOpt, checked_statistic
 from splitbench.errors import SplitbenchError
 
 
@@ -22,10 +23,7 @@ def compare(
             "DIR_A>)."
         ),
     ] = None,
-    statistic: Annotated[
-        str,
-        typer.Option(help="The statistic compared per part: median (default) or mean."),
-    ] = "median",
+    statistic: StatisticOpt = "median",
     min_effect: Annotated[
         float,
         typer.Option(
@@ -49,8 +47,7 @@ def compare(
     best split of each run and whether it changed. Writes compare.csv and compare.html."""
     import math
 
-    if statistic not in ("median", "mean"):
-        raise SplitbenchError(f"--statistic must be median or mean, got {statistic!r}")
+    checked_statistic(statistic)
     if not math.isfinite(min_effect) or not 0 <= min_effect < 100:
         raise SplitbenchError(f"--min-effect is a percentage from 0 to 100, got {min_effect:g}")
     from splitbench.network import load_network_configs

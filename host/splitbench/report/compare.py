@@ -2,10 +2,13 @@
 interval and whether it is significant, and per network whether the best split changed.
 
 The interval of a difference comes from the bootstrap distributions that
-:func:`splitbench.stats.parts.part_stats` already draws for each part (bouts resampled, see
-docs/statistics.md): run A's part with one seed, run B's with another, so the two resamplings
-are independent, and ``B.draws - A.draws`` is the bootstrap distribution of the difference. No
-second resampler.
+:func:`splitbench.stats.parts.part_stats` draws for each part (bouts resampled, see
+docs/statistics.md), with the seed the split table uses, so each run's estimate and interval
+are exactly those of its own ``splits.csv``. Both runs would then resample bouts by the same
+indices (same seed, same bout count), pairing bout i of A with bout i of B although nothing
+pairs them; B's draws are therefore put in a random order first, which makes the two
+resamplings independent without changing either distribution. ``B.draws - A.draws`` is then
+the bootstrap distribution of the difference. No second resampler.
 
 A difference is *significant* only when its 95 % interval excludes zero **and** it is larger than
 a minimum effect (``--min-effect``, by default 3 % of run A's estimate): at 95 % about one part
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from splitbench.network import NetworkConfig
 
 MIN_EFFECT_PCT = 3.0  # --min-effect default: a quiet machine drifts this much between runs
-SEED_A, SEED_B = 0, 1  # different seeds: the two runs' resamplings are independent
+PAIRING_SEED = 0  # the random order of B's draws (fixed: the same comparison every time)
 NAN = float("nan")
 
 PART_COLUMNS = (
@@ -124,12 +127,15 @@ def _part_row(
     key_b: tuple[int, str, str],
     statistic: str,
 ) -> dict[str, object]:
+    from splitbench.report.split_stats import part_seed
     from splitbench.stats.parts import part_stats
 
     row: dict[str, object] = {}
     found = {}
     notes = []
-    for tag, side, key, seed in (("a", a, key_a, SEED_A), ("b", b, key_b, SEED_B)):
+    split, role = key_a[0], key_a[1]
+    seed = part_seed(split, "client" if role == "head" else "server")
+    for tag, side, key in (("a", a, key_a), ("b", b, key_b)):
         bouts = side.bouts.get(key)
         if not bouts:
             why = "only a summary (no raw samples)" if key in side.summary_only else "not measured"
@@ -155,7 +161,8 @@ def _part_row(
         return row
     sa, sb = found["a"], found["b"]
     diff = sb.estimate - sa.estimate
-    draws = np.asarray(sb.draws, dtype=float) - np.asarray(sa.draws, dtype=float)
+    order = np.random.default_rng(PAIRING_SEED).permutation(len(sb.draws))
+    draws = np.asarray(sb.draws, dtype=float)[order] - np.asarray(sa.draws, dtype=float)
     finite = draws[np.isfinite(draws)]
     lo, hi = (
         (float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5)))
@@ -229,14 +236,16 @@ def _table(
         r.output_bytes,
         r.num_operators,
         settings=side.settings_hash,
+        statistic=statistic,
     )
 
 
 def _verdict_of(table: pd.DataFrame, cfg: NetworkConfig) -> tuple[int | None, str, tuple[int, ...]]:
     """(best split, the verdict sentence when tied, the contenders) of one network."""
+    from splitbench.report.split_stats import verdicts_of
     from splitbench.report.split_table import best_splits
 
-    verdict = table.attrs.get("verdicts", {}).get(cfg.name)
+    verdict = verdicts_of(table).get(cfg.name)
     if verdict is not None:
         text = verdict.text() if verdict.tied else ""
         return int(verdict.best), text, tuple(int(s) for s in verdict.contenders)

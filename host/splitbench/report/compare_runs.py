@@ -116,26 +116,24 @@ def _settings_of(db: ResultsDB, record: RunRecord):  # type: ignore[no-untyped-d
 def _bouts(
     db: ResultsDB, record: RunRecord, settings_hash: str
 ) -> tuple[Bouts, set[tuple[int, str, str]]]:
-    """Every successful bout's steady samples per part; parts with only a summary apart."""
+    """Every successful bout's steady samples per part, pooled as the split table pools them;
+    parts known only by a summary (no raw samples) apart."""
+    from splitbench.report.split_table import _latest_by_split
+
     bouts: Bouts = {}
     summary_only: set[tuple[int, str, str]] = set()
     wanted = [(c, "head") for c in record.clients] + [(record.server, "tail")]
     for target, role in wanted:
-        for m in db.measurements(
-            record.model_sha,
-            target=target,
-            role=role,
-            strategy="direct",
-            settings_hash=settings_hash,
-        ):
-            if m.split is None or not m.part.ok:
+        found = db.measurements(record.model_sha, target=target, role=role, strategy="direct")
+        for split, (m, samples) in _latest_by_split(found, {settings_hash}).items():
+            key = (split, role, target)
+            if not m.part.ok:
                 continue
-            key = (m.split, role, target)
             if m.part.steady_ms:
-                bouts.setdefault(key, []).append(list(m.part.steady_ms))
+                bouts[key] = samples
             elif m.part.steady_summary is not None:
                 summary_only.add(key)
-    return bouts, summary_only - set(bouts)
+    return bouts, summary_only
 
 
 def _empty_parts(db: ResultsDB, record: RunRecord) -> set[tuple[int, str]]:
