@@ -36,6 +36,8 @@ def _ms(value: object, signed: bool = False) -> str:
         return ""
     if not math.isfinite(v):
         return ""
+    if abs(v) < 0.0005:  # no "-0.000"
+        v = 0.0
     return f"{v:+.3f}" if signed else f"{v:.3f}"
 
 
