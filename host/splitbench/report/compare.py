@@ -13,7 +13,9 @@ the bootstrap distribution of the difference. No second resampler.
 A difference is *significant* only when its 95 % interval excludes zero **and** it is larger than
 a minimum effect (``--min-effect``, by default 3 % of run A's estimate): at 95 % about one part
 in twenty looks different by chance, and a quiet machine drifts a few percent between two runs,
-so an interval alone would call every long comparison different somewhere.
+so an interval alone would call every long comparison different somewhere. A difference that
+lies outside its own interval (a bout far off the others skews the resampling) is not called
+significant either: such an interval says nothing either way.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
     from splitbench.network import NetworkConfig
 
 MIN_EFFECT_PCT = 3.0  # --min-effect default: a quiet machine drifts this much between runs
+OUTSIDE_NOTE = (
+    "not called significant: the interval does not hold the difference itself (bouts far off "
+    "the others); measure longer or on a quieter machine"
+)
 PAIRING_SEED = 0  # the random order of B's draws (fixed: the same comparison every time)
 NAN = float("nan")
 
@@ -192,6 +198,11 @@ def _judge(row: dict[str, object], min_effect_pct: float) -> None:
         return
     excludes_zero = lo > 0 or hi < 0
     row["significant"] = bool(excludes_zero and abs(diff) > float(row["min_effect_ms"]))
+    if row["significant"] and not lo <= diff <= hi:
+        # The resampled differences miss the measured one: a run's bouts disagree so much
+        # (a bout far off the others) that the interval cannot be trusted either way.
+        row["significant"] = False
+        row["note"] = "; ".join(x for x in (str(row["note"] or ""), OUTSIDE_NOTE) if x)
 
 
 def compare_verdicts(
