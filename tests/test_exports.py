@@ -116,8 +116,9 @@ def test_xlsx_scenario_layout_read_back(table: pd.DataFrame, tmp_path: Path) -> 
     assert [filled(r, 9, "FFFFEB9C") for r in range(2, 6)] == [True, True, False, False]
     notes = [ws.cell(row=r, column=1).value for r in range(7, 12)]
     assert "Processing times are the median of each part's samples" in notes[1]
-    assert "0:3 and 1:2 are tied for fast-lan within the measurement noise; measure longer" in (
-        notes[3]
+    assert (
+        "0:3 and 1:2 are tied for fast-lan within the measurement noise; measure longer"
+        in (notes[3])
     )
 
     meta_ws = wb["Metadata"]

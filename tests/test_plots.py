@@ -204,3 +204,16 @@ def test_best_split_png_when_nothing_was_measured(table: pd.DataFrame, tmp_path:
     assert texts == ["no split with both parts measured"]
     pixels = _png(best_split_vs_uplink_png(broken, tmp_path / "none.png", NETWORKS))
     assert not _has_color(pixels, NETWORK_COLORS[1])
+
+
+def test_stacked_draws_the_end_to_end_interval(table: pd.DataFrame) -> None:
+    """The 95 % interval of end to end is a band around the total, from e2e_lo/hi."""
+    fig = stacked_latency_figure(table, SLOW)
+    top = fig.axes[0]
+    assert "end to end, 95 % interval" in top.get_legend_handles_labels()[1]
+    band = next(c for c in top.collections if c.get_label() == "end to end, 95 % interval")
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.max() == pytest.approx(float(table["e2e_hi_ms_slow"].max()))
+    without = table.drop(columns=["e2e_lo_ms_slow", "e2e_hi_ms_slow"])
+    labels = stacked_latency_figure(without, SLOW).axes[0].get_legend_handles_labels()[1]
+    assert "end to end, 95 % interval" not in labels  # e.g. a collate table: no interval

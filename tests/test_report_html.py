@@ -101,6 +101,11 @@ def test_page_is_one_file_that_needs_no_network(known_page: Path) -> None:
     assert [s["client"] for s in data["sections"]] == ["adb:phone", "adb:phone2"]
     assert data["sections"][0]["best"]["slow"]["best"] == 3
     assert data["sections"][0]["best"]["fast-lan"]["best"] == 0
+    assert data["sections"][0]["statistic"] == "median"
+    fast = data["sections"][0]["best"]["fast-lan"]
+    assert fast["verdict"]["tied"] and fast["verdict"]["contenders"] == [0, 1]
+    assert fast["runner_up_in_noise"] is True  # 23.0 ms against 21.0 ms: inside the noise
+    assert data["sections"][0]["best"]["slow"]["verdict"]["tied"] is False
     assert data["same_machine"] is None  # a phone is the client
     # With the coded cut (56.4, 86.4, 43.4, 30.0 ms for slow) the best is still 3:0, 30 ms.
     assert data["sections"][0]["best"]["slow"]["coded"] == {"best": 3, "best_ms": 30.0}

@@ -22,14 +22,12 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
     from splitbench.report.split_stats import STATISTIC, verdicts_of
 
     quick = _preset(table) == "quick"
-    statistic = str(table.attrs.get(STATISTIC, "mean"))
+    statistic = table.attrs.get(STATISTIC)
     verdicts = verdicts_of(table)
-    title = f"splits (client {client}); times in ms ({statistic}), sizes in KB"
+    unit = f"ms ({statistic})" if statistic else "ms"
+    title = f"splits (client {client}); times in {unit}, sizes in KB"
     if quick:
-        title = (
-            f"QUICK first look — splits (client {client}); times in ms ({statistic}) ± std, "
-            "sizes in KB"
-        )
+        title = f"QUICK first look — splits (client {client}); times in {unit} ± std, sizes in KB"
     title += "; ! unstable part, * tied for best"
     view = Table(title=title, box=None)
     for col in ("k:N-k", "client", "server", "cut", "head", "lossless"):
@@ -61,7 +59,8 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
         _print_coded_table(table, networks, client)
     for cfg in networks:
         if cfg.name in best:
-            console.print(best_line(table, cfg, best[cfg.name], verdicts.get(cfg.name)))
+            line = best_line(table, cfg, best[cfg.name], verdicts.get(cfg.name))
+            console.print(line, highlight=False, soft_wrap=True)
     print_spread_note(table)
     print_unstable(table)
 

@@ -291,13 +291,19 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
                 cell.fill = BEST_FILL
                 cell.font = HEADER_FONT
     note_row = len(df) + 3
-    statistic = str(df.attrs.get(STATISTIC, "mean"))
+    statistic = df.attrs.get(STATISTIC)
     notes = [
         "Highlighted green: the best split per network configuration; yellow: splits tied for "
         "best within the measurement noise (P(best) >= 0.05 each). "
         "Empty time: the part could not be measured (see the cell comment). 1 KB = 1024 bytes.",
-        f"Processing times are the {statistic} of each part's samples; the 95 % intervals "
-        "resample the bouts of client and server (docs/statistics.md).",
+        *(
+            [
+                f"Processing times are the {statistic} of each part's samples; the 95 % "
+                "intervals resample the bouts of client and server (docs/statistics.md)."
+            ]
+            if statistic
+            else []
+        ),
         *(v.text() + "." for v in verdicts.values()),
     ]
     for i, text in enumerate(notes):

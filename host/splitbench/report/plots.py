@@ -135,6 +135,16 @@ def stacked_latency_png(
     return _save(stacked_latency_figure(df, cfg, title=title, note=note, anchors=anchors), path)
 
 
+def _e2e_band(df: pd.DataFrame, cfg: NetworkConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """The 95 % interval of end to end per split (NaN where unknown); None without one."""
+    lo, hi = f"e2e_lo_ms_{cfg.name}", f"e2e_hi_ms_{cfg.name}"
+    if lo not in df.columns or hi not in df.columns:
+        return None
+    low = pd.to_numeric(df[lo], errors="coerce").to_numpy(dtype=float)
+    high = pd.to_numeric(df[hi], errors="coerce").to_numpy(dtype=float)
+    return (low, high) if np.isfinite(low).any() else None
+
+
 def stacked_latency_figure(
     df: pd.DataFrame,
     cfg: NetworkConfig,
@@ -176,6 +186,12 @@ def stacked_latency_figure(
     top.plot(
         splits, total, color=TOTAL_COLOR, lw=3.4, marker=marker, ms=6, label="end to end", zorder=2
     )
+    band = _e2e_band(df, cfg)
+    if band is not None:  # the 95 % interval of end to end (bootstrap over the bouts)
+        top.fill_between(
+            splits, band[0], band[1], color=TOTAL_COLOR, alpha=0.18, lw=0, step=None, zorder=1,
+            label="end to end, 95 % interval",
+        )  # fmt: skip
     for name in COLORS:
         values = np.where(parts[name] > 0, parts[name], np.nan)  # 0 has no place on a log axis
         top.plot(

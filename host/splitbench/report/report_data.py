@@ -135,7 +135,7 @@ def best_summary(
     best_lo, best_hi = interval(int(best_k), col)
     return {
         "network": cfg.name,
-        "statistic": str(table.attrs.get(STATISTIC, "mean")),
+        "statistic": str(table.attrs.get(STATISTIC, "")),
         "best": int(best_k),
         "best_ms": float(best_ms),
         "best_lo_ms": _clean(best_lo),
@@ -280,7 +280,7 @@ def _section(
         "has_predicted": bool(predicted),
         "coded": [c for c in columns if c.startswith("e2e_coded_ms_")],
         "anchors": _anchors(sec, networks, n),
-        "statistic": str(table.attrs.get(STATISTIC, "mean")),
+        "statistic": str(table.attrs.get(STATISTIC, "")),
         "unstable": unstable_parts(table, n),
     }
 

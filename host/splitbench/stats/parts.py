@@ -34,9 +34,10 @@ from splitbench.stats.choices import STATISTICS
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
-MAX_REL_WIDTH = 0.10  # an interval wider than ±10 % of the estimate is flagged unstable
+MAX_REL_WIDTH = 0.10  # an interval wider than 10 % of the estimate is flagged unstable
 MIN_BOUTS = 3  # fewer bouts: the samples themselves are resampled
 POINTS = 64  # quantiles that stand for many samples resampled one by one (m-out-of-n)
+SHAPE_POINTS = 1024  # quantiles that carry a large part's shape for the bimodality check
 GRID = 64  # values at which bout CDFs are tabulated for the pooled median
 MIN_SAMPLES_BIMODAL = 20
 MIN_MODE_SHARE = 0.10  # a second mode must hold at least 10 % of the samples...
@@ -120,8 +121,8 @@ def part_stats(
     groups = [np.asarray(b, dtype=float) for b in bouts if len(b)]
     if not groups:
         return unknown_part(statistic)
-    allv = np.concatenate(groups)
-    p10, median, p90 = (float(v) for v in np.percentile(allv, [10, 50, 90]))
+    allv = np.sort(np.concatenate(groups))  # sorted once: percentiles and shape read from it
+    p10, median, p90 = (float(v) for v in _sorted_quantiles(allv, (0.1, 0.5, 0.9)))
     mean = float(np.mean(allv))
     estimate = median if statistic == "median" else mean
     n = allv.size
@@ -156,7 +157,7 @@ def _draws(
     else the samples (or their quantiles, rescaled m-out-of-n)."""
     rng = np.random.default_rng(seed)
     if len(groups) < MIN_BOUTS:
-        values = allv if allv.size <= POINTS else _quantiles(allv, POINTS)
+        values = allv if allv.size <= POINTS else _sorted_quantiles(allv, _mid(POINTS))
         func = np.median if statistic == "median" else np.mean
         draws = _bootstrap(values, func, rng)
         if values.size < allv.size:  # m-out-of-n: POINTS quantiles stand for n samples
@@ -203,15 +204,20 @@ def _pooled_median(groups: list[np.ndarray], sizes: np.ndarray) -> Any:
     The pooled distribution of a resample is the mixture of its bouts' distributions, weighted
     by how often each bout was drawn times its size; its median lies between the lowest and the
     highest bout median. Each bout's exact empirical CDF is tabulated on a grid over that range
-    (searchsorted on the sorted bout), the mixture CDF of every resample is one matrix product,
+    (each sample binned to the grid), the mixture CDF of every resample is one matrix product,
     and the median is where it crosses one half (linear between grid points).
     """
-    ordered = [np.sort(g) for g in groups]
-    medians = [float(np.median(g)) for g in ordered]
+    medians = [float(np.median(g)) for g in groups]
     grid = np.linspace(min(medians), max(medians), GRID)
     if grid[0] == grid[-1]:
         return lambda picked: np.full(picked.shape[0], grid[0])
-    cdf = np.stack([np.searchsorted(g, grid, side="right") / g.size for g in ordered])
+    # share of each bout's samples <= grid[j]: a sample counts from the first grid point >= it
+    cdf = np.stack(
+        [
+            np.cumsum(np.bincount(np.searchsorted(grid, g), minlength=GRID + 1)[:GRID]) / g.size
+            for g in groups
+        ]
+    )
 
     def median(picked: np.ndarray) -> np.ndarray:
         weights = picked * sizes
@@ -225,9 +231,17 @@ def _pooled_median(groups: list[np.ndarray], sizes: np.ndarray) -> Any:
     return median
 
 
-def _quantiles(values: np.ndarray, points: int) -> np.ndarray:
-    """``points`` evenly spaced (mid-point) quantiles of ``values``."""
-    return np.quantile(values, (np.arange(points) + 0.5) / points)
+def _mid(points: int) -> np.ndarray:
+    """``points`` evenly spaced (mid-point) probabilities."""
+    return (np.arange(points) + 0.5) / points
+
+
+def _sorted_quantiles(ordered: np.ndarray, q: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Quantiles of sorted values (linear interpolation, numpy's default method)."""
+    pos = np.asarray(q, dtype=float) * (ordered.size - 1)
+    low = np.floor(pos).astype(np.intp)
+    high = np.minimum(low + 1, ordered.size - 1)
+    return ordered[low] + (pos - low) * (ordered[high] - ordered[low])
 
 
 def _unstable(
@@ -237,12 +251,13 @@ def _unstable(
     reasons = []
     if n < 2:
         reasons.append("a single sample")
-    elif estimate > 0 and (hi - lo) / 2 > MAX_REL_WIDTH * estimate:
-        pct = 100 * (hi - lo) / 2 / estimate
+    elif estimate > 0 and hi - lo > MAX_REL_WIDTH * estimate:
+        pct = 100 * (hi - lo) / estimate
         reasons.append(
-            f"the 95 % interval of the {statistic} ({lo:.3g}–{hi:.3g} ms) is ±{pct:.0f} % of it"
+            f"the 95 % interval of the {statistic} ({lo:.3g}–{hi:.3g} ms) is {pct:.0f} % of it "
+            f"wide (more than {100 * MAX_REL_WIDTH:.0f} %)"
         )
-    modes = bimodal(allv)
+    modes = bimodal(allv, ordered=True)
     if modes is not None:
         reasons.append(f"the samples are bimodal (around {modes[0]:.3g} and {modes[1]:.3g} ms)")
     if not reasons:
@@ -251,7 +266,7 @@ def _unstable(
     return f"unstable: {'; '.join(reasons)}{extra}; {WHAT_TO_DO}"
 
 
-def bimodal(samples: np.ndarray) -> tuple[float, float] | None:
+def bimodal(samples: np.ndarray, *, ordered: bool = False) -> tuple[float, float] | None:
     """The two modes (ms, lower first) when the samples have two well-separated modes, each
     holding at least :data:`MIN_MODE_SHARE` of the samples; else None.
 
@@ -260,15 +275,19 @@ def bimodal(samples: np.ndarray) -> tuple[float, float] | None:
     outliers (scheduler ticks) hold too few samples to count as a mode.
     """
     x = np.asarray(samples, dtype=float)
+    x = x if ordered else np.sort(x)
     x = x[x > 0]
-    if x.size < MIN_SAMPLES_BIMODAL:
+    n = x.size
+    if n < MIN_SAMPLES_BIMODAL:
         return None
-    logs = np.log(x)
-    q25, q75 = np.percentile(logs, [25, 75])
-    spread = min(float(np.std(logs)), (q75 - q25) / 1.34) or float(np.std(logs))
+    # Many samples: SHAPE_POINTS evenly spaced quantiles carry the shape (equal mass each).
+    logs = np.log(x if n <= SHAPE_POINTS else _sorted_quantiles(x, _mid(SHAPE_POINTS)))
+    q25, q75 = np.log(_sorted_quantiles(x, (0.25, 0.75)))
+    sd = float(np.std(logs))
+    spread = min(sd, (q75 - q25) / 1.34) or sd
     if spread <= 0:
         return None
-    bw = 0.9 * spread * x.size ** (-0.2)
+    bw = 0.9 * spread * n ** (-0.2)
     bins = 256
     lo, hi = logs.min() - 3 * bw, logs.max() + 3 * bw
     hist, edges = np.histogram(logs, bins=bins, range=(lo, hi))

@@ -226,8 +226,9 @@ function buildSection(s, i) {
     sum.append(tr);
   }
   whereSec.append(el("h3", {text: title + (s.settings_label ? " (" + s.settings_label + ")" : "")}), best, sum);
-  whereSec.append(el("p", {class: "muted", text: "Times are the " + s.statistic + " of each part's samples; " +
-    "the end-to-end 95 % interval resamples the bouts of client and server (docs/statistics.md)."}));
+  if (s.statistic) whereSec.append(el("p", {class: "muted", text: "Times are the " + s.statistic +
+    " of each part's samples; the end-to-end 95 % interval resamples the bouts of client and server " +
+    "(docs/statistics.md)."}));
   if (s.unstable.length) {
     const box = el("div", {class: "unstable", id: "unstable-" + i},
       el("p", {text: s.unstable.length + " part(s) unstable: their times should not be trusted as they are " +
