@@ -288,9 +288,9 @@ def summary_lines(cmp: Comparison) -> list[str]:
     sig = cmp.parts[cmp.parts["significant"] == True]  # noqa: E712
     for _, row in sig.head(5).iterrows():
         lines.append(
-            f"  {row['label']} {row['role']}: {row['a_ms']:.3f} → {row['b_ms']:.3f} ms "
-            f"({row['diff_pct']:+.1f} %, 95 % CI {row['diff_lo_ms']:+.3f} … "
-            f"{row['diff_hi_ms']:+.3f} ms)"
+            f"  {row['label']} {row['role']}: {row['a_ms']:.4g} → {row['b_ms']:.4g} ms "
+            f"({row['diff_pct']:+.1f} %, 95 % CI {row['diff_lo_ms']:+.3g} … "
+            f"{row['diff_hi_ms']:+.3g} ms)"
         )
     if len(sig) > 5:
         lines.append(f"  … and {len(sig) - 5} more (compare.csv)")

@@ -36,9 +36,9 @@ def _ms(value: object, signed: bool = False) -> str:
         return ""
     if not math.isfinite(v):
         return ""
-    if abs(v) < 0.0005:  # no "-0.000"
+    if v == 0:  # no "-0"
         v = 0.0
-    return f"{v:+.3f}" if signed else f"{v:.3f}"
+    return f"{v:+.4g}" if signed else f"{v:.4g}"  # sub-microsecond parts keep their digits
 
 
 def _run_facts(tag: str, side: RunSide) -> str:
@@ -107,7 +107,8 @@ def render_compare_html(cmp: Comparison) -> str:
         known = not pd.isna(sig)
         cls = ' class="sig"' if known and bool(sig) else ""
         shown = ("yes" if bool(sig) else "no") if known else ""
-        notes = "; ".join(str(x) for x in (row["note"], row["a_unstable"], row["b_unstable"]) if x)
+        flags = [(t, row[f"{t.lower()}_unstable"]) for t in "AB"]
+        notes = " ".join([str(row["note"] or ""), *(f"{t}: {x}" for t, x in flags if x)]).strip()
         pct = row["diff_pct"]
         out.append(
             f"<tr{cls}><td>{_e(row['label'])}</td><td class=t>{_e(row['role'])}</td>"
