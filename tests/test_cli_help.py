@@ -24,6 +24,7 @@ PROMISED: dict[tuple[str, ...], tuple[str, ...]] = {
     ("verify",): ("--at", "--inputs", "--input-shape"),
     ("models",): (),
     ("report",): ("--network", "--settings"),
+    ("compare",): ("--out", "--statistic", "--min-effect", "--network"),
     ("doctor",): (),
     ("collate",): ("--client", "--server", "--model", "--out", "--network"),
     ("devices",): ("--adb-port",),

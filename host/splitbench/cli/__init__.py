@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "app", "main", "with_commands"]
 COMMANDS = (
     "clean",
     "collate",
+    "compare",
     "compress",
     "devices",
     "doctor",
