@@ -66,7 +66,8 @@ def test_pytorch_factory_through_onnx_runtime(src: dict[str, Path], tmp_path: Pa
     assert max(len(json.loads(r["cut_tensors"])) for r in rows.values()) == 2
     # Predicted columns come from ONNX Runtime's profiler, without a phone.
     assert not math.isnan(num(rows[3]["client_ms_predicted"]))
-    assert "ONNX Runtime per-node profile" in rows[3]["prediction_note"]
+    notes = json.loads((out / "run.json").read_text())["notes"]
+    assert "ONNX Runtime per-node profile" in notes["prediction_note"]  # said once, not per row
     exports = list((out / "model" / "pytorch").glob("*.pt2"))
     assert len(exports) == 1 and len(list((out / "model" / "pytorch").glob("*.onnx"))) == 1
     # A rerun resumes: nothing measured again, the export reused.

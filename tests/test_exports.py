@@ -176,8 +176,9 @@ def test_workbook_states_a_repeated_note_once(table: pd.DataFrame, tmp_path: Pat
     values = [v for row in wb["Metadata"].iter_rows(values_only=True) for v in row]
     assert values.count(note) == 1
     assert "notes.prediction_note" in values
-    # The CSV keeps every column (its layout is a public interface).
-    assert "prediction_note" in pd.read_csv(write_csv(noted, tmp_path / "n.csv")).columns
+    # splits.csv has no such column: run-level notes are said once (run.json, metadata).
+    with pytest.raises(ValueError, match="prediction_note"):
+        write_csv(noted, tmp_path / "n.csv")
 
 
 def test_every_column_is_defined_once_and_undefined_ones_are_refused(

@@ -49,6 +49,9 @@ class RunRecord:
     # What the model was fed (measure.pictures.Pictures.describe: source, pictures, layout,
     # value range); None for a model without an image input (seeded random inputs).
     inputs: dict[str, Any] | None = None
+    # Run-level notes of the latest tables ({name: text}, e.g. prediction_note: why splits have
+    # no per-operator prediction), said here once rather than on every row of splits.csv.
+    notes: dict[str, str] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -79,6 +82,7 @@ class RunRecord:
             conversion = old.conversion_max_abs_diff
         asked = self.settings if self.settings is not None else old.settings
         inputs = self.inputs if self.inputs is not None else old.inputs
+        notes = self.notes if self.notes is not None else old.notes
         return replace(
             self,
             clients=clients,
@@ -86,6 +90,7 @@ class RunRecord:
             settings=asked,
             model_source=self.model_source or old.model_source,
             inputs=inputs,
+            notes=notes,
         )
 
     @staticmethod

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import NetworkDrawsOpt, app, console, err_console
-from splitbench.cli.table_view import print_table
+from splitbench.cli.table_view import print_notes, print_table
 from splitbench.errors import SplitbenchError
 
 
@@ -92,6 +92,7 @@ def report(
         found.parts_asked += written.parts_asked
         found.whole_holes += written.whole_holes
         found.network_error = found.network_error or written.network_error
+        print_notes(written.notes)
         if written.page is not None:
             console.print(f"wrote {written.page} (open it in a browser; it needs no network)")
             if model_explorer:

@@ -21,7 +21,7 @@ from splitbench.cli.app import (
     console,
     err_console,
 )
-from splitbench.cli.table_view import print_table
+from splitbench.cli.table_view import print_notes, print_table
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 from splitbench.presets import QUICK, preset_name
 
@@ -370,6 +370,7 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
         wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
         console.print("wrote " + ", ".join(str(p) for p in [*wrote, *files.plots]))
     console.print(f"wrote {result.outputs.page} (open it in a browser; it needs no network)")
+    print_notes(result.outputs.notes)
     note = same_machine_note(result.clients, result.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")
@@ -416,7 +417,7 @@ def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]
             continue
         row = table.loc[table["split"] == k].iloc[0]
         diff = row["cut_coded_max_abs_diff"]
-        if k == int(table["split"].max()):
+        if int(row["on_server"]) == 0:
             quality = "all on the phone: nothing to code"
         elif row["cut_coded_lossless"] is True:
             quality = "lossless"

@@ -58,6 +58,12 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
     print_spread_note(table)
 
 
+def print_notes(notes: dict[str, str]) -> None:
+    """The run-level notes (e.g. why splits have no per-operator prediction), once each."""
+    for key, text in notes.items():
+        console.print(f"note: {key.replace('_', ' ')}: {text}", highlight=False, soft_wrap=True)
+
+
 def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no-untyped-def]
     """With ``--cut-codec``: the coded cut and its end to end per network, beside the table
     above (one table of both would not fit a terminal)."""

@@ -191,15 +191,10 @@ COLUMNS: tuple[Column, ...] = (
         ("client_ms_predicted", "server_ms_predicted", "client_ms_diff", "server_ms_diff"),
         "ms",
         "the second timing method (predicted from a per-operator profile of the whole model) "
-        "and direct − predicted",
+        "and direct − predicted (why a side has none is said once for the run: "
+        "`notes.prediction_note` in `run.json`, the workbook's metadata and the report)",
         "sums of a per-operator profile (benchmark_model's op profiling, ONNX Runtime's "
         "profiler, ExecuTorch's ETDump)",
-    ),
-    Column(
-        ("prediction_note",),
-        "",
-        "why some splits have no prediction, or how kernels were mapped to operators",
-        "the profile reader",
     ),
     Column(
         ("client_error", "server_error"),

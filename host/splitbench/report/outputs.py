@@ -29,6 +29,7 @@ class RunOutputs:
     parts_asked: int = 0
     whole_holes: list[str] = field(default_factory=list)  # targets without a whole-model time
     network_error: str = ""  # why tcp profiles fell back to the ideal arithmetic
+    notes: dict[str, str] = field(default_factory=dict)  # run-level notes, said once
 
 
 def page_networks(networks: list[NetworkConfig], error: str) -> list[NetworkConfig]:
@@ -57,7 +58,7 @@ def write_run_outputs(
     the tables only (``report --html``, ``explore``); ``write_page=False`` skips ``report.html``.
     """
     from splitbench.report.run_page import write_run_html
-    from splitbench.report.write import find_holes, whole_model_holes, write_report
+    from splitbench.report.write import find_holes, run_notes, whole_model_holes, write_report
     from splitbench.results.store import DB_NAME
     from splitbench.targets.base import file_label
 
@@ -80,12 +81,18 @@ def write_run_outputs(
             conversion_max_abs_diff=run.conversion_max_abs_diff,
             asked=asked,
             write_files=write_files,
+            splits=run.splits,
         )
         out.files[client] = files
         out.network_error = out.network_error or files.network_error
         missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
         out.holes += [h for h in missing if h not in out.holes]
         out.parts_asked += parts
+    out.notes = run_notes(out.files)
+    if write_files and not tag:  # run.json says the notes of the run's own tables once
+        from dataclasses import replace
+
+        replace(run, notes=out.notes).save(run_dir)
     out.whole_holes = whole_model_holes(
         db_path, run.model_sha, [*run.clients, run.server], settings_hash
     )

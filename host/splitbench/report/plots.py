@@ -277,8 +277,11 @@ def best_split_curve(
     """For each uplink rate, the best split and its end-to-end latency (NaN/-1 if none known).
 
     Same model as :func:`splitbench.network.e2e_ms`, vectorised over the uplink axis; ties go
-    to the lowest split as in :func:`~splitbench.report.split_table.best_splits`.
+    to the lowest split as in :func:`~splitbench.report.split_table.best_splits`. ``df`` may
+    have no row (e.g. split N when the run did not ask for it).
     """
+    if df.empty:
+        return np.full(len(uplinks), -1), np.full(len(uplinks), np.nan)
     a = _arrays(df)
     n = int(a["n"])
     known = ~np.isnan(a["client"]) & ~np.isnan(a["server"])

@@ -18,8 +18,9 @@ def add_predicted_columns(
     server: Prediction | NoPrediction,
     num_operators: int,
 ) -> pd.DataFrame:
-    """Return ``table`` with ``client_ms_predicted``, ``server_ms_predicted``, their differences
-    to the direct columns (direct − predicted) and ``prediction_note``; NaN where unknown."""
+    """Return ``table`` with ``client_ms_predicted``, ``server_ms_predicted`` and their
+    differences to the direct columns (direct − predicted); NaN where unknown. Why a prediction
+    is missing is said once for the run (:func:`prediction_note`), not on every row."""
     out = table.copy()
     nan = float("nan")
 
@@ -39,11 +40,18 @@ def add_predicted_columns(
     out["server_ms_predicted"] = side(server, "tail_ms", num_operators)
     out["client_ms_diff"] = out["client_ms"] - out["client_ms_predicted"]
     out["server_ms_diff"] = out["server_ms"] - out["server_ms_predicted"]
-    notes = []
-    for label, pred in (("client", client), ("server", server)):
-        if isinstance(pred, NoPrediction):
-            notes.append(f"{label}: {pred.reason}")
-        elif pred.note:
-            notes.append(f"{label}: {pred.note}")
-    out["prediction_note"] = "; ".join(notes)
     return out
+
+
+def prediction_note(client: Prediction | NoPrediction, server: Prediction | NoPrediction) -> str:
+    """The run-level note on the predictions: why a side has none, or how its kernels were mapped
+    to operators ('' when there is nothing to say). Said once (CLI, report, workbook metadata,
+    ``run.json``), never per split."""
+    said = {}
+    for label, pred in (("client", client), ("server", server)):
+        text = pred.reason if isinstance(pred, NoPrediction) else pred.note
+        if text:
+            said[label] = text
+    if len(said) == 2 and said["client"] == said["server"]:
+        return f"client and server: {said['client']}"
+    return "; ".join(f"{label}: {text}" for label, text in said.items())

@@ -54,6 +54,7 @@ def write_run_html(
     from splitbench.report.export import split_off_notes
     from splitbench.report.html_page import write_html
     from splitbench.report.report_data import ClientSection, RunFacts, report_payload
+    from splitbench.report.write import run_notes
 
     with ResultsDB(db_path, create=False) as db:
         note = same_machine_note(clients, server, db)
@@ -65,7 +66,7 @@ def write_run_html(
         targets[client] = m.get("client", {"name": client})
         targets[server] = m.get("server", {"name": server})
     sections = []
-    notes: dict[str, str] = {}
+    notes: dict[str, str] = run_notes(files)
     for client in clients:
         table, found = split_off_notes(files[client].table)
         notes.update(found)

@@ -6,7 +6,7 @@ rebuild the files at any time, e.g. with another network configuration file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class ReportFiles:
     # the all-on-the-server anchors (anchors.csv; empty when the run has none)
     anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
     anchors_csv: Path | None = None
+    # run-level notes ({name: text}, e.g. prediction_note): said once, never per row
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def write_report(
@@ -54,6 +56,7 @@ def write_report(
     conversion_max_abs_diff: float | None = None,
     write_files: bool = True,
     asked: Mapping[str, Any] | None = None,
+    splits: Sequence[int] | None = None,
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
@@ -62,7 +65,8 @@ def write_report(
     (from the whole-model op profiles kept as evidence in ``out_dir``). ``asked``: the run
     settings as the user typed them (from ``run.json``), shown in place of the totals the
     database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
-    table without writing anything (for ``report --html``)."""
+    table without writing anything (for ``report --html``). ``splits``: the splits the run asked
+    for (None: every split); the table holds those and the ones with a prediction, no filler."""
     from splitbench.report.export import (
         metadata_from_db,
         write_anchor_csv,
@@ -90,16 +94,19 @@ def write_report(
         from splitbench.network.config import as_ideal
 
         networks = as_ideal(networks)
+    notes: dict[str, str] = {}
     if graph is not None:
         from splitbench.predict import prediction_for_target
-        from splitbench.report.predicted_columns import add_predicted_columns
+        from splitbench.report.predicted_columns import add_predicted_columns, prediction_note
 
-        table = add_predicted_columns(
-            table,
+        predicted = (
             prediction_for_target(db, graph, client, out_dir, settings_hash=chosen),
             prediction_for_target(db, graph, server, out_dir, settings_hash=chosen),
-            num_operators,
         )
+        table = add_predicted_columns(table, *predicted, num_operators)
+        if said := prediction_note(*predicted):
+            notes["prediction_note"] = said
+    table = rows_asked(table, splits)
     from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
 
     table = add_codec_columns(
@@ -136,6 +143,8 @@ def write_report(
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
     meta = metadata_from_db(db, model_sha, client, server, chosen, output_bytes=output_bytes)
+    if notes:
+        meta["notes"] = dict(notes)
     if asked:
         derived = meta.get("run_settings", {})
         meta["run_settings"] = {
@@ -161,6 +170,7 @@ def write_report(
             meta,
             network_error=network_error,
             anchors=anchors,
+            notes=notes,
         )
     write_csv(table, csv_path)
     write_xlsx(table, networks, xlsx_path, meta, anchors)
@@ -184,7 +194,33 @@ def write_report(
         network_error=network_error,
         anchors=anchors,
         anchors_csv=anchors_csv,
+        notes=notes,
     )
+
+
+def run_notes(files: Mapping[str, ReportFiles]) -> dict[str, str]:
+    """The run-level notes of every client's table, once each (named per client when the run
+    has several)."""
+    out: dict[str, str] = {}
+    for client, written in files.items():
+        for key, text in written.notes.items():
+            out[key if len(files) == 1 else f"{key} ({client})"] = text
+    return out
+
+
+def rows_asked(table: pd.DataFrame, splits: Sequence[int] | None) -> pd.DataFrame:
+    """The rows a reader asked for: the splits of the run's selection (None: every split) and
+    those with a per-operator prediction (profile-then-verify predicts more splits than it
+    measures). Splits outside both would be rows of dashes: they are left out."""
+    if splits is None:
+        return table
+    wanted = set(splits)
+    keep = table["split"].astype(int).isin(wanted)
+    for side, empty in (("client", table["on_client"] == 0), ("server", table["on_server"] == 0)):
+        col = f"{side}_ms_predicted"
+        if col in table.columns:  # an empty part's 0 is no prediction
+            keep |= pd.to_numeric(table[col], errors="coerce").notna() & ~empty
+    return table.loc[keep].reset_index(drop=True)
 
 
 def _settings_used(
