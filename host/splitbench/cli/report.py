@@ -54,7 +54,6 @@ def report(
     from splitbench.network import load_network_configs
     from splitbench.network.tcp import NetworkSimulationError
     from splitbench.report.outputs import RunOutputs, write_run_outputs
-    from splitbench.report.run_page import same_machine_note
     from splitbench.report.write import incomplete
     from splitbench.results import ResultsDB
     from splitbench.results.store import DB_NAME
@@ -69,6 +68,7 @@ def report(
     chosen = _choose(sets, settings, out, run.settings)
     graph = load_graph(Path(run.model_path)) if Path(run.model_path).is_file() else None
     found = RunOutputs()
+    note: str | None = None
     for picked in chosen:
         others = f"; {len(sets) - 1} other set(s): --settings all or HASH" if len(sets) > 1 else ""
         console.print(f"settings {picked.describe()}{others if settings == 'latest' else ''}")
@@ -92,6 +92,7 @@ def report(
         found.parts_asked += written.parts_asked
         found.whole_holes += written.whole_holes
         found.network_error = found.network_error or written.network_error
+        note = note or written.same_machine
         print_notes(written.notes)
         if written.page is not None:
             console.print(f"wrote {written.page} (open it in a browser; it needs no network)")
@@ -103,7 +104,6 @@ def report(
                 tables = {client: files.table for client, files in written.files.items()}
                 for client, paths in write_explorer_data(out, graph, networks, tables).items():
                     console.print(f"wrote Model Explorer node data for {client}: {paths[0].parent}")
-    note = same_machine_note(run.clients, run.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")
     for line in [*found.holes, *found.whole_holes][:10]:

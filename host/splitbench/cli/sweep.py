@@ -349,8 +349,6 @@ def _report_target(target: Target) -> None:
 
 def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
     """The sweep's tables, what was written, and how long it took."""
-    from splitbench.report.run_page import same_machine_note
-
     outcome = result.outcome
     if outcome.anchor_error:
         err_console.print(
@@ -371,7 +369,7 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
         console.print("wrote " + ", ".join(str(p) for p in [*wrote, *files.plots]))
     console.print(f"wrote {result.outputs.page} (open it in a browser; it needs no network)")
     print_notes(result.outputs.notes)
-    note = same_machine_note(result.clients, result.server)
+    note = result.outputs.same_machine
     if note:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
@@ -418,7 +416,7 @@ def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]
         row = table.loc[table["split"] == k].iloc[0]
         diff = row["cut_coded_max_abs_diff"]
         if int(row["on_server"]) == 0:
-            quality = "all on the phone: nothing to code"
+            quality = "all on the client: nothing to code"
         elif row["cut_coded_lossless"] is True:
             quality = "lossless"
         else:

@@ -20,9 +20,10 @@ def fmt(value: object, digits: int = 2) -> str:
 def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
     """A compact view of the split table; the CSV/XLSX hold every column."""
     quick = _preset(table) == "quick"
-    title = f"splits (client {client}); times in ms, sizes in KB"
+    who = _client(table, client)
+    title = f"splits (client {who}); times in ms, sizes in KB"
     if quick:
-        title = f"QUICK first look — splits (client {client}); times in ms ± std, sizes in KB"
+        title = f"QUICK first look — splits (client {who}); times in ms ± std, sizes in KB"
     view = Table(title=title, box=None)
     for col in ("k:N-k", "client", "server", "cut", "head", "lossless"):
         view.add_column(col, justify="right", no_wrap=True)
@@ -85,6 +86,13 @@ def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no
             *(fmt(row[f"e2e_coded_ms_{cfg.name}"]) for cfg in networks),
         )
     console.print(view)
+
+
+def _client(table, client: str) -> str:  # type: ignore[no-untyped-def]
+    """The client's name with what it is when that is not this host (the emulated phone's
+    numbers are this host's CPU's: the title says so)."""
+    kind = str(table["client_kind"].iloc[0]) if "client_kind" in table and len(table) else ""
+    return client if kind in ("", "this host") else f"{client}: {kind}"
 
 
 def _preset(table) -> str:  # type: ignore[no-untyped-def]

@@ -203,6 +203,13 @@ COLUMNS: tuple[Column, ...] = (
         "the runtime's error; its times stay empty, never 0",
     ),
     Column(
+        ("client_kind",),
+        "",
+        "what the client is: `this host`, `phone`, or `emulated phone (this host's CPU)` — the "
+        "kit's emulated phone, whose times are this host's CPU's, not a phone's",
+        "the client target's recorded facts (`ro.splitbench.emulated` on the emulated phone)",
+    ),
+    Column(
         ("preset", "settings"),
         "",
         "the measurement preset the row's times were taken with (`quick` from `sweep --quick`, "

@@ -275,11 +275,12 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
                 cell.fill = BEST_FILL
                 cell.font = HEADER_FONT
     note_row = len(df) + 3
+    client = f"Client: {df['client_kind'].iloc[0]}. " if "client_kind" in df and len(df) else ""
     _put(
         ws,
         note_row,
         1,
-        "Highlighted: lowest end-to-end latency per network configuration. "
+        f"{client}Highlighted: lowest end-to-end latency per network configuration. "
         "Empty time: the part could not be measured (see the cell comment). 1 KB = 1024 bytes.",
     )
     ws.freeze_panes = "B2"

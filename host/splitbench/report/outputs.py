@@ -30,6 +30,8 @@ class RunOutputs:
     whole_holes: list[str] = field(default_factory=list)  # targets without a whole-model time
     network_error: str = ""  # why tcp profiles fell back to the ideal arithmetic
     notes: dict[str, str] = field(default_factory=dict)  # run-level notes, said once
+    # the sentence for a run whose client and server are this host's CPU (None otherwise)
+    same_machine: str | None = None
 
 
 def page_networks(networks: list[NetworkConfig], error: str) -> list[NetworkConfig]:
@@ -88,6 +90,11 @@ def write_run_outputs(
         missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
         out.holes += [h for h in missing if h not in out.holes]
         out.parts_asked += parts
+    from splitbench.report.run_page import same_machine_note
+    from splitbench.results import ResultsDB
+
+    with ResultsDB(db_path, create=False) as db:
+        out.same_machine = same_machine_note(run.clients, run.server, db)
     out.notes = run_notes(out.files)
     if write_files and not tag:  # run.json says the notes of the run's own tables once
         from dataclasses import replace

@@ -24,15 +24,26 @@ HTML_NAME = "report.html"
 def same_machine_note(
     clients: Sequence[str], server: str, db: ResultsDB | None = None
 ) -> str | None:
-    """The sentence for a run whose clients and server are all this host (None otherwise)."""
-    from splitbench.targets.base import is_this_host, target_kind
+    """The sentence for a run whose clients and server are all this host's CPU — the host, or
+    the emulated phone, which runs on it (None otherwise)."""
+    from splitbench.targets.base import EMULATED_PHONE, kind_label, runs_on_this_host
 
+    labels = {}
     for name in [*clients, server]:
         record = db.target(name) if db is not None else None
-        if not is_this_host(record.info.kind if record else target_kind(name)):
+        target = record.info if record else name
+        if not runs_on_this_host(target):
             return None
+        labels[name] = kind_label(target)
+    emulated = [name for name in clients if labels[name] == EMULATED_PHONE]
+    who = (
+        f"the client {', '.join(emulated)} is the {EMULATED_PHONE}, not a phone: its times are "
+        "this host's, and client and server are the same machine"
+        if emulated
+        else "Client and server are the same machine (this host runs both the head and the tail)"
+    )
     return (
-        "Client and server are the same machine (this host runs both the head and the tail), "
+        f"{who[0].upper()}{who[1:]}, "
         "so the best split reflects only the network, not a phone against a server. "
         "To measure a real split, put a phone in: enable USB debugging, check it with "
         "`splitbench devices`, and sweep with `--client adb:SERIAL` (docs/phones.md)."

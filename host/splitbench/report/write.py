@@ -124,6 +124,7 @@ def write_report(
         # head→tail against the converted whole model.
         at = list(table.columns).index("max_abs_diff") + 1
         table.insert(at, "conversion_max_abs_diff", float(conversion_max_abs_diff))
+    table["client_kind"] = _client_kind(db, client)
     table["preset"] = preset_name(used.settings, used.rounds) if used else ""
     table["settings"] = chosen or ""
     note = QUICK_NOTE if used and table["preset"].iloc[0] == "quick" else ""
@@ -145,6 +146,8 @@ def write_report(
     meta = metadata_from_db(db, model_sha, client, server, chosen, output_bytes=output_bytes)
     if notes:
         meta["notes"] = dict(notes)
+    if isinstance(meta.get("client"), dict):  # the workbook's Metadata says what the client is
+        meta["client"] = {"what": table["client_kind"].iloc[0], **meta["client"]}
     if asked:
         derived = meta.get("run_settings", {})
         meta["run_settings"] = {
@@ -221,6 +224,15 @@ def rows_asked(table: pd.DataFrame, splits: Sequence[int] | None) -> pd.DataFram
         if col in table.columns:  # an empty part's 0 is no prediction
             keep |= pd.to_numeric(table[col], errors="coerce").notna() & ~empty
     return table.loc[keep].reset_index(drop=True)
+
+
+def _client_kind(db: ResultsDB, client: str) -> str:
+    """What the client is (``this host``, ``phone``, ``emulated phone (this host's CPU)``), from
+    the target recorded in the database: the one label every output uses."""
+    from splitbench.targets.base import kind_label
+
+    record = db.target(client)
+    return kind_label(record.info if record else client)
 
 
 def _settings_used(

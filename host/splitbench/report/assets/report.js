@@ -131,11 +131,16 @@ app.append(ran);
 // ---- one section per client ----
 const sections = data.sections.map((s, i) => buildSection(s, i));
 
+// What the client is (splits.csv's client_kind): "phone", "this host", or the emulated phone,
+// whose numbers are this host's CPU's; the page says it wherever the client's numbers appear.
+function clientKind(s) { return s.rows.length && s.rows[0].client_kind ? s.rows[0].client_kind : ""; }
+function clientWord(s) { const k = clientKind(s); return k === "" || k === "phone" ? "phone" : "client: " + k; }
+
 function bestSentence(s, net) {
   const b = s.best[net.name];
   const n = s.num_operators;
   if (!b) return "For " + net.name + ": no split has both parts measured, so there is no best split.";
-  const where = b.best === n ? " (all on the phone)" : b.best === 0 ? " (all on the server)" : "";
+  const where = b.best === n ? " (all on the " + clientWord(s) + ")" : b.best === 0 ? " (all on the server)" : "";
   let t = "For " + net.name + ", cut at " + label(n, b.best) + where + ": " + ms(b.best_ms) + " end to end";
   if (b.runner_up != null) t += ", " + ms(b.runner_up_margin.ms) + pct(b.runner_up_margin.pct) +
     " ahead of the runner-up " + label(n, b.runner_up);
@@ -182,7 +187,8 @@ function whySentence(s, net, b) {
 
 function buildSection(s, i) {
   const sec = el("section", {id: "section-" + i, class: "client-section"});
-  const title = data.sections.length > 1 ? "Client " + s.client : "Client " + s.client;
+  const kind = clientKind(s);
+  const title = "Client " + s.client + (kind && kind !== "phone" ? " — " + kind : "");
   const n = s.num_operators;
   const best = el("p", {class: "lead best-split", id: "best-split-" + i});
   // summary of every network
