@@ -360,8 +360,8 @@ def test_verify_posenet_passes_bit_exact_on_the_images(run: dict) -> None:
 def reported(run: dict) -> tuple[CliResult, Path]:
     copy = run["root"] / "copy"
     shutil.copytree(run["out"], copy)
-    for old in copy.glob("*.png"):
-        old.unlink()
+    # A picture the kit did not write, named like its charts: never the kit's to remove.
+    shutil.copy(copy / "best_split_vs_uplink.png", copy / "latency_stacked_mine.png")
     net = write_network_toml(run["root"] / "other.toml", OTHER_NETWORKS)
     return run_cli("report", copy, "--network", net), copy
 
@@ -391,3 +391,26 @@ def test_report_rebuilds_files_for_other_networks(run: dict, reported: tuple) ->
     assert not any(f"End-to-end latency {n} (ms)" in header_xlsx for n, *_ in NETWORKS)
     assert_real_png(copy / f"latency_stacked_{OTHER_NETWORKS[0][0]}.png")
     assert_real_png(copy / "best_split_vs_uplink.png")
+
+
+def test_report_removes_the_charts_of_dropped_networks_and_lists_what_it_wrote(
+    run: dict, reported: tuple
+) -> None:
+    """The sweep's networks (one named with `_`) are gone from the rebuilt run: their charts are
+    removed (by the record of what was written, not by guessing from names) and said so."""
+    result, copy = reported
+    result.ok()
+    for name, *_ in NETWORKS:
+        png = copy / f"latency_stacked_{name}.png"
+        assert not png.exists(), png
+        assert str(png) in result.stdout, result.stdout
+    assert re.search(r"^removed .*latency_stacked_fast_link-5G\.png", result.stdout, re.M)
+    assert (copy / "latency_stacked_mine.png").is_file()  # not written by the kit: kept
+    for name, *_ in OTHER_NETWORKS:
+        png = copy / f"latency_stacked_{name}.png"
+        assert_real_png(png)
+        assert re.search(rf"^wrote .*{re.escape(str(png))}", result.stdout, re.M), result.stdout
+    assert str(copy / "best_split_vs_uplink.png") in result.stdout
+    written = json.loads((copy / "outputs.json").read_text())[""]
+    assert f"latency_stacked_{OTHER_NETWORKS[1][0]}.png" in written
+    assert not any(NETWORKS[1][0] in name for name in written)

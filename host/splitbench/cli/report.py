@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from splitbench.cli.app import NetworkDrawsOpt, app, console, err_console
-from splitbench.cli.table_view import print_notes, print_table
+from splitbench.cli.table_view import print_notes, print_removed, print_table, print_wrote
 from splitbench.errors import SplitbenchError
 
 
@@ -87,13 +87,15 @@ def report(
         for client, files in written.files.items():
             if not html:
                 print_table(files.table, networks, client, files.best)
-                console.print(f"wrote {files.csv}, {files.xlsx}")
+                wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
+                print_wrote([*wrote, *files.plots])
         found.holes += written.holes
         found.parts_asked += written.parts_asked
         found.whole_holes += written.whole_holes
         found.network_error = found.network_error or written.network_error
         note = note or written.same_machine
         print_notes(written.notes)
+        print_removed(written.removed)
         if written.page is not None:
             console.print(f"wrote {written.page} (open it in a browser; it needs no network)")
             if model_explorer:

@@ -21,7 +21,7 @@ from splitbench.cli.app import (
     console,
     err_console,
 )
-from splitbench.cli.table_view import print_notes, print_table
+from splitbench.cli.table_view import print_notes, print_removed, print_table, print_wrote
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 from splitbench.presets import QUICK, preset_name
 
@@ -366,8 +366,9 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
         _print_coded_best(files, networks)
         _print_anchors(files, networks, outcome.graph.num_operators)
         wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
-        console.print("wrote " + ", ".join(str(p) for p in [*wrote, *files.plots]))
+        print_wrote([*wrote, *files.plots])
     console.print(f"wrote {result.outputs.page} (open it in a browser; it needs no network)")
+    print_removed(result.outputs.removed)
     print_notes(result.outputs.notes)
     note = result.outputs.same_machine
     if note:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -63,6 +64,20 @@ def print_notes(notes: dict[str, str]) -> None:
     """The run-level notes (e.g. why splits have no per-operator prediction), once each."""
     for key, text in notes.items():
         console.print(f"note: {key.replace('_', ' ')}: {text}", highlight=False, soft_wrap=True)
+
+
+def print_wrote(paths: list[Path]) -> None:
+    """The files written, on one line (never wrapped inside a path)."""
+    console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False, soft_wrap=True)
+
+
+def print_removed(removed: list[Path]) -> None:
+    """The files an earlier report wrote that this one does not (e.g. the charts of a network
+    no longer in --network), now removed."""
+    if removed:
+        console.print(
+            "removed " + ", ".join(str(p) for p in removed), highlight=False, soft_wrap=True
+        )
 
 
 def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no-untyped-def]

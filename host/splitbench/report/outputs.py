@@ -32,6 +32,15 @@ class RunOutputs:
     notes: dict[str, str] = field(default_factory=dict)  # run-level notes, said once
     # the sentence for a run whose client and server are this host's CPU (None otherwise)
     same_machine: str | None = None
+    removed: list[Path] = field(default_factory=list)  # files an earlier report wrote, now gone
+
+    def written(self) -> list[Path]:
+        """Every file written: per client the CSVs, the workbook and the charts, then the page."""
+        paths: list[Path] = []
+        for files in self.files.values():
+            paths += [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
+            paths += files.plots
+        return paths + ([self.page] if self.page else [])
 
 
 def page_networks(networks: list[NetworkConfig], error: str) -> list[NetworkConfig]:
@@ -113,4 +122,8 @@ def write_run_outputs(
             files=out.files,
             extra={"network simulation": out.network_error} if out.network_error else None,
         )
+    if write_files:
+        from splitbench.report.manifest import record_outputs
+
+        out.removed = record_outputs(run_dir, tag, out.written())
     return out
