@@ -171,6 +171,18 @@ def test_tables_hold_the_asked_splits_and_say_run_notes_once(run: dict) -> None:
     wb.close()
 
 
+def test_every_csv_column_has_a_meaning_on_the_columns_page(run: dict) -> None:
+    """Every column a real sweep writes (head_model_ratio, intermediate_ratio, verify_error,
+    client_kind, ...) is defined in report/columns.py and so on docs/columns.md."""
+    from splitbench.report import columns
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "columns.md").read_text()
+    for name in csv_header(run["out"] / "splits.csv"):
+        found = columns.definition(name)
+        assert found is not None and found.meaning.strip(), name
+        assert ", ".join(f"`{n}`" for n in found.names) in page, name
+
+
 def test_times_are_sane(run: dict) -> None:
     for k in SPLITS:
         row = run["rows"][k]
@@ -198,7 +210,9 @@ def test_intermediate_bytes_are_the_cut_tensors_sizes(run: dict, posenet_tensors
         row = run["rows"][k]
         names = json.loads(row["cut_tensors"])
         expected = sum(tensor_nbytes(by_name[name]) for name in names)
-        assert int(row["intermediate_bytes"]) == expected, (k, names)
+        # At split N the outputs stay on the phone: nothing crosses, in every table.
+        assert int(row["intermediate_bytes"]) == (0 if k == N else expected), (k, names)
+    assert re.search(rf"^\s*{N}:0\s+[\d.]+\s+[\d.]+\s+0\.0\s", run["sweep"].stdout, re.M)
     assert json.loads(run["rows"][0]["cut_tensors"]) == ["image"]
     assert int(run["rows"][0]["intermediate_bytes"]) == 257 * 257 * 3 * 4
     assert sorted(json.loads(run["rows"][N]["cut_tensors"])) == sorted(posenet_tensors["outputs"])

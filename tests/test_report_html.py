@@ -204,7 +204,12 @@ def test_host_sweep_page_says_same_machine(chain_tflite: Path, tmp_path: Path) -
         # What was run: the model, the settings as asked (--runs 2, one bout), the targets.
         settings = driver.find_element("id", "settings-facts").text
         assert "runs 2" in settings and "rounds 1" in settings
-        assert "chain" in driver.find_element("id", "model-facts").text
+        # Keys in words, sizes in MB beside the exact bytes (no raw keys, no raw floats).
+        assert "warm-up (s)" in settings and "warmup_secs" not in settings
+        model = driver.find_element("id", "model-facts").text
+        assert "chain" in model and "file_bytes" not in model
+        size = chain_tflite.stat().st_size
+        assert f"file size {size / 1048576:.2f} MB ({size:,} bytes)" in model, model
         driver.save_screenshot(str(tmp_path / "host.png"))
 
 

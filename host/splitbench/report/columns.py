@@ -41,7 +41,8 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         ("cut_tensors",),
         "",
-        "JSON list of the tensors that cross the cut",
+        "JSON list of the tensors that cross the cut (at split N the model outputs, which stay "
+        "on the client)",
         "graph analysis: every non-constant tensor produced before k (model inputs count as "
         "produced first) and consumed at or after k, plus model outputs produced before k. "
         "Branchy graphs give multi-tensor cuts. JSON because real tensor names contain `;`.",
@@ -100,7 +101,7 @@ COLUMNS: tuple[Column, ...] = (
         ("intermediate_bytes",),
         "bytes",
         "bytes crossing client → server: sum over the cut, dtype-aware (float32/16, "
-        "int8/16/32, uint8, bool …)",
+        "int8/16/32, uint8, bool …); 0 at split N, where nothing crosses the network",
         "tensor shapes × element size",
     ),
     Column(

@@ -67,13 +67,29 @@ const whereSec = el("section", {id: "where"});
 whereSec.append(el("h2", {text: "Where to cut, and why"}));
 app.append(whereSec);
 
+// Facts as a reader says them: keys in words, sizes in MB (1 MB = 1,048,576 bytes, the kit's
+// one convention) beside the exact bytes, other numbers to 4 significant digits.
+const WORDS = {
+  sha256: "SHA-256", file_bytes: "file size", num_operators: "operators", output_bytes: "output size",
+  cpu_model: "CPU", kit_version: "kit version", first_seen: "first seen", warmup_runs: "warm-up runs",
+  warmup_secs: "warm-up (s)", min_secs: "minimum time (s)", max_secs_per_part: "maximum time per part (s)",
+  per_bout: "per bout", measured_per_bout: "measured per bout", first_finished: "first finished",
+  last_finished: "last finished", prediction_note: "predictions", runs: "steady-state runs",
+};
+function words(k) { return WORDS[k] || k.replace(/_/g, " "); }
+function factValue(k, v) {
+  if (Array.isArray(v)) return v.join(", ");
+  if (typeof v === "object") return JSON.stringify(v);
+  if (typeof v === "number" && /(^|_)bytes$/.test(k))
+    return (v / 1048576).toFixed(2) + " MB (" + v.toLocaleString("en-US") + " bytes)";
+  if (typeof v === "number" && !Number.isInteger(v)) return String(+v.toPrecision(4));
+  return String(v);
+}
 function factsTable(obj, id) {
   const t = el("table", {class: "facts", id: id || ""});
   for (const [k, v] of Object.entries(obj)) {
     if (v == null || v === "") continue;
-    t.append(el("tr", {}, el("td", {text: k}),
-                el("td", {text: Array.isArray(v) ? v.join(", ") :
-                               typeof v === "object" ? JSON.stringify(v) : String(v)})));
+    t.append(el("tr", {}, el("td", {text: words(k)}), el("td", {text: factValue(k, v)})));
   }
   return t;
 }
@@ -124,7 +140,7 @@ for (const c of nets) nt.append(el("tr", {}, el("td", {text: c.name}), el("td", 
 ran.append(el("h3", {text: "Network configurations"}), nt);
 if (Object.keys(f.notes || {}).length) {
   ran.append(el("h3", {text: "Notes"}));
-  for (const [k, v] of Object.entries(f.notes)) ran.append(el("p", {class: "muted", text: k + ": " + v}));
+  for (const [k, v] of Object.entries(f.notes)) ran.append(el("p", {class: "muted", text: words(k) + ": " + v}));
 }
 
 app.append(ran);
