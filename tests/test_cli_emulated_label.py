@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+from browser import chromium, console_errors, wait_ready
 from cli_helpers import FAST, run_cli
 from openpyxl import load_workbook
 from splitbench.emulator.pytest_plugin import SERIAL
@@ -56,6 +57,14 @@ def test_an_emulated_phone_run_says_so_in_every_output(
     data = _payload(out / "report.html")
     assert LABEL in data["same_machine"] and "not a phone" in data["same_machine"]
     assert {r["client_kind"] for r in data["sections"][0]["rows"]} == {LABEL}
+    with chromium(tmp_path / "profile") as driver:  # what a reader sees
+        driver.get((out / "report.html").as_uri())  # type: ignore[attr-defined]
+        wait_ready(driver)
+        assert console_errors(driver) == []
+        banner = driver.find_element("id", "same-machine").text  # type: ignore[attr-defined]
+        assert f"is the {LABEL}, not a phone" in banner
+        titles = [h.text for h in driver.find_elements("tag name", "h2")]  # type: ignore[attr-defined]
+        assert any(f"Client adb:{SERIAL} — {LABEL}" in t for t in titles), titles
 
 
 def test_a_host_run_is_labelled_this_host(chain_tflite: Path, tmp_path: Path) -> None:

@@ -11,11 +11,10 @@ server are the same machine: the page and the CLI summary must say so).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
-from browser import chromium, console_errors
+from browser import chromium, console_errors, wait_ready
 from cli_helpers import FAST, run_cli
 from split_table_data import NETWORKS, OUTPUT_BYTES, SHA, N, fill, part
 from splitbench.report.run_page import HTML_NAME, write_run_html
@@ -23,15 +22,6 @@ from splitbench.report.write import write_report
 from splitbench.targets.base import TargetInfo
 
 PHONE2 = TargetInfo("adb:phone2", "adb", "Cortex-A76", 8, "benchmark_model 2.16")
-
-
-def _wait_ready(driver: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if driver.execute_script("return document.body.getAttribute('data-ready')"):  # type: ignore[attr-defined]
-            return
-        time.sleep(0.1)
-    raise AssertionError("report.html did not finish drawing")
 
 
 def _select(driver: object, element_id: str, value: str) -> None:
@@ -110,7 +100,7 @@ def test_page_is_one_file_that_needs_no_network(known_page: Path) -> None:
 def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
     with chromium(tmp_path / "profile") as driver:
         driver.get(known_page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         assert console_errors(driver) == []
         # Loaded from the file alone: no resource fetched (no script, style, font or image).
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
@@ -197,7 +187,7 @@ def test_host_sweep_page_says_same_machine(chain_tflite: Path, tmp_path: Path) -
     assert "same machine" in again.stdout and page.stat().st_mtime_ns > before
     with chromium(tmp_path / "profile") as driver:
         driver.get(page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         assert console_errors(driver) == []
         banner = driver.find_element("id", "same-machine").text
         assert "same machine" in banner and "--client adb:SERIAL" in banner
