@@ -65,6 +65,9 @@ def test_an_emulated_phone_run_says_so_in_every_output(
         assert f"is the {LABEL}, not a phone" in banner
         titles = [h.text for h in driver.find_elements("tag name", "h2")]  # type: ignore[attr-defined]
         assert any(f"Client adb:{SERIAL} — {LABEL}" in t for t in titles), titles
+        # The best split's sentence names the client's all-on-one-side time by what it is.
+        best = driver.find_element("id", "best-split-0").text  # type: ignore[attr-defined]
+        assert f"all on the client: {LABEL}" in best and "all on the phone" not in best, best
 
 
 def test_a_host_run_is_labelled_this_host(chain_tflite: Path, tmp_path: Path) -> None:

@@ -162,7 +162,7 @@ function bestSentence(s, net) {
     " ahead of the runner-up " + label(n, b.runner_up);
   const anchors = [];
   if (b.best !== n && b.all_on_phone_ms != null)
-    anchors.push("all on the phone " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
+    anchors.push("all on the " + clientWord(s) + " " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
   if (b.best !== 0 && b.all_on_server_ms != null)
     anchors.push("all on the server with the raw input " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
   if (anchors.length) t += "; " + anchors.join(", ");
@@ -210,7 +210,7 @@ function buildSection(s, i) {
   // summary of every network
   const sum = el("table", {id: "best-table-" + i});
   sum.append(el("tr", {}, ...["network", "best split", "end to end", "runner-up", "margin",
-    "all on phone", "vs best", "all on server (raw input)", "vs best",
+    clientWord(s) === "phone" ? "all on phone" : "all on client", "vs best", "all on server (raw input)", "vs best",
     ...(s.anchors ? ["best anchor (picture upload)", "best split vs anchor"] : [])].map(h => el("th", {text: h}))));
   for (const c of nets) {
     const b = s.best[c.name];
