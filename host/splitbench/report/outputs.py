@@ -93,6 +93,9 @@ def write_run_outputs(
             asked=asked,
             write_files=write_files,
             splits=run.splits,
+            # profile-then-verify's table holds every split it predicted, not only those it
+            # measured (run.json's splits)
+            predicted_rows=(run.settings or {}).get("strategy") == "profile-then-verify",
         )
         out.files[client] = files
         out.network_error = out.network_error or files.network_error

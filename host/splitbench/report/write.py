@@ -57,6 +57,7 @@ def write_report(
     write_files: bool = True,
     asked: Mapping[str, Any] | None = None,
     splits: Sequence[int] | None = None,
+    predicted_rows: bool = False,
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
@@ -66,7 +67,8 @@ def write_report(
     settings as the user typed them (from ``run.json``), shown in place of the totals the
     database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
     table without writing anything (for ``report --html``). ``splits``: the splits the run asked
-    for (None: every split); the table holds those and the ones with a prediction, no filler."""
+    for (None: every split); the table holds those — and with ``predicted_rows``
+    (profile-then-verify) the ones with a prediction — and no filler."""
     from splitbench.report.export import (
         metadata_from_db,
         write_anchor_csv,
@@ -106,7 +108,7 @@ def write_report(
         table = add_predicted_columns(table, *predicted, num_operators)
         if said := prediction_note(*predicted):
             notes["prediction_note"] = said
-    table = rows_asked(table, splits)
+    table = rows_asked(table, splits, predicted=predicted_rows)
     from splitbench.compress.split_columns import add_codec_columns, best_coded_splits
 
     table = add_codec_columns(
@@ -211,14 +213,17 @@ def run_notes(files: Mapping[str, ReportFiles]) -> dict[str, str]:
     return out
 
 
-def rows_asked(table: pd.DataFrame, splits: Sequence[int] | None) -> pd.DataFrame:
-    """The rows a reader asked for: the splits of the run's selection (None: every split) and
-    those with a per-operator prediction (profile-then-verify predicts more splits than it
-    measures). Splits outside both would be rows of dashes: they are left out."""
+def rows_asked(
+    table: pd.DataFrame, splits: Sequence[int] | None, *, predicted: bool = False
+) -> pd.DataFrame:
+    """The rows a reader asked for: the splits of the run's selection (None: every split) and,
+    with ``predicted`` (profile-then-verify predicts more splits than it measures), those with a
+    per-operator prediction. Any other split would be a row of dashes: it is left out."""
     if splits is None:
         return table
-    wanted = set(splits)
-    keep = table["split"].astype(int).isin(wanted)
+    keep = table["split"].astype(int).isin(set(splits))
+    if not predicted:
+        return table.loc[keep].reset_index(drop=True)
     for side, empty in (("client", table["on_client"] == 0), ("server", table["on_server"] == 0)):
         col = f"{side}_ms_predicted"
         if col in table.columns:  # an empty part's 0 is no prediction
