@@ -9,6 +9,7 @@ messages are read from Chromium's browser log.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,3 +67,13 @@ def console_errors(driver: object, *, ignore: tuple[str, ...] = ()) -> list[str]
         for e in entries
         if e.get("level") == "SEVERE" and not any(i in e["message"] for i in ignore)
     ]
+
+
+def wait_ready(driver: object, timeout: float = 60.0) -> None:
+    """Wait until report.html has drawn everything (its body's ``data-ready``), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if driver.execute_script("return document.body.getAttribute('data-ready')"):  # type: ignore[attr-defined]
+            return
+        time.sleep(0.1)
+    raise AssertionError("report.html did not finish drawing")

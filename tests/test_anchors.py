@@ -299,7 +299,7 @@ def test_verdict_says_when_the_anchor_wins_and_by_how_much() -> None:
     assert (v["winner"], v["margin_ms"]) == ("anchor", -140.0)
     text = verdict_text(v, 2)
     assert text == (
-        "the best split 2:0 (all on the phone), 250.0 ms, loses to the h264:23 anchor by "
+        "the best split 2:0 (all on the client), 250.0 ms, loses to the h264:23 anchor by "
         "140.0 ms (127 %)"
     )
     tie = verdict(splits.assign(e2e_ms_lte=[900.0, 400.0, 110.0]), anchors, {"lte": 2}, cfg)

@@ -13,6 +13,7 @@ from cli_helpers import (
     FAST,
     CliResult,
     assert_one_line_error,
+    query,
     rows_by_split,
     run_many,
     write_network_toml,
@@ -199,5 +200,9 @@ def test_dynamic_shape_works_with_input_shape(results: dict, files: dict[str, Pa
     rows = rows_by_split(files["root"] / "fixed" / "splits.csv")
     assert sorted(rows) == [0, 1, 2]
     assert int(rows[0]["intermediate_bytes"]) == 1 * 20 * 24 * 3 * 4  # the shape given
-    assert int(rows[2]["intermediate_bytes"]) == 1 * 20 * 24 * 2 * 4
+    # Split N (2:0): nothing crosses; the database keeps the outputs' size at the cut.
+    assert int(rows[2]["intermediate_bytes"]) == 0
+    db = files["root"] / "fixed" / "results.sqlite"
+    at_n = "SELECT intermediate_bytes FROM splits WHERE split = 2"
+    assert query(db, at_n) == [(1 * 20 * 24 * 2 * 4,)]
     assert all(float(r["max_abs_diff"]) <= 1e-3 for r in rows.values())

@@ -91,7 +91,7 @@ def _check_run(result: CliResult, out: Path, ops: int, swept: list[int]) -> dict
     """What every sweep must leave, whatever the model kind."""
     result.ok()
     rows = rows_by_split(out / "splits.csv")
-    assert sorted(rows) == list(range(ops + 1)), result.describe()
+    assert sorted(rows) == sorted(swept), result.describe()  # the splits asked for, no filler
     for k in swept:
         row = rows[k]
         assert 0 <= num(row["max_abs_diff"]) <= 1e-3, (k, row["max_abs_diff"])
@@ -101,7 +101,7 @@ def _check_run(result: CliResult, out: Path, ops: int, swept: list[int]) -> dict
         assert (client > 0) == (k > 0) and (server > 0) == (k < ops), (k, client, server)
         assert int(row["head_model_bytes"]) > 0 or k == 0
         assert int(row["tail_model_bytes"]) > 0 or k == ops
-        assert int(row["intermediate_bytes"]) > 0
+        assert (int(row["intermediate_bytes"]) > 0) == (k < ops)  # split N: nothing crosses
     assert query(out / "results.sqlite", "SELECT num_operators FROM models") == [(ops,)]
     return rows
 
@@ -114,16 +114,21 @@ def test_tflite_file(sweeps: dict, chain_tflite: Path) -> None:
     assert sha == hashlib.sha256(chain_tflite.read_bytes()).hexdigest()
     assert name == chain_tflite.stem
     assert int(rows[0]["intermediate_bytes"]) == 16 * 16 * 3 * 4
-    assert int(rows[4]["intermediate_bytes"]) == 8 * 8 * 4 * 4
+    # All on the client: nothing crosses (the database keeps the outputs' size at the cut).
+    assert int(rows[4]["intermediate_bytes"]) == 0
+    at_n = "SELECT intermediate_bytes FROM splits WHERE split = 4"
+    assert query(out / "results.sqlite", at_n) == [(8 * 8 * 4 * 4,)]
 
 
 @pytest.mark.parametrize("kind", ["keras", "h5", "savedmodel"])
 def test_keras_and_savedmodel(kind: str, sweeps: dict) -> None:
     result, out = sweeps[kind]
     rows = _check_run(result, out, KERAS_OPS, list(range(KERAS_OPS + 1)))
-    # Converted as the same model: the input crosses at split 0, the output at split N.
+    # Converted as the same model: the input crosses at split 0; at split N nothing crosses.
     assert int(rows[0]["intermediate_bytes"]) == KERAS_INPUT_BYTES
-    assert int(rows[KERAS_OPS]["intermediate_bytes"]) == KERAS_OUTPUT_BYTES
+    assert int(rows[KERAS_OPS]["intermediate_bytes"]) == 0
+    at_n = "SELECT intermediate_bytes FROM splits WHERE split = ?"
+    assert query(out / "results.sqlite", at_n, (KERAS_OPS,)) == [(KERAS_OUTPUT_BYTES,)]
     assert rows[0]["bit_exact"] == "True"
     # The database names the converted .tflite the sweep actually split, by path and hash.
     ((path, sha),) = query(out / "results.sqlite", "SELECT path, sha256 FROM models")
@@ -146,7 +151,7 @@ def test_frozen_graph_with_tensor_names(sweeps: dict, frozen_graph) -> None:  # 
     result, out = sweeps["frozen_graph"]
     rows = _check_run(result, out, POSENET_OPS, [0, 16, 31])
     assert int(rows[0]["intermediate_bytes"]) == POSENET_INPUT_BYTES
-    assert int(rows[31]["intermediate_bytes"]) == POSENET_OUTPUT_BYTES
+    assert int(rows[31]["intermediate_bytes"]) == 0  # all on the client: nothing crosses
     cut = json.loads(rows[31]["cut_tensors"])
     assert len(cut) == len(frozen_graph.output_names) == 4
     for name in frozen_graph.output_names:

@@ -72,10 +72,11 @@ def test_pytorch_factory_through_onnx_runtime(src: dict[str, Path], tmp_path: Pa
     assert re.search(r"^\s*1:6\s+a\s", result.stdout, re.M), result.stdout
     # Predicted columns come from ONNX Runtime's profiler, without a phone.
     assert not math.isnan(num(rows[4]["client_ms_predicted"]))
-    assert "ONNX Runtime per-node profile" in rows[4]["prediction_note"]
+    notes = json.loads((out / "run.json").read_text())["notes"]
+    assert "ONNX Runtime per-node profile" in notes["prediction_note"]  # said once, not per row
     # ...except where the cut runs through a kernel ONNX Runtime fused (conv b with its relu)
     assert math.isnan(num(rows[3]["client_ms_predicted"]))
-    assert "computes nodes node_conv2d_1, node_relu_1" in rows[3]["prediction_note"]
+    assert "computes nodes node_conv2d_1, node_relu_1" in rows[3]["no_prediction"]
     exports = list((out / "model" / "pytorch").glob("*.pt2"))
     assert len(exports) == 1 and len(list((out / "model" / "pytorch").glob("*.onnx"))) == 1
     # A rerun resumes: nothing measured again, the export reused.

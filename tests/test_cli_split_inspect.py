@@ -124,6 +124,9 @@ def test_split_all_writes_every_split_with_true_sizes(split_all) -> None:  # typ
     result.ok()
     two = (os.cpu_count() or 1) >= 2
     assert f"wrote {2 * POSENET_OPS} parts" in result.stdout
+    # The kit's one size convention (docs/columns.md): 1 MB = 1,048,576 bytes.
+    total = sum(p.stat().st_size for p in out.glob("split_*/*.tflite"))
+    assert f"parts, {total / 1048576:.1f} MB," in result.stdout, (total, result.stdout)
     assert ("(tails written by a second process)" in result.stdout) == two, result.stdout
     lines = SPLIT_LINE.findall(result.stdout)
     assert [int(k) for k, *_ in lines] == list(range(POSENET_OPS + 1)), result.stdout

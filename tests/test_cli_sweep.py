@@ -145,16 +145,43 @@ def test_csv_columns_and_one_e2e_column_per_configuration(run: dict) -> None:
     assert delivery == {f"delivery_ms_{name}" for name, *_ in NETWORKS}
 
 
-def test_csv_has_a_row_per_split_and_values_only_for_swept_ones(run: dict) -> None:
+def test_tables_hold_the_asked_splits_and_say_run_notes_once(run: dict) -> None:
+    """No filler: splits.csv, the CLI table and the workbook hold the splits asked for, and the
+    run-level prediction note is said once (CLI, run.json, workbook metadata), not per row."""
+    from openpyxl import load_workbook
+
     rows = run["rows"]
-    assert sorted(rows) == list(range(N + 1))
+    assert sorted(rows) == SPLITS
     for k, row in rows.items():
-        measured = k in SPLITS
-        assert (row["intermediate_bytes"] != "") == measured, (k, row)
-        if measured:
-            assert json.loads(row["cut_tensors"]), k
-        else:
-            assert math.isnan(num(row[f"e2e_ms_{NETWORKS[0][0]}"])), (k, row)
+        assert json.loads(row["cut_tensors"]), k
+    assert "prediction_note" not in csv_header(run["out"] / "splits.csv")
+    stdout = run["sweep"].stdout
+    printed = re.findall(r"^\s*(\d+):(\d+)\s", stdout, re.M)
+    assert [int(k) for k, _ in printed] == SPLITS, stdout
+    note = json.loads((run["out"] / "run.json").read_text())["notes"]["prediction_note"]
+    assert "no per-operator profile" in note
+    assert stdout.count(note) == 1, stdout
+    wb = load_workbook(run["out"] / "splits.xlsx", read_only=True)
+    table = [r[0] for r in list(wb.worksheets[0].iter_rows(values_only=True))[1:] if r[0]]
+    assert table[: len(SPLITS)] == [f"{k}:{N - k}" for k in SPLITS]
+    assert not any(re.fullmatch(r"\d+:\d+", str(v)) for v in table[len(SPLITS) :])
+    meta = [v for r in wb["Metadata"].iter_rows(values_only=True) for v in r]
+    assert meta.count(note) == 1 and "notes.prediction_note" in meta
+    kpis = list(wb["KPIs per split"].iter_rows(values_only=True))
+    assert len(kpis) == 1 + len(SPLITS) and "prediction_note" not in kpis[0]
+    wb.close()
+
+
+def test_every_csv_column_has_a_meaning_on_the_columns_page(run: dict) -> None:
+    """Every column a real sweep writes (head_model_ratio, intermediate_ratio, verify_error,
+    client_kind, ...) is defined in report/columns.py and so on docs/columns.md."""
+    from splitbench.report import columns
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "columns.md").read_text()
+    for name in csv_header(run["out"] / "splits.csv"):
+        found = columns.definition(name)
+        assert found is not None and found.meaning.strip(), name
+        assert ", ".join(f"`{n}`" for n in found.names) in page, name
 
 
 def test_times_are_sane(run: dict) -> None:
@@ -184,7 +211,9 @@ def test_intermediate_bytes_are_the_cut_tensors_sizes(run: dict, posenet_tensors
         row = run["rows"][k]
         names = json.loads(row["cut_tensors"])
         expected = sum(tensor_nbytes(by_name[name]) for name in names)
-        assert int(row["intermediate_bytes"]) == expected, (k, names)
+        # At split N the outputs stay on the phone: nothing crosses, in every table.
+        assert int(row["intermediate_bytes"]) == (0 if k == N else expected), (k, names)
+    assert re.search(rf"^\s*{N}:0\s+[\d.]+\s+[\d.]+\s+0\.0\s", run["sweep"].stdout, re.M)
     assert json.loads(run["rows"][0]["cut_tensors"]) == ["image"]
     assert int(run["rows"][0]["intermediate_bytes"]) == 257 * 257 * 3 * 4
     assert sorted(json.loads(run["rows"][N]["cut_tensors"])) == sorted(posenet_tensors["outputs"])
@@ -359,8 +388,8 @@ def test_verify_posenet_passes_bit_exact_on_the_images(run: dict) -> None:
 def reported(run: dict) -> tuple[CliResult, Path]:
     copy = run["root"] / "copy"
     shutil.copytree(run["out"], copy)
-    for old in copy.glob("*.png"):
-        old.unlink()
+    # A picture the kit did not write, named like its charts: never the kit's to remove.
+    shutil.copy(copy / "best_split_vs_uplink.png", copy / "latency_stacked_mine.png")
     net = write_network_toml(run["root"] / "other.toml", OTHER_NETWORKS)
     return run_cli("report", copy, "--network", net), copy
 
@@ -390,3 +419,26 @@ def test_report_rebuilds_files_for_other_networks(run: dict, reported: tuple) ->
     assert not any(f"End-to-end latency {n} (ms)" in header_xlsx for n, *_ in NETWORKS)
     assert_real_png(copy / f"latency_stacked_{OTHER_NETWORKS[0][0]}.png")
     assert_real_png(copy / "best_split_vs_uplink.png")
+
+
+def test_report_removes_the_charts_of_dropped_networks_and_lists_what_it_wrote(
+    run: dict, reported: tuple
+) -> None:
+    """The sweep's networks (one named with `_`) are gone from the rebuilt run: their charts are
+    removed (by the record of what was written, not by guessing from names) and said so."""
+    result, copy = reported
+    result.ok()
+    for name, *_ in NETWORKS:
+        png = copy / f"latency_stacked_{name}.png"
+        assert not png.exists(), png
+        assert str(png) in result.stdout, result.stdout
+    assert re.search(r"^removed .*latency_stacked_fast_link-5G\.png", result.stdout, re.M)
+    assert (copy / "latency_stacked_mine.png").is_file()  # not written by the kit: kept
+    for name, *_ in OTHER_NETWORKS:
+        png = copy / f"latency_stacked_{name}.png"
+        assert_real_png(png)
+        assert re.search(rf"^wrote .*{re.escape(str(png))}", result.stdout, re.M), result.stdout
+    assert str(copy / "best_split_vs_uplink.png") in result.stdout
+    written = json.loads((copy / "outputs.json").read_text())[""]
+    assert f"latency_stacked_{OTHER_NETWORKS[1][0]}.png" in written
+    assert not any(NETWORKS[1][0] in name for name in written)

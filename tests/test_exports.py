@@ -70,8 +70,8 @@ def test_xlsx_scenario_layout_read_back(table: pd.DataFrame, tmp_path: Path) -> 
     headers = [c.value for c in ws[1]]
     assert headers == [
         "Split point (client:server)",
-        "Layers on client",
-        "Layers on server",
+        "Operators on client",
+        "Operators on server",
         "Processing time on client (ms)",
         "Intermediate model size (head, KB)",
         "Intermediate data size (KB)",
@@ -133,9 +133,18 @@ def test_xlsx_scenario_layout_read_back(table: pd.DataFrame, tmp_path: Path) -> 
 
     kpis = wb["KPIs per split"]
     assert [c.value for c in kpis[1]] == list(table.columns)
-    assert kpis.cell(row=3, column=list(table.columns).index("client_p90_ms") + 1).value == (
-        pytest.approx(15.4)
-    )
+    p90 = kpis.cell(row=3, column=list(table.columns).index("client_p90_ms") + 1)
+    assert p90.value == pytest.approx(15.4)  # the exact value, shown to the microsecond
+    # Every number is shown by its unit (columns.py), never as a 16-digit float.
+    header = {name: i + 1 for i, name in enumerate(table.columns)}
+    shown = {
+        name: kpis.cell(row=3, column=header[name]).number_format
+        for name in ("client_p90_ms", "head_model_ratio", "max_abs_diff")
+    }
+    assert shown == {"client_p90_ms": "0.000", "head_model_ratio": "0.0000",
+                     "max_abs_diff": "0.00E+00"}  # fmt: skip
+    floats = [c for row in kpis.iter_rows(min_row=2) for c in row if isinstance(c.value, float)]
+    assert floats and all(c.number_format != "General" for c in floats)
 
 
 def test_metadata_from_db_feeds_the_metadata_sheet(tmp_path: Path) -> None:
@@ -180,6 +189,8 @@ def test_metadata_shows_the_settings_as_asked_not_per_bout(tmp_path: Path) -> No
     assert (asked["warmup_runs"], asked["warmup_secs"], asked["threads"]) == (6, 0.5, 2)
     assert asked["max_secs_per_part"] == 150.0
     assert "runs >= 9" in asked["per_bout"]
+    # 1 s over 6 bouts, said as a reader says it (not "min 0.166667 s").
+    assert "min 0.167 s" in asked["per_bout"] and "0.0833 s" in asked["per_bout"]
     # The model's output size is filled from the run when the database has none.
     assert meta["model"]["output_bytes"] == 130_000
 
@@ -193,8 +204,9 @@ def test_workbook_states_a_repeated_note_once(table: pd.DataFrame, tmp_path: Pat
     values = [v for row in wb["Metadata"].iter_rows(values_only=True) for v in row]
     assert values.count(note) == 1
     assert "notes.prediction_note" in values
-    # The CSV keeps every column (its layout is a public interface).
-    assert "prediction_note" in pd.read_csv(write_csv(noted, tmp_path / "n.csv")).columns
+    # splits.csv has no such column: run-level notes are said once (run.json, metadata).
+    with pytest.raises(ValueError, match="prediction_note"):
+        write_csv(noted, tmp_path / "n.csv")
 
 
 def test_every_column_is_defined_once_and_undefined_ones_are_refused(

@@ -54,10 +54,10 @@ def test_a_cut_through_a_fused_kernel_has_no_prediction_and_says_which(
         assert pred.head_ms[k] is not None and pred.tail_ms[k] is not None
     assert pred.head_ms[2] > 0  # the head after relu_a holds the fused conv_a kernel
     table = add_predicted_columns(
-        pd.DataFrame({"split": range(11), "client_ms": 1.0, "server_ms": 1.0}), pred, pred, 10
+        pd.DataFrame({"split": range(11), "client_ms": 1.0, "server_ms": 1.0}), [pred], [pred], 10
     )
-    assert "conv_a, relu_a" in table["prediction_note"][1]
-    assert "conv_a, relu_a" not in table["prediction_note"][2]
+    assert "conv_a, relu_a" in table["no_prediction"][1]
+    assert table["no_prediction"][2] == ""
 
 
 def test_predicted_whole_model_equals_the_measured_whole_model(

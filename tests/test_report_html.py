@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import chromium, console_errors
+from browser import chromium, console_errors, wait_ready
 from cli_helpers import FAST, run_cli
 from split_table_data import NETWORKS, OUTPUT_BYTES, SHA, N, fill, part
 from splitbench.report.run_page import HTML_NAME, write_run_html
@@ -23,15 +23,6 @@ from splitbench.report.write import write_report
 from splitbench.targets.base import TargetInfo
 
 PHONE2 = TargetInfo("adb:phone2", "adb", "Cortex-A76", 8, "benchmark_model 2.16")
-
-
-def _wait_ready(driver: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if driver.execute_script("return document.body.getAttribute('data-ready')"):  # type: ignore[attr-defined]
-            return
-        time.sleep(0.1)
-    raise AssertionError("report.html did not finish drawing")
 
 
 def _select(driver: object, element_id: str, value: str) -> None:
@@ -115,7 +106,7 @@ def test_page_is_one_file_that_needs_no_network(known_page: Path) -> None:
 def test_known_page_in_chromium(known_page: Path, tmp_path: Path) -> None:
     with chromium(tmp_path / "profile") as driver:
         driver.get(known_page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         assert console_errors(driver) == []
         # Loaded from the file alone: no resource fetched (no script, style, font or image).
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
@@ -222,14 +213,19 @@ def test_host_sweep_page_says_same_machine(chain_tflite: Path, tmp_path: Path) -
     assert "same machine" in again.stdout and page.stat().st_mtime_ns > before
     with chromium(tmp_path / "profile") as driver:
         driver.get(page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         assert console_errors(driver) == []
         banner = driver.find_element("id", "same-machine").text
         assert "same machine" in banner and "--client adb:SERIAL" in banner
         # What was run: the model, the settings as asked (--runs 2, one bout), the targets.
         settings = driver.find_element("id", "settings-facts").text
         assert "runs 2" in settings and "rounds 1" in settings
-        assert "chain" in driver.find_element("id", "model-facts").text
+        # Keys in words, sizes in MB beside the exact bytes (no raw keys, no raw floats).
+        assert "warm-up (s)" in settings and "warmup_secs" not in settings
+        model = driver.find_element("id", "model-facts").text
+        assert "chain" in model and "file_bytes" not in model
+        size = chain_tflite.stat().st_size
+        assert f"file size {size / 1048576:.2f} MB ({size:,} bytes)" in model, model
         driver.save_screenshot(str(tmp_path / "host.png"))
 
 
@@ -279,7 +275,7 @@ def test_latency_chart_defaults_to_readable_lines(known_page: Path, tmp_path: Pa
     (choosing them switches the axis and disables log), and back."""
     with chromium(tmp_path / "profile") as driver:
         driver.get(known_page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         layout = "return document.getElementById('latency-0').layout"
         parts = ("client", "uplink", "server", "downlink", "end to end")
         kinds = {t["name"]: (t["type"], t["mode"]) for t in _traces(driver, "latency-0")}
@@ -316,7 +312,7 @@ def test_toolbar_never_covers_a_legend(known_page: Path, tmp_path: Path) -> None
       return out;"""
     with chromium(tmp_path / "profile") as driver:
         driver.get(known_page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         for view in ("lines", "stacked"):
             if view != "lines":  # the default view first, then the other one
                 _select(driver, "latency-view", view)
@@ -332,7 +328,7 @@ def test_uplink_chart_names_every_line(known_page: Path, tmp_path: Path) -> None
     style; the uplink axis starts at 100 kbit/s with its unit on every tick."""
     with chromium(tmp_path / "profile") as driver:
         driver.get(known_page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         names = [t["name"] for t in _traces(driver, "uplink-0") if t["legend"]]
         assert any(n.startswith("slow (1/2 Mbit/s, RTT 50 ms): 3:0") for n in names)
         assert any(n.startswith("fast-lan (1000/1000 Mbit/s, RTT 1 ms): 0:3") for n in names)
@@ -378,7 +374,7 @@ def test_decision_map_hover(known_page: Path, tmp_path: Path) -> None:
 
     with chromium(tmp_path / "profile") as driver:
         driver.get(known_page.as_uri())
-        _wait_ready(driver)
+        wait_ready(driver)
         heat = driver.execute_script(
             "const t = document.getElementById('decision-0').data[0];"
             "return [t.type, t.hovertemplate, t.z.length, t.z[0].length]"

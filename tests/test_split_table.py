@@ -97,7 +97,7 @@ def test_columns_and_rows(tmp_path: Path) -> None:
     assert list(df.on_client) == [0, 1, 2, 3] and list(df.on_server) == [3, 2, 1, 0]
     cuts = [json.loads(c) for c in df.cut_tensors]
     assert cuts == [["image"], ["conv1", "skip"], ["conv2"], ["out"]]
-    assert list(df.intermediate_bytes) == [1000, 4000, 500, 100]
+    assert list(df.intermediate_bytes) == [1000, 4000, 500, 0]  # split N: nothing crosses
     assert list(df.head_model_bytes) == [0, 100_000, 200_000, 300_000]
     assert list(df.tail_model_bytes) == [400_000, 300_000, 200_000, 0]
     assert list(df.output_bytes) == [OUTPUT_BYTES] * 4

@@ -55,6 +55,9 @@ class RunRecord:
     # How the latest sweep kept its timed runs on this host apart from its own background work
     # (measure.background.QuietHost.record); None before the sweep ends.
     quiet: dict[str, Any] | None = None
+    # Run-level notes of the latest tables ({name: text}, e.g. prediction_note: why splits have
+    # no per-operator prediction), said here once rather than on every row of splits.csv.
+    notes: dict[str, str] | None = None
 
     def save(self, out_dir: Path) -> RunRecord:
         """Write ``run.json`` (atomically), merged with the one already there; refuse another
@@ -86,6 +89,7 @@ class RunRecord:
         asked = self.settings if self.settings is not None else old.settings
         inputs = self.inputs if self.inputs is not None else old.inputs
         quiet = self.quiet if self.quiet is not None else old.quiet
+        notes = self.notes if self.notes is not None else old.notes
         return replace(
             self,
             clients=clients,
@@ -94,6 +98,7 @@ class RunRecord:
             model_source=self.model_source or old.model_source,
             inputs=inputs,
             quiet=quiet,
+            notes=notes,
         )
 
     @staticmethod

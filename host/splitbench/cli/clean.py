@@ -8,6 +8,7 @@ import typer
 
 from splitbench.cli.adb_options import AdbPortOpt, AdbServerOpt, AdbTimeoutOpt
 from splitbench.cli.app import app, console
+from splitbench.units import mb_text
 
 
 @app.command()
@@ -39,7 +40,7 @@ def clean(
         done = clean_phone(ref, device_dir, server_timeout=adb_timeout)
         state = "removed" if done.dir_removed else "kept (it holds files the kit did not put there)"
         console.print(
-            f"{done.name}: removed {done.files} entries ({done.bytes / 1e6:.1f} MB) from "
+            f"{done.name}: removed {done.files} entries ({mb_text(done.bytes)}) from "
             f"{done.device_dir}; the directory itself {state}",
             highlight=False,
         )

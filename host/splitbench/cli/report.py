@@ -9,7 +9,7 @@ import typer
 
 from splitbench.cli.app import NetworkDrawsOpt, app, console, err_console
 from splitbench.cli.statistic_option import ReportStatisticOpt, checked_statistic
-from splitbench.cli.table_view import print_table
+from splitbench.cli.table_view import print_notes, print_removed, print_table, print_wrote
 from splitbench.errors import SplitbenchError
 
 
@@ -56,7 +56,6 @@ def report(
     from splitbench.network import load_network_configs
     from splitbench.network.tcp import NetworkSimulationError
     from splitbench.report.outputs import RunOutputs, write_run_outputs
-    from splitbench.report.run_page import same_machine_note
     from splitbench.report.write import incomplete
     from splitbench.results import ResultsDB
     from splitbench.results.store import DB_NAME
@@ -74,6 +73,7 @@ def report(
     chosen = _choose(sets, settings, out, run.settings)
     graph = load_graph(Path(run.model_path)) if Path(run.model_path).is_file() else None
     found = RunOutputs()
+    note: str | None = None
     for picked in chosen:
         others = f"; {len(sets) - 1} other set(s): --settings all or HASH" if len(sets) > 1 else ""
         console.print(f"settings {picked.describe()}{others if settings == 'latest' else ''}")
@@ -93,11 +93,15 @@ def report(
         for client, files in written.files.items():
             if not html:
                 print_table(files.table, networks, client, files.best)
-                console.print(f"wrote {files.csv}, {files.xlsx}")
+                wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
+                print_wrote([*wrote, *files.plots])
         found.holes += written.holes
         found.parts_asked += written.parts_asked
         found.whole_holes += written.whole_holes
         found.network_error = found.network_error or written.network_error
+        note = note or written.same_machine
+        print_notes(written.notes)
+        print_removed(written.removed)
         if written.page is not None:
             console.print(f"wrote {written.page} (open it in a browser; it needs no network)")
             if model_explorer:
@@ -112,7 +116,6 @@ def report(
         from splitbench.race import race_text
 
         console.print(race_text(run.race), highlight=False, soft_wrap=True)
-    note = same_machine_note(run.clients, run.server)
     if note:
         console.print(f"[yellow]note:[/] {note}")
     for line in [*found.holes, *found.whole_holes][:10]:

@@ -20,6 +20,7 @@ from splitbench.cli.app import (
 )
 from splitbench.errors import SplitbenchError
 from splitbench.resolve import resolve
+from splitbench.units import mb_text
 
 
 @app.command()
@@ -66,8 +67,7 @@ def split(
         splitter.close()  # an interrupted --all does not wait for parts still lowering
     how = "tails written by a second process" if splitter.processes_used == 2 else "one process"
     print(
-        f"wrote {parts} parts, {written / 1e6:.1f} MB, in {time.perf_counter() - start:.2f} s"
-        f" ({how})"
+        f"wrote {parts} parts, {mb_text(written)}, in {time.perf_counter() - start:.2f} s ({how})"
     )
     # Python's exit collects every object the imports made (numpy, the schema, typer): 30 ms,
     # a tenth of `split --all`. Frozen objects are skipped and left to the operating system;

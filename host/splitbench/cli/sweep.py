@@ -22,7 +22,7 @@ from splitbench.cli.app import (
     err_console,
 )
 from splitbench.cli.statistic_option import StatisticOpt, checked_statistic
-from splitbench.cli.table_view import print_table
+from splitbench.cli.table_view import print_notes, print_removed, print_table, print_wrote
 from splitbench.errors import DeviceError, Interrupted, SplitbenchError
 from splitbench.presets import QUICK, preset_name
 
@@ -374,8 +374,6 @@ def _report_target(target: Target) -> None:
 
 def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
     """The sweep's tables, what was written, and how long it took."""
-    from splitbench.report.run_page import same_machine_note
-
     outcome = result.outcome
     if outcome.anchor_error:
         err_console.print(
@@ -397,9 +395,11 @@ def _show(result: SweepResult, networks: list[NetworkConfig]) -> None:
         _print_coded_best(files, networks)
         _print_anchors(files, networks, outcome.graph.num_operators)
         wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
-        console.print("wrote " + ", ".join(str(p) for p in [*wrote, *files.plots]))
+        print_wrote([*wrote, *files.plots])
     console.print(f"wrote {result.outputs.page} (open it in a browser; it needs no network)")
-    note = same_machine_note(result.clients, result.server)
+    print_removed(result.outputs.removed)
+    print_notes(result.outputs.notes)
+    note = result.outputs.same_machine
     if note:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
@@ -445,8 +445,8 @@ def _print_coded_best(files, networks) -> None:  # type: ignore[no-untyped-def]
             continue
         row = table.loc[table["split"] == k].iloc[0]
         diff = row["cut_coded_max_abs_diff"]
-        if k == int(table["split"].max()):
-            quality = "all on the phone: nothing to code"
+        if int(row["on_server"]) == 0:
+            quality = "all on the client: nothing to code"
         elif row["cut_coded_lossless"] is True:
             quality = "lossless"
         else:

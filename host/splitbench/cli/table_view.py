@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -25,9 +26,10 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
     statistic = table.attrs.get(STATISTIC)
     verdicts = verdicts_of(table)
     unit = f"ms ({statistic})" if statistic else "ms"
-    title = f"splits (client {client}); times in {unit}, sizes in KB"
+    who = _client(table, client)
+    title = f"splits (client {who}); times in {unit}, sizes in KB"
     if quick:
-        title = f"QUICK first look — splits (client {client}); times in {unit} ± std, sizes in KB"
+        title = f"QUICK first look — splits (client {who}); times in {unit} ± std, sizes in KB"
     title += "; ! unstable part, * tied for best"
     view = Table(title=title, box=None)
     modules = "after_module" in table.columns  # a model from PyTorch: "cut after layer2"
@@ -73,6 +75,26 @@ def print_table(table, networks, client: str, best: dict[str, int]) -> None:  # 
     print_unstable(table)
 
 
+def print_notes(notes: dict[str, str]) -> None:
+    """The run-level notes (e.g. why splits have no per-operator prediction), once each."""
+    for key, text in notes.items():
+        console.print(f"note: {key.replace('_', ' ')}: {text}", highlight=False, soft_wrap=True)
+
+
+def print_wrote(paths: list[Path]) -> None:
+    """The files written, on one line (never wrapped inside a path)."""
+    console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False, soft_wrap=True)
+
+
+def print_removed(removed: list[Path]) -> None:
+    """The files an earlier report wrote that this one does not (e.g. the charts of a network
+    no longer in --network), now removed."""
+    if removed:
+        console.print(
+            "removed " + ", ".join(str(p) for p in removed), highlight=False, soft_wrap=True
+        )
+
+
 def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no-untyped-def]
     """With ``--cut-codec``: the coded cut and its end to end per network, beside the table
     above (one table of both would not fit a terminal)."""
@@ -94,6 +116,13 @@ def _print_coded_table(table, networks, client: str) -> None:  # type: ignore[no
             *(fmt(row[f"e2e_coded_ms_{cfg.name}"]) for cfg in networks),
         )
     console.print(view)
+
+
+def _client(table, client: str) -> str:  # type: ignore[no-untyped-def]
+    """The client's name with what it is when that is not this host (the emulated phone's
+    numbers are this host's CPU's: the title says so)."""
+    kind = str(table["client_kind"].iloc[0]) if "client_kind" in table and len(table) else ""
+    return client if kind in ("", "this host") else f"{client}: {kind}"
 
 
 def _preset(table) -> str:  # type: ignore[no-untyped-def]

@@ -38,6 +38,7 @@ from splitbench.compress.params import ModelIO, ModelParams
 from splitbench.compress.scenarios.base import Scenario
 from splitbench.errors import SplitbenchError
 from splitbench.network import NetworkConfig, delivery_ms
+from splitbench.units import MB
 
 INCREMENTAL_CSV = "incremental.csv"
 
@@ -299,7 +300,7 @@ def print_incremental(result: IncrementalResult, networks: Sequence[NetworkConfi
             names[s.label] + (f" ({s.note})" if s.note else ""),
             str(s.precision),
             f"{s.perf:.6g}",
-            f"{s.bitstream_bytes / 1e6:.3f}",
+            f"{s.bitstream_bytes / MB:.3f}",
             f"{s.enc_s:.2f}",
             f"{s.dec_s:.3f}",
             f"{s.rec_s:.3f}",

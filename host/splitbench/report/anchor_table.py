@@ -140,7 +140,7 @@ def verdict(
 def verdict_text(v: dict[str, Any], num_operators: int) -> str:
     """One clause: the best split against the best anchor, who wins and by how much."""
     k = v["split"]
-    where = f"{k}:{num_operators - k}" + (" (all on the phone)" if k == num_operators else "")
+    where = f"{k}:{num_operators - k}" + (" (all on the client)" if k == num_operators else "")
     split = f"the best split {where}, {v['split_ms']:.1f} ms,"
     if v["winner"] == "tie":
         if v.get("noise"):

@@ -41,7 +41,8 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         ("cut_tensors",),
         "",
-        "JSON list of the tensors that cross the cut",
+        "JSON list of the tensors that cross the cut (at split N the model outputs, which stay "
+        "on the client)",
         "graph analysis: every non-constant tensor produced before k (model inputs count as "
         "produced first) and consumed at or after k, plus model outputs produced before k. "
         "Branchy graphs give multi-tensor cuts. JSON because real tensor names contain `;`.",
@@ -131,7 +132,7 @@ COLUMNS: tuple[Column, ...] = (
         ("intermediate_bytes",),
         "bytes",
         "bytes crossing client → server: sum over the cut, dtype-aware (float32/16, "
-        "int8/16/32, uint8, bool …)",
+        "int8/16/32, uint8, bool …); 0 at split N, where nothing crosses the network",
         "tensor shapes × element size",
     ),
     Column(
@@ -237,7 +238,9 @@ COLUMNS: tuple[Column, ...] = (
         ("client_ms_predicted", "server_ms_predicted", "client_ms_diff", "server_ms_diff"),
         "ms",
         "the second timing method (predicted from a per-operator profile of the whole model, "
-        "the chosen statistic over the profiled bouts) and direct − predicted",
+        "the chosen statistic over the profiled bouts) and direct − predicted (how the "
+        "predictions were made is said once for the run: `notes.prediction_note` in `run.json`, "
+        "the workbook's metadata and the report)",
         "sums of a per-operator profile (benchmark_model's op profiling, ONNX Runtime's "
         "profiler, ExecuTorch's ETDump), one per bout of the whole model",
     ),
@@ -254,11 +257,10 @@ COLUMNS: tuple[Column, ...] = (
         "bouts it ignores drift between them",
     ),
     Column(
-        ("prediction_note",),
+        ("no_prediction",),
         "",
-        "how the prediction was made and calibrated to the measured whole model, and why this "
-        "split has none (a fused kernel or delegate partition the cut runs through: its name "
-        "and operators)",
+        "why this split has no prediction: the fused kernel or delegate partition its cut runs "
+        "through, with its operators (empty when it has one)",
         "the profile reader",
     ),
     Column(
@@ -266,6 +268,13 @@ COLUMNS: tuple[Column, ...] = (
         "",
         "why a part could not be measured (e.g. the unresolved operator it contains)",
         "the runtime's error; its times stay empty, never 0",
+    ),
+    Column(
+        ("client_kind",),
+        "",
+        "what the client is: `this host`, `phone`, or `emulated phone (this host's CPU)` — the "
+        "kit's emulated phone, whose times are this host's CPU's, not a phone's",
+        "the client target's recorded facts (`ro.splitbench.emulated` on the emulated phone)",
     ),
     Column(
         ("preset", "settings"),

@@ -25,8 +25,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from splitbench import __version__ as KIT_VERSION
 from splitbench.measure.types import RunSettings
 from splitbench.network import NetworkConfig
+from splitbench.report.columns import COLUMNS, Column, definition
 from splitbench.report.split_table import best_splits, e2e_column
 from splitbench.results import ResultsDB, SettingsRecord, TargetRecord
+from splitbench.units import KB
 
 # The columns of splits.csv that scripts may rely on. Keep these names stable.
 REQUIRED_CSV_COLUMNS = (
@@ -48,7 +50,6 @@ BEST_FILL = PatternFill(fill_type="solid", start_color="FFC6EFCE", end_color="FF
 # the contenders of a network whose best split the data cannot separate from others
 TIE_FILL = PatternFill(fill_type="solid", start_color="FFFFEB9C", end_color="FFFFEB9C")
 HEADER_FONT = Font(bold=True)
-KB = 1024
 
 
 def _check_columns(df: pd.DataFrame, networks: Sequence[NetworkConfig] = ()) -> None:
@@ -110,7 +111,9 @@ def write_xlsx(
     _write_meta(wb.create_sheet(SHEET_META), networks, meta)
     _write_kpis(wb.create_sheet(SHEET_KPIS), per_split)
     if anchors is not None and not anchors.empty:
-        _write_kpis(wb.create_sheet(SHEET_ANCHORS), anchors)
+        from splitbench.report.columns import ANCHOR_COLUMNS
+
+        _write_kpis(wb.create_sheet(SHEET_ANCHORS), anchors, ANCHOR_COLUMNS)
     wb.save(path)
     return path
 
@@ -205,9 +208,11 @@ def asked_settings(record: SettingsRecord) -> dict[str, Any]:
 
 
 def _settings_text(s: RunSettings) -> str:
+    """The per-bout settings in words, times to 3 significant digits (1 s over 6 bouts is
+    "0.167 s", not "0.166667 s")."""
     return (
-        f"threads {s.threads}, runs >= {s.num_runs}, min {_round(s.min_secs)} s, warm-up >= "
-        f"{s.warmup_runs} runs / {_round(s.warmup_min_secs)} s, max {_round(s.max_secs)} s"
+        f"threads {s.threads}, runs >= {s.num_runs}, min {s.min_secs:.3g} s, warm-up >= "
+        f"{s.warmup_runs} runs / {s.warmup_min_secs:.3g} s, max {s.max_secs:.3g} s"
     )
 
 
@@ -233,8 +238,8 @@ def _target_meta(record: TargetRecord) -> dict[str, Any]:
 def scenario_headers(networks: Sequence[NetworkConfig]) -> list[str]:
     return [
         "Split point (client:server)",
-        "Layers on client",
-        "Layers on server",
+        "Operators on client",
+        "Operators on server",
         "Processing time on client (ms)",
         "Intermediate model size (head, KB)",
         "Intermediate data size (KB)",
@@ -292,9 +297,10 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, networks: Sequence[NetworkConf
                 cell.font = HEADER_FONT
     note_row = len(df) + 3
     statistic = df.attrs.get(STATISTIC)
+    client = f"Client: {df['client_kind'].iloc[0]}. " if "client_kind" in df and len(df) else ""
     notes = [
-        "Highlighted green: the best split per network configuration; yellow: splits tied for "
-        "best within the measurement noise (P(best) >= 0.05 each). "
+        f"{client}Highlighted green: the best split per network configuration; yellow: splits "
+        "tied for best within the measurement noise (P(best) >= 0.05 each). "
         "Empty time: the part could not be measured (see the cell comment). 1 KB = 1024 bytes.",
         *(
             [
@@ -386,12 +392,24 @@ def _transport_text(cfg: NetworkConfig) -> str:
     return text
 
 
-def _write_kpis(ws: Worksheet, df: pd.DataFrame) -> None:
+# How a number of each unit (splitbench.report.columns) is shown: the stored value is exact, the
+# cell shows what a measurement can tell (no 16-digit floats such as 0.0005660000000000001).
+UNIT_FORMATS = {"ms": "0.000", "bytes": "#,##0", "ratio": "0.0000", "MB": "0.00", "count": "0"}
+SMALL_FORMAT = "0.00E+00"  # unitless floats: differences such as max_abs_diff
+
+
+def _write_kpis(ws: Worksheet, df: pd.DataFrame, registry: tuple[Column, ...] = COLUMNS) -> None:
     headers = [str(c) for c in df.columns]
     _header_row(ws, headers)
+    units = []
+    for name in headers:
+        found = definition(name, registry)
+        units.append(found.unit if found else "")
     for r, row in enumerate(df.itertuples(index=False), start=2):
         for c, value in enumerate(row, start=1):
-            _put(ws, r, c, _cell(value))
+            cell = _put(ws, r, c, _cell(value))
+            if isinstance(cell.value, float):
+                cell.number_format = UNIT_FORMATS.get(units[c - 1], SMALL_FORMAT)
     ws.freeze_panes = "B2"
     _widths(ws, headers, minimum=8)
 

@@ -29,6 +29,18 @@ class RunOutputs:
     parts_asked: int = 0
     whole_holes: list[str] = field(default_factory=list)  # targets without a whole-model time
     network_error: str = ""  # why tcp profiles fell back to the ideal arithmetic
+    notes: dict[str, str] = field(default_factory=dict)  # run-level notes, said once
+    # the sentence for a run whose client and server are this host's CPU (None otherwise)
+    same_machine: str | None = None
+    removed: list[Path] = field(default_factory=list)  # files an earlier report wrote, now gone
+
+    def written(self) -> list[Path]:
+        """Every file written: per client the CSVs, the workbook and the charts, then the page."""
+        paths: list[Path] = []
+        for files in self.files.values():
+            paths += [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
+            paths += files.plots
+        return paths + ([self.page] if self.page else [])
 
 
 def page_networks(networks: list[NetworkConfig], error: str) -> list[NetworkConfig]:
@@ -59,7 +71,7 @@ def write_run_outputs(
     ``statistic``: what the part times and end to end use (``median`` or ``mean``).
     """
     from splitbench.report.run_page import write_run_html
-    from splitbench.report.write import find_holes, whole_model_holes, write_report
+    from splitbench.report.write import find_holes, run_notes, whole_model_holes, write_report
     from splitbench.results.store import DB_NAME
     from splitbench.targets.base import file_label
 
@@ -83,14 +95,27 @@ def write_run_outputs(
             asked=asked,
             write_files=write_files,
             race=run.race,
-            selected=run.splits,
             statistic=statistic,
+            splits=run.splits,
+            # profile-then-verify's table holds every split it predicted, not only those it
+            # measured (run.json's splits)
+            predicted_rows=(run.settings or {}).get("strategy") == "profile-then-verify",
         )
         out.files[client] = files
         out.network_error = out.network_error or files.network_error
         missing, parts = find_holes(files.table, run.splits, client=client, server=run.server)
         out.holes += [h for h in missing if h not in out.holes]
         out.parts_asked += parts
+    from splitbench.report.run_page import same_machine_note
+    from splitbench.results import ResultsDB
+
+    with ResultsDB(db_path, create=False) as db:
+        out.same_machine = same_machine_note(run.clients, run.server, db)
+    out.notes = run_notes(out.files)
+    if write_files and not tag:  # run.json says the notes of the run's own tables once
+        from dataclasses import replace
+
+        replace(run, notes=out.notes).save(run_dir)
     out.whole_holes = whole_model_holes(
         db_path, run.model_sha, [*run.clients, run.server], settings_hash
     )
@@ -104,4 +129,8 @@ def write_run_outputs(
             files=out.files,
             extra={"network simulation": out.network_error} if out.network_error else None,
         )
+    if write_files:
+        from splitbench.report.manifest import record_outputs
+
+        out.removed = record_outputs(run_dir, tag, out.written())
     return out

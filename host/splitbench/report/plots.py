@@ -307,6 +307,8 @@ def best_split_curve(
     :func:`~splitbench.report.split_table.best_splits`)."""
     from splitbench.report.decision_map import decision_map
 
+    if df.empty:  # e.g. split N's row when the run did not ask for it
+        return np.full(len(uplinks), -1), np.full(len(uplinks), np.nan)
     cfg = NetworkConfig("curve", uplink_mbps=1.0, downlink_mbps=downlink_mbps, rtt_ms=rtt_ms)
     m = decision_map(df, cfg, uplinks=np.asarray(uplinks, dtype=float), slowdowns=np.ones(1))
     return m.best[0], m.best_ms[0]

@@ -4,6 +4,10 @@ Direct: each head and tail file measured. Predicted: sums over one op-profiled w
 per side and bout, summarised over the bouts like direct samples (the chosen statistic and its
 95 % interval: :mod:`splitbench.stats.predicted`). Both columns stay, with their difference, so
 a reader sees how far per-operator sums are from what the split parts really cost.
+
+How the predictions were made is said once for the run (:func:`prediction_note`); a split
+without a prediction says why on its own row (``no_prediction``: the kernel its cut runs
+through), since that differs from split to split.
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ import pandas as pd
 from splitbench.predict import NoPrediction, Prediction
 from splitbench.stats.predicted import predicted_parts
 
+Predictions = list[Prediction] | NoPrediction
+
 
 def add_predicted_columns(
     table: pd.DataFrame,
-    client: list[Prediction] | NoPrediction,
-    server: list[Prediction] | NoPrediction,
+    client: Predictions,
+    server: Predictions,
     num_operators: int,
     statistic: str = "median",
 ) -> pd.DataFrame:
     """Return ``table`` with ``client_ms_predicted`` (and ``_lo``/``_hi``: its 95 % interval
     over bouts), the same for the server, their differences to the direct columns (direct −
-    predicted) and ``prediction_note``; NaN where unknown."""
+    predicted) and ``no_prediction``; NaN where unknown."""
     out = table.copy()
     nan = float("nan")
     rows = [int(k) for k in out["split"]]
@@ -39,25 +45,35 @@ def add_predicted_columns(
             ]
     out["client_ms_diff"] = out["client_ms"] - out["client_ms_predicted"]
     out["server_ms_diff"] = out["server_ms"] - out["server_ms_predicted"]
-    latest = {
-        label: preds[-1] if isinstance(preds, list) else preds
-        for label, preds in (("client", client), ("server", server))
-    }
-    notes = []
-    for label, pred in latest.items():
-        if isinstance(pred, NoPrediction):
-            notes.append(f"{label}: {pred.reason}")
-        elif pred.note:
-            bouts = len(client if label == "client" else server)  # type: ignore[arg-type]
-            notes.append(f"{label}: {pred.note} (latest of {bouts} profiled bouts)")
+    latest = {"client": _latest(client), "server": _latest(server)}
 
-    def row_note(k: int) -> str:
-        own = [
-            f"{label} split {k}: {pred.split_notes[k]}"
+    def why_not(k: int) -> str:
+        return "; ".join(
+            f"{label}: {pred.split_notes[k]}"
             for label, pred in latest.items()
             if isinstance(pred, Prediction) and k in pred.split_notes
-        ]
-        return "; ".join([*own, *notes])
+        )
 
-    out["prediction_note"] = [row_note(k) for k in rows]
+    out["no_prediction"] = [why_not(k) for k in rows]
     return out
+
+
+def _latest(preds: Predictions) -> Prediction | NoPrediction:
+    return preds[-1] if isinstance(preds, list) else preds
+
+
+def prediction_note(client: Predictions, server: Predictions) -> str:
+    """The run-level note on the predictions: why a side has none, or how its kernels were mapped
+    to operators and calibrated ('' when there is nothing to say). Said once (CLI, report,
+    workbook metadata, ``run.json``), never per split."""
+    said = {}
+    for label, preds in (("client", client), ("server", server)):
+        pred = _latest(preds)
+        text = pred.reason if isinstance(pred, NoPrediction) else pred.note
+        if text and isinstance(preds, list) and len(preds) > 1:
+            text += f" (the latest of {len(preds)} profiled bouts)"
+        if text:
+            said[label] = text
+    if len(said) == 2 and said["client"] == said["server"]:
+        return f"client and server: {said['client']}"
+    return "; ".join(f"{label}: {text}" for label, text in said.items())

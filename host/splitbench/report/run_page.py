@@ -24,15 +24,26 @@ HTML_NAME = "report.html"
 def same_machine_note(
     clients: Sequence[str], server: str, db: ResultsDB | None = None
 ) -> str | None:
-    """The sentence for a run whose clients and server are all this host (None otherwise)."""
-    from splitbench.targets.base import is_this_host, target_kind
+    """The sentence for a run whose clients and server are all this host's CPU — the host, or
+    the emulated phone, which runs on it (None otherwise)."""
+    from splitbench.targets.base import EMULATED_PHONE, kind_label, runs_on_this_host
 
+    labels = {}
     for name in [*clients, server]:
         record = db.target(name) if db is not None else None
-        if not is_this_host(record.info.kind if record else target_kind(name)):
+        target = record.info if record else name
+        if not runs_on_this_host(target):
             return None
+        labels[name] = kind_label(target)
+    emulated = [name for name in clients if labels[name] == EMULATED_PHONE]
+    who = (
+        f"the client {', '.join(emulated)} is the {EMULATED_PHONE}, not a phone: its times are "
+        "this host's, and client and server are the same machine"
+        if emulated
+        else "Client and server are the same machine (this host runs both the head and the tail)"
+    )
     return (
-        "Client and server are the same machine (this host runs both the head and the tail), "
+        f"{who[0].upper()}{who[1:]}, "
         "so the best split reflects only the network, not a phone against a server. "
         "To measure a real split, put a phone in: enable USB debugging, check it with "
         "`splitbench devices`, and sweep with `--client adb:SERIAL` (docs/phones.md)."
@@ -54,6 +65,7 @@ def write_run_html(
     from splitbench.report.export import split_off_notes
     from splitbench.report.html_page import write_html
     from splitbench.report.report_data import ClientSection, RunFacts, report_payload
+    from splitbench.report.write import run_notes
 
     with ResultsDB(db_path, create=False) as db:
         note = same_machine_note(clients, server, db)
@@ -65,7 +77,7 @@ def write_run_html(
         targets[client] = m.get("client", {"name": client})
         targets[server] = m.get("server", {"name": server})
     sections = []
-    notes: dict[str, str] = {}
+    notes: dict[str, str] = run_notes(files)
     for client in clients:
         table, found = split_off_notes(files[client].table)
         notes.update(found)

@@ -167,6 +167,8 @@ def _build(
             for name in KPI_FIELDS:
                 row[f"{prefix}_{name}"] = side[name]
         row.update(_sizes(rec, output_bytes, model.file_bytes if model else None, input_bytes))
+        if k == n and rec is not None:  # all on the client: the outputs stay, nothing crosses
+            row["intermediate_bytes"], row["intermediate_ratio"] = 0, 0.0
         for cfg in networks:
             row.update(_e2e(row, cfg, times, output_bytes, k, n))
         for cfg in networks:

@@ -6,7 +6,7 @@ rebuild the files at any time, e.g. with another network configuration file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class ReportFiles:
     # the all-on-the-server anchors (anchors.csv; empty when the run has none)
     anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
     anchors_csv: Path | None = None
+    # run-level notes ({name: text}, e.g. prediction_note): said once, never per row
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def write_report(
@@ -55,7 +57,8 @@ def write_report(
     write_files: bool = True,
     asked: Mapping[str, Any] | None = None,
     race: Mapping[str, Any] | None = None,
-    selected: list[int] | None = None,
+    splits: Sequence[int] | None = None,
+    predicted_rows: bool = False,
     statistic: str = "median",
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
@@ -65,8 +68,10 @@ def write_report(
     (from the whole-model op profiles kept as evidence in ``out_dir``). ``asked``: the run
     settings as the user typed them (from ``run.json``), shown in place of the totals the
     database implies (which are rounded up to whole bouts). ``write_files=False`` builds the
-    table without writing anything (for ``report --html``). ``race``: run.json's record of a
-    ``--strategy race`` (adds the ``race`` column; ``selected``: the splits the race ran on)."""
+    table without writing anything (for ``report --html``). ``splits``: the splits the run asked
+    for (None: every split); the table holds those — and with ``predicted_rows``
+    (profile-then-verify) the ones with a prediction — and no filler. ``race``: run.json's
+    record of a ``--strategy race`` (adds the ``race`` column)."""
     from splitbench.report.export import (
         metadata_from_db,
         write_anchor_csv,
@@ -95,17 +100,19 @@ def write_report(
         from splitbench.network.config import as_ideal
 
         networks = as_ideal(networks)
+    notes: dict[str, str] = {}
     if graph is not None:
         from splitbench.predict import predictions_for_target
-        from splitbench.report.predicted_columns import add_predicted_columns
+        from splitbench.report.predicted_columns import add_predicted_columns, prediction_note
 
-        table = add_predicted_columns(
-            table,
+        predicted = (
             predictions_for_target(db, graph, client, out_dir, settings_hash=chosen),
             predictions_for_target(db, graph, server, out_dir, settings_hash=chosen),
-            num_operators,
-            statistic,
         )
+        table = add_predicted_columns(table, *predicted, num_operators, statistic)
+        if said := prediction_note(*predicted):
+            notes["prediction_note"] = said
+    table = rows_asked(table, splits, predicted=predicted_rows)
     if graph is not None and any(op.module for op in graph.operators):
         from splitbench.module_paths import module_after
 
@@ -128,12 +135,14 @@ def write_report(
         # head→tail against the converted whole model.
         at = list(table.columns).index("max_abs_diff") + 1
         table.insert(at, "conversion_max_abs_diff", float(conversion_max_abs_diff))
+    table["client_kind"] = _client_kind(db, client)
     table["preset"] = preset_name(used.settings, used.rounds) if used else ""
     table["settings"] = chosen or ""
     if race is not None:
         from splitbench.race import RACE_COLUMN, race_column
 
-        table[RACE_COLUMN] = race_column(table["split"], race, selected)
+        chosen = None if splits is None else list(splits)
+        table[RACE_COLUMN] = race_column(table["split"], race, chosen)
     note = QUICK_NOTE if used and table["preset"].iloc[0] == "quick" else ""
     from splitbench.report.anchor_table import build_anchor_table
 
@@ -152,6 +161,10 @@ def write_report(
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
     meta = metadata_from_db(db, model_sha, client, server, chosen, output_bytes=output_bytes)
+    if notes:
+        meta["notes"] = dict(notes)
+    if isinstance(meta.get("client"), dict):  # the workbook's Metadata says what the client is
+        meta["client"] = {"what": table["client_kind"].iloc[0], **meta["client"]}
     if asked:
         derived = meta.get("run_settings", {})
         meta["run_settings"] = {
@@ -181,6 +194,7 @@ def write_report(
             meta,
             network_error=network_error,
             anchors=anchors,
+            notes=notes,
         )
     write_csv(table, csv_path)
     write_xlsx(table, networks, xlsx_path, meta, anchors)
@@ -204,7 +218,45 @@ def write_report(
         network_error=network_error,
         anchors=anchors,
         anchors_csv=anchors_csv,
+        notes=notes,
     )
+
+
+def run_notes(files: Mapping[str, ReportFiles]) -> dict[str, str]:
+    """The run-level notes of every client's table, once each (named per client when the run
+    has several)."""
+    out: dict[str, str] = {}
+    for client, written in files.items():
+        for key, text in written.notes.items():
+            out[key if len(files) == 1 else f"{key} ({client})"] = text
+    return out
+
+
+def rows_asked(
+    table: pd.DataFrame, splits: Sequence[int] | None, *, predicted: bool = False
+) -> pd.DataFrame:
+    """The rows a reader asked for: the splits of the run's selection (None: every split) and,
+    with ``predicted`` (profile-then-verify predicts more splits than it measures), those with a
+    per-operator prediction. Any other split would be a row of dashes: it is left out."""
+    if splits is None:
+        return table
+    keep = table["split"].astype(int).isin(set(splits))
+    if not predicted:
+        return table.loc[keep].reset_index(drop=True)
+    for side, empty in (("client", table["on_client"] == 0), ("server", table["on_server"] == 0)):
+        col = f"{side}_ms_predicted"
+        if col in table.columns:  # an empty part's 0 is no prediction
+            keep |= pd.to_numeric(table[col], errors="coerce").notna() & ~empty
+    return table.loc[keep].reset_index(drop=True)
+
+
+def _client_kind(db: ResultsDB, client: str) -> str:
+    """What the client is (``this host``, ``phone``, ``emulated phone (this host's CPU)``), from
+    the target recorded in the database: the one label every output uses."""
+    from splitbench.targets.base import kind_label
+
+    record = db.target(client)
+    return kind_label(record.info if record else client)
 
 
 def _settings_used(

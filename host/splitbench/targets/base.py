@@ -99,6 +99,27 @@ def is_this_host(kind: str) -> bool:
     return kind == "host"
 
 
+EMULATED_PHONE = "emulated phone (this host's CPU)"
+
+
+def kind_label(target: TargetInfo | str) -> str:
+    """What a target is, in the words every output uses (CLI summary, report, workbook, the
+    ``client_kind`` column): ``this host``, ``phone``, or ``emulated phone (this host's CPU)``
+    for the kit's emulated phone, whose numbers are this host's CPU's. From a bare name the
+    emulation cannot be known: pass the recorded :class:`TargetInfo` where there is one."""
+    kind = target_kind(target) if isinstance(target, str) else target.kind
+    if is_this_host(kind):
+        return "this host"
+    if not isinstance(target, str) and target.extra.get("emulated") == "True":
+        return EMULATED_PHONE
+    return "phone" if kind == "adb" else kind
+
+
+def runs_on_this_host(target: TargetInfo | str) -> bool:
+    """Whether a target's numbers are this host's CPU's: the host, and the emulated phone."""
+    return kind_label(target) in ("this host", EMULATED_PHONE)
+
+
 def lane_key(target_name: str) -> str:
     """Targets on the same physical machine share a lane: 'host' and 'host:*' are one lane."""
     return "host" if is_this_host(target_kind(target_name)) else target_name

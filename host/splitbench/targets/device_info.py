@@ -14,6 +14,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from splitbench.units import GB
+
 UNKNOWN = "unknown"
 
 #: ``PowerManager.THERMAL_STATUS_*`` (Android 10+), as printed by ``dumpsys thermalservice``.
@@ -343,7 +345,7 @@ class DeviceFacts:
             f"{c.name} {c.max_khz / 1e6:.2f} GHz" if c.max_khz else f"{c.name} {UNKNOWN}"
             for c in self.cores
         )
-        free = f"{self.free_bytes / 1e9:.2f} GB" if self.free_bytes is not None else UNKNOWN
+        free = f"{self.free_bytes / GB:.2f} GB" if self.free_bytes is not None else UNKNOWN
         release = s(self.android_release)
         return [
             ("serial", self.serial),

@@ -92,13 +92,29 @@ const whereSec = el("section", {id: "where"});
 whereSec.append(el("h2", {text: "Where to cut, and why"}));
 app.append(whereSec);
 
+// Facts as a reader says them: keys in words, sizes in MB (1 MB = 1,048,576 bytes, the kit's
+// one convention) beside the exact bytes, other numbers to 4 significant digits.
+const WORDS = {
+  sha256: "SHA-256", file_bytes: "file size", num_operators: "operators", output_bytes: "output size",
+  cpu_model: "CPU", kit_version: "kit version", first_seen: "first seen", warmup_runs: "warm-up runs",
+  warmup_secs: "warm-up (s)", min_secs: "minimum time (s)", max_secs_per_part: "maximum time per part (s)",
+  per_bout: "per bout", measured_per_bout: "measured per bout", first_finished: "first finished",
+  last_finished: "last finished", prediction_note: "predictions", runs: "steady-state runs",
+};
+function words(k) { return WORDS[k] || k.replace(/_/g, " "); }
+function factValue(k, v) {
+  if (Array.isArray(v)) return v.join(", ");
+  if (typeof v === "object") return JSON.stringify(v);
+  if (typeof v === "number" && /(^|_)bytes$/.test(k))
+    return (v / 1048576).toFixed(2) + " MB (" + v.toLocaleString("en-US") + " bytes)";
+  if (typeof v === "number" && !Number.isInteger(v)) return String(+v.toPrecision(4));
+  return String(v);
+}
 function factsTable(obj, id) {
   const t = el("table", {class: "facts", id: id || ""});
   for (const [k, v] of Object.entries(obj)) {
     if (v == null || v === "") continue;
-    t.append(el("tr", {}, el("td", {text: k}),
-                el("td", {text: Array.isArray(v) ? v.join(", ") :
-                               typeof v === "object" ? JSON.stringify(v) : String(v)})));
+    t.append(el("tr", {}, el("td", {text: words(k)}), el("td", {text: factValue(k, v)})));
   }
   return t;
 }
@@ -149,18 +165,23 @@ for (const c of nets) nt.append(el("tr", {}, el("td", {text: c.name}), el("td", 
 ran.append(el("h3", {text: "Network configurations"}), nt);
 if (Object.keys(f.notes || {}).length) {
   ran.append(el("h3", {text: "Notes"}));
-  for (const [k, v] of Object.entries(f.notes)) ran.append(el("p", {class: "muted", text: k + ": " + v}));
+  for (const [k, v] of Object.entries(f.notes)) ran.append(el("p", {class: "muted", text: words(k) + ": " + v}));
 }
 
 app.append(ran);
 // ---- one section per client ----
 const sections = data.sections.map((s, i) => buildSection(s, i));
 
+// What the client is (splits.csv's client_kind): "phone", "this host", or the emulated phone,
+// whose numbers are this host's CPU's; the page says it wherever the client's numbers appear.
+function clientKind(s) { return s.rows.length && s.rows[0].client_kind ? s.rows[0].client_kind : ""; }
+function clientWord(s) { const k = clientKind(s); return k === "" || k === "phone" ? "phone" : "client: " + k; }
+
 function bestSentence(s, net) {
   const b = s.best[net.name];
   const n = s.num_operators;
   if (!b) return "For " + net.name + ": no split has both parts measured, so there is no best split.";
-  const where = b.best === n ? " (all on the phone)" : b.best === 0 ? " (all on the server)" : "";
+  const where = b.best === n ? " (all on the " + clientWord(s) + ")" : b.best === 0 ? " (all on the server)" : "";
   const v = b.verdict;
   const ci = b.best_lo_ms != null && b.best_hi_ms != null
     ? " (95 % interval " + ms(b.best_lo_ms) + "–" + ms(b.best_hi_ms) + ")" : "";
@@ -175,7 +196,7 @@ function bestSentence(s, net) {
       " ahead of the runner-up " + label(n, b.runner_up);
   const anchors = [];
   if (b.best !== n && b.all_on_phone_ms != null)
-    anchors.push("all on the phone " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
+    anchors.push("all on the " + clientWord(s) + " " + ms(b.all_on_phone_ms) + pct(b.all_on_phone_margin.pct));
   if (b.best !== 0 && b.all_on_server_ms != null)
     anchors.push("all on the server with the raw input " + ms(b.all_on_server_ms) + pct(b.all_on_server_margin.pct));
   if (anchors.length) t += "; " + anchors.join(", ");
@@ -219,13 +240,14 @@ function whySentence(s, net, b) {
 
 function buildSection(s, i) {
   const sec = el("section", {id: "section-" + i, class: "client-section"});
-  const title = data.sections.length > 1 ? "Client " + s.client : "Client " + s.client;
+  const kind = clientKind(s);
+  const title = "Client " + s.client + (kind && kind !== "phone" ? " — " + kind : "");
   const n = s.num_operators;
   const best = el("p", {class: "lead best-split", id: "best-split-" + i});
   // summary of every network
   const sum = el("table", {id: "best-table-" + i});
   sum.append(el("tr", {}, ...["network", "best split", "end to end", "runner-up", "margin",
-    "all on phone", "vs best", "all on server (raw input)", "vs best",
+    clientWord(s) === "phone" ? "all on phone" : "all on client", "vs best", "all on server (raw input)", "vs best",
     ...(s.anchors ? ["best anchor (picture upload)", "best split vs anchor"] : [])].map(h => el("th", {text: h}))));
   for (const c of nets) {
     const b = s.best[c.name];

@@ -24,10 +24,10 @@ from splitbench.errors import DeviceError, SplitbenchError
 from splitbench.targets.adb.devicedir import DeviceDir
 from splitbench.targets.adb.phone import Phone, PhoneFull
 from splitbench.targets.binaries import file_sha256
+from splitbench.units import MB, mb_text
 
 CACHE_FOLDERS = ("parts", "bin")
 DEFAULT_CACHE_MB = 512.0
-MB = 1_000_000
 
 
 @dataclass
@@ -37,7 +37,7 @@ class _Entry:
 
 
 def mb(n: int) -> str:
-    return f"{n / MB:.1f} MB"
+    return mb_text(n)
 
 
 class UploadCache:
@@ -94,6 +94,10 @@ class UploadCache:
 
     # room ------------------------------------------------------------------------------------
 
+    def _bound(self) -> str:
+        """The bound as the user gave it in MB (the bytes were rounded down from it)."""
+        return f"{round((self.limit or 0) / MB, 4):g}"
+
     def _evict(self, needed: int, keep: set[str], budget: int | None) -> None:
         """Remove least recently used files until ``needed`` more bytes fit in ``budget``
         (the bound, or what the phone has free)."""
@@ -122,14 +126,14 @@ class UploadCache:
         if size > self.limit:
             raise DeviceError(
                 f"{posixpath.basename(remote)} ({mb(size)}) is larger than the phone cache "
-                f"bound --device-cache-mb {self.limit / MB:g}: raise --device-cache-mb"
+                f"bound --device-cache-mb {self._bound()}: raise --device-cache-mb"
             )
         self._evict(size, {remote}, self.limit)
         held = self.held_bytes()
         if held + size > self.limit:
             raise DeviceError(
                 f"the parts this batch needs on phone {self.phone.who} ({mb(held + size)}) do "
-                f"not fit in --device-cache-mb {self.limit / MB:g}: raise --device-cache-mb"
+                f"not fit in --device-cache-mb {self._bound()}: raise --device-cache-mb"
             )
 
     # pushing -----------------------------------------------------------------------------------
