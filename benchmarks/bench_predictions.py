@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import re
 import shutil
@@ -63,6 +64,7 @@ class Sweep:
     wall_s: float
     share: str
     rows: list[dict[str, str]]
+    note: str = ""  # run.json's notes.prediction_note: how the predictions were made
 
 
 def run_sweep(exe: Path, args: list[str], out: Path) -> Sweep:
@@ -82,7 +84,8 @@ def run_sweep(exe: Path, args: list[str], out: Path) -> Sweep:
         raise SystemExit(f"splitbench sweep {' '.join(args)} failed: {' | '.join(tail)}")
     with open(out / "splits.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return Sweep(wall, share, rows)
+    notes = json.loads((out / "run.json").read_text()).get("notes") or {}
+    return Sweep(wall, share, rows, str(notes.get("prediction_note", "")))
 
 
 def num(text: str | None) -> float:
@@ -125,9 +128,7 @@ def unpredicted(rows: list[dict[str, str]], n: int) -> list[str]:
             if not empty and math.isnan(num(row[f"{side}_ms_predicted"]))
         ]
         if missing:
-            note = row.get("prediction_note", "")
-            own = re.search(rf"(?:client|server) split {k}: ([^;]*)", note)
-            reason = own.group(1) if own else note.split(";")[0]
+            reason = row.get("no_prediction") or "(no reason on the row; see the run's note)"
             lines.append(f"    split {k} ({'/'.join(missing)}): {reason}")
     return lines
 
@@ -165,16 +166,15 @@ def choices(rows: list[dict[str, str]], n: int) -> list[str]:
     return lines
 
 
-def side_whole(rows: list[dict[str, str]], n: int) -> list[str]:
+def side_whole(rows: list[dict[str, str]], n: int, note: str) -> list[str]:
     by = {int(r["split"]): r for r in rows}
     lines = []
     for side, k in (("client", n), ("server", 0)):
         direct, pred = num(by[k][f"{side}_ms"]), num(by[k][f"{side}_ms_predicted"])
         off = (pred / direct - 1.0) * 100 if direct > 0 else math.nan
         lines.append(f"    {side}: predicted {pred:.3f} ms, direct {direct:.3f} ms ({off:+.1f} %)")
-    note = by[0].get("prediction_note", "")
-    found = re.search(r"calibrated to the measured whole model[^;]*", note)
-    lines.append(f"    calibration: {found.group(0) if found else 'none in the note'}")
+    found = re.findall(r"calibrated[^;]*", note)
+    lines.append(f"    calibration: {' | '.join(found) if found else 'none in the note'}")
     return lines
 
 
@@ -185,7 +185,7 @@ def report(model: str, fmt: str, direct: Sweep, ptv: Sweep) -> None:
     print(f"  profile-then-verify {ptv.wall_s:.1f} s ({ptv.share})")
     print(f"  wall time direct / profile-then-verify: {direct.wall_s / ptv.wall_s:.2f}x")
     print("  whole model, predicted vs direct:")
-    print("\n".join(side_whole(direct.rows, n)))
+    print("\n".join(side_whole(direct.rows, n, direct.note)))
     for side in ("client", "server"):
         errs = errors(direct.rows, side, n)
         if errs:

@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="posenet", help="MODEL for (a)'s sweep")
     parser.add_argument("--run-dir", type=Path, help="(a): an existing run directory, no sweep")
     parser.add_argument("--synthetic-splits", type=int, default=333, help="(b)'s operators")
+    parser.add_argument("--keep", type=Path, help="(a): sweep into this new directory and keep it")
     add_sweep_options(parser)
     args = parser.parse_args(argv)
     exe = str(Path(sys.executable).with_name("splitbench"))
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         t_start = time.perf_counter()
         # (a) a real sweep, its tables, and the statistics inside them
         if args.run_dir is None:
-            run_dir = root / "posenet_run"
+            run_dir = args.keep or root / "posenet_run"
             cmd = [exe, "sweep", args.model, "--out", str(run_dir), *sweep_flags(args)]
             print("(a) " + " ".join(cmd[1:]).replace(str(run_dir), "DIR"))
             sweep_s, done = timed(cmd)

@@ -168,7 +168,7 @@ def _draws(
         sums = np.array([g.sum() for g in groups])
 
         def pooled(picked: np.ndarray) -> np.ndarray:
-            return (picked @ sums) / (picked @ sizes)
+            return _product(picked, sums) / _product(picked, sizes)
 
     else:
         pooled = _pooled_median(groups, sizes)
@@ -221,7 +221,7 @@ def _pooled_median(groups: list[np.ndarray], sizes: np.ndarray) -> Any:
 
     def median(picked: np.ndarray) -> np.ndarray:
         weights = picked * sizes
-        mixed = (weights / weights.sum(axis=1, keepdims=True)) @ cdf  # (resamples, GRID)
+        mixed = _product(weights / weights.sum(axis=1, keepdims=True), cdf)  # (resamples, GRID)
         i = np.clip((mixed < 0.5).sum(axis=1), 1, GRID - 1)
         rows = np.arange(mixed.shape[0])
         f0, f1 = mixed[rows, i - 1], mixed[rows, i]
@@ -229,6 +229,13 @@ def _pooled_median(groups: list[np.ndarray], sizes: np.ndarray) -> Any:
         return grid[i - 1] + frac * (grid[i] - grid[i - 1])
 
     return median
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` without BLAS: these products are small, and a multi-threaded BLAS whose threads
+    spin while waiting turned a sweep's few seconds of statistics into minutes when two sweeps
+    shared two cores (seen in the test suite)."""
+    return np.einsum("...i,i...->...", a, b) if b.ndim == 1 else np.einsum("ij,jk->ik", a, b)
 
 
 def _mid(points: int) -> np.ndarray:
