@@ -13,7 +13,6 @@ one, and the median ignores the runs that do not: no claim about those.)
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -58,22 +57,21 @@ def _conv_model() -> bytes:
     return _convert(keras.Model(inp, x))
 
 
-def _pin(cpu: int) -> None:
-    from splitbench.orphans import kill_on_parent_death
-
-    kill_on_parent_death()
-    os.sched_setaffinity(0, {cpu})
+def _pinned(cpu: int, cmd: list[str]) -> list[str]:
+    """``cmd`` on core ``cpu`` only, killed when the test process dies: util-linux's setpriv and
+    taskset do it before exec. (A Python ``preexec_fn`` runs in a fork of this threaded process
+    and deadlocked there once: fork copies locks other threads held.)"""
+    return ["setpriv", "--pdeathsig", "KILL", "taskset", "-c", str(cpu), *cmd]
 
 
 def _sweep(model: Path, out: Path, cpu: int) -> subprocess.Popen:
     """A sweep pinned to ``cpu``; its stderr in a file beside ``out`` (no pipe to fill)."""
     with out.with_name(out.name + ".stderr").open("w") as err:
         return subprocess.Popen(
-            [str(SPLITBENCH), "sweep", str(model), "--out", str(out), *LOADED],
+            _pinned(cpu, [str(SPLITBENCH), "sweep", str(model), "--out", str(out), *LOADED]),
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=cli_env(),
-            preexec_fn=lambda: _pin(cpu),
         )
 
 
@@ -82,10 +80,7 @@ def _base_then_loaded(model: Path, base: Path, loaded: Path) -> None:
     beside two busy processes pinned there too (about a third of the core for it)."""
     spin = f"import time\nend = time.monotonic() + {SPIN_SECS}\nwhile time.monotonic() < end: pass"
     for out, busy in ((base, 0), (loaded, 2)):
-        started = [
-            subprocess.Popen([sys.executable, "-c", spin], preexec_fn=lambda: _pin(0))
-            for _ in range(busy)
-        ]
+        started = [subprocess.Popen(_pinned(0, [sys.executable, "-c", spin])) for _ in range(busy)]
         try:
             sweep = _sweep(model, out, cpu=0)
             started.append(sweep)
