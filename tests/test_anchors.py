@@ -325,7 +325,7 @@ def test_page_in_chromium_shows_anchor_lines_and_the_verdict(
     the network moves the lines, and the anchor table lists every codec."""
     from browser import chromium, console_errors
     from selenium.webdriver.support.ui import Select
-    from test_report_html import _wait_ready
+    from browser import wait_ready as _wait_ready
 
     out, _ = swept
     anchors = read_csv(out / "anchors.csv")

@@ -82,7 +82,7 @@ def test_profile_then_verify_picks_the_predicted_best_split_per_network(graph: M
     )
     slow = NetworkConfig("slow", uplink_mbps=0.001, downlink_mbps=0.001, rtt_ms=500.0)
     fast = NetworkConfig("fast", uplink_mbps=1000.0, downlink_mbps=1000.0, rtt_ms=0.0)
-    chosen = best_predicted_splits(graph, cuts, [pred], server, [slow, fast])
+    chosen = best_predicted_splits(graph, cuts, [[pred]], [server], [slow, fast])  # one bout
 
     def total(k: int, cfg: NetworkConfig) -> float:
         head = 0.0 if k == 0 else pred.head_ms[k]

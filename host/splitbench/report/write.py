@@ -141,8 +141,8 @@ def write_report(
     if race is not None:
         from splitbench.race import RACE_COLUMN, race_column
 
-        chosen = None if splits is None else list(splits)
-        table[RACE_COLUMN] = race_column(table["split"], race, chosen)
+        selected = None if splits is None else list(splits)
+        table[RACE_COLUMN] = race_column(table["split"], race, selected)
     note = QUICK_NOTE if used and table["preset"].iloc[0] == "quick" else ""
     from splitbench.report.anchor_table import build_anchor_table
 
