@@ -324,8 +324,8 @@ def test_page_in_chromium_shows_anchor_lines_and_the_verdict(
     and the split's margin, the latency chart draws each anchor as a line at its e2e, switching
     the network moves the lines, and the anchor table lists every codec."""
     from browser import chromium, console_errors
-    from selenium.webdriver.support.ui import Select
     from browser import wait_ready as _wait_ready
+    from selenium.webdriver.support.ui import Select
 
     out, _ = swept
     anchors = read_csv(out / "anchors.csv")
