@@ -27,43 +27,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from machine_load import cpu_snapshot, load_line, machine_share
+from machine_load import load_line
+from sweep_args import Phase, run_sweep
 
 TARGET_SECONDS = 120.0
 TOLERANCE = 0.10
 MODEL = "mediapipe:iris_landmark"
-
-
-@dataclass
-class Phase:
-    name: str
-    seconds: float
-    load: str
-    share: str
-
-
-def run_sweep(model: str, out: Path, extra: list[str], name: str) -> Phase:
-    exe = Path(sys.executable).with_name("splitbench")
-    before, start = cpu_snapshot(), time.perf_counter()
-    done = subprocess.run(
-        [str(exe), "sweep", model, "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise SystemExit(f"{name} sweep failed (exit {done.returncode}): " + " | ".join(tail))
-    share = machine_share(before, cpu_snapshot(), seconds, f"the {name} sweep")
-    return Phase(name, seconds, load_line(), share)
 
 
 def tables(out: Path) -> dict[str, object]:

@@ -33,47 +33,17 @@ import csv
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from machine_load import cpu_snapshot, load_line, machine_share
-from sweep_args import add_sweep_options, sweep_flags
+from machine_load import load_line
+from sweep_args import add_sweep_options, run_sweep, sweep_flags
 
 MODEL = "mediapipe:pose_landmark_full"
 MAX_RATIO = 1 / 3
 DEFAULTS = {"runs": 60, "min_secs": 0.0, "warmup": 1, "warmup_secs": 0.0, "rounds": 6}
 SMOKE = {"runs": 10, "min_secs": 0.0, "warmup": 0, "warmup_secs": 0.0, "rounds": 2}
 SMOKE_SPLITS = "0-5"
-
-
-@dataclass
-class Phase:
-    name: str
-    seconds: float
-    load: str
-    share: str
-    exit_code: int
-
-
-def run_sweep(model: str, out: Path, extra: list[str], name: str) -> Phase:
-    exe = Path(sys.executable).with_name("splitbench")
-    before, start = cpu_snapshot(), time.perf_counter()
-    done = subprocess.run(
-        [str(exe), "sweep", model, "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0 or not (out / "splits.csv").is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise SystemExit(f"{name} failed (exit {done.returncode}): " + " | ".join(tail))
-    share = machine_share(before, cpu_snapshot(), seconds, f"the {name}")
-    return Phase(name, seconds, load_line(), share, done.returncode)
 
 
 def measured_bouts(out: Path) -> int:

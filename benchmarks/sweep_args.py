@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from machine_load import cpu_snapshot, load_line, machine_share
 
 # (argparse dest, splitbench sweep flag, type, help)
 PASS_THROUGH: tuple[tuple[str, str, type | None, str], ...] = (
@@ -37,3 +44,32 @@ def sweep_flags(args: argparse.Namespace) -> list[str]:
         if value is not None:
             flags += [flag, str(value)]
     return flags
+
+
+@dataclass
+class Phase:
+    """One timed ``splitbench sweep`` of a benchmark, with the machine's load around it."""
+
+    name: str
+    seconds: float
+    load: str
+    share: str
+
+
+def run_sweep(model: str, out: Path, extra: list[str], name: str) -> Phase:
+    """``splitbench sweep MODEL --out OUT EXTRA`` as a user runs it, timed from the outside;
+    a failed sweep (or one that wrote no ``splits.csv``) ends the benchmark with its last lines."""
+    exe = Path(sys.executable).with_name("splitbench")
+    before, start = cpu_snapshot(), time.perf_counter()
+    done = subprocess.run(
+        [str(exe), "sweep", model, "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0 or not (out / "splits.csv").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise SystemExit(f"{name} failed (exit {done.returncode}): " + " | ".join(tail))
+    share = machine_share(before, cpu_snapshot(), seconds, f"the {name}")
+    return Phase(name, seconds, load_line(), share)
