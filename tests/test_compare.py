@@ -61,7 +61,11 @@ def _pinned(cpu: int, cmd: list[str]) -> list[str]:
     """``cmd`` on core ``cpu`` only, killed when the test process dies: util-linux's setpriv and
     taskset do it before exec. (A Python ``preexec_fn`` runs in a fork of this threaded process
     and deadlocked there once: fork copies locks other threads held.)"""
-    return ["setpriv", "--pdeathsig", "KILL", "taskset", "-c", str(cpu), *cmd]
+    # chrt --other: ordinary scheduling whatever the test process runs with (a library left the
+    # suite's main thread at SCHED_FIFO 99 once, and a real-time spinner pinned to a core starves
+    # everything else on it)
+    pinned = ["taskset", "-c", str(cpu), *cmd]
+    return ["setpriv", "--pdeathsig", "KILL", "chrt", "--other", "0", *pinned]
 
 
 def _sweep(model: Path, out: Path, cpu: int) -> subprocess.Popen:
