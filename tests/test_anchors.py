@@ -399,3 +399,20 @@ def test_a_whole_model_that_cannot_run_here_leaves_the_anchors_out(
     warnings = [x for x in result.stderr_lines if x.startswith("anchors not measured:")]
     assert len(warnings) == 1 and "custom.tflite" in warnings[0], result.describe()
     assert (out / "splits.csv").is_file() and not (out / "anchors.csv").exists()
+
+
+def test_av1_leaves_the_thread_scheduling_as_it_was() -> None:
+    """SVT-AV1 run as root sets its calling thread to SCHED_FIFO 99; the sweep's thread must
+    come back as it went in (a real-time sweep times every later part, and starts every child,
+    at real-time priority)."""
+    import os
+
+    import numpy as np
+    from splitbench.anchor.codecs import PictureCodec, parse_anchor_codecs
+
+    before = os.sched_getscheduler(0)
+    codec = PictureCodec(parse_anchor_codecs("av1:35")[0], 64, 64, 3)
+    frame = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    data = codec.encode(frame)
+    assert data and codec.decode(data).shape == (64, 64, 3)
+    assert os.sched_getscheduler(0) == before

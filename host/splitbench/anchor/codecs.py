@@ -23,7 +23,10 @@ uncoded — the only anchor of a model without an image input.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -147,7 +150,7 @@ class PictureCodec:
         ctx.time_base = Fraction(1, 30)
         ctx.framerate = Fraction(30, 1)  # SVT-AV1 needs a frame rate
         ctx.options = {"crf": str(self.spec.param), **_ENCODER_OPTIONS[self.spec.name]}
-        with native_stderr_silenced():  # SVT-AV1's configuration banner
+        with native_stderr_silenced(), scheduling_kept():  # SVT-AV1's configuration banner
             ctx.open()
         return ctx
 
@@ -177,7 +180,7 @@ class PictureCodec:
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         picture = picture.reformat(format="yuv420p")
         picture.pts = 0
-        with _quiet():
+        with _quiet(), scheduling_kept():
             packets = [*encoder.encode(picture), *encoder.encode(None)]  # type: ignore[attr-defined]
         return b"".join(bytes(p) for p in packets)
 
@@ -202,7 +205,8 @@ class PictureCodec:
     def _decode_video(self, data: bytes, decoder: object) -> np.ndarray:
         import av
 
-        with _quiet():  # the frame's packets, as one packet: the decoder splits them itself
+        # the frame's packets, as one packet: the decoder splits them itself
+        with _quiet(), scheduling_kept():
             frames = [
                 *decoder.decode(av.Packet(data)),  # type: ignore[attr-defined]
                 *decoder.decode(None),  # type: ignore[attr-defined]
@@ -224,6 +228,25 @@ def _plane(frame: np.ndarray) -> np.ndarray:
 
 def _rgb(frame: np.ndarray) -> np.ndarray:
     return np.repeat(frame, 3, axis=-1) if frame.shape[-1] == 1 else frame
+
+
+@contextlib.contextmanager
+def scheduling_kept() -> Iterator[None]:
+    """Keep the calling thread's scheduling policy: SVT-AV1, run as root, sets the thread that
+    opens or feeds it to SCHED_FIFO 99. A sweep's thread left real-time would time every later
+    part at real-time priority and hand that policy to every process it starts (a spinner so
+    started starved a whole core in the test suite)."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (AttributeError, OSError):  # not Linux
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(0) != policy:
+                os.sched_setscheduler(0, policy, param)
 
 
 def _quiet():  # type: ignore[no-untyped-def]
