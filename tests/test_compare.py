@@ -28,7 +28,6 @@ from cli_helpers import (
     read_csv,
     rows_by_split,
     run_cli,
-    run_many,
     write_network_toml,
 )
 from splitbench.report.compare_runs import RunSide
@@ -103,8 +102,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = root / "conv8.tflite"
     model.write_bytes(_conv_model())
     dirs = {name: root / f"run_{name}" for name in ("a", "a2", "base", "b")}
-    for result in run_many([("sweep", model, "--out", dirs[n], *AA) for n in ("a", "a2")], 900):
-        result.ok()
+    # A/A: side by side on the same core, so both runs see the same core and the same moments
+    # (side by side on two cores, the cores differed by ~4 % on this VM; one after the other,
+    # the machine drifted between them)
+    procs = {}
+    for name in ("a", "a2"):
+        cmd = [str(SPLITBENCH), "sweep", str(model), "--out", str(dirs[name]), *AA]
+        err = dirs[name].with_name(f"run_{name}.stderr").open("w")
+        procs[name] = (
+            subprocess.Popen(_pinned(0, cmd), stdout=subprocess.DEVNULL, stderr=err, env=cli_env()),
+            err,
+        )
+    for name, (proc, err) in procs.items():
+        proc.wait(timeout=900)
+        err.close()
+        assert proc.returncode == 0, dirs[name].with_name(f"run_{name}.stderr").read_text()[-3000:]
     _base_then_loaded(model, dirs["base"], dirs["b"])
     return {**dirs, "model": model, "root": root}
 
