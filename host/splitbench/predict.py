@@ -279,19 +279,3 @@ def predictions_for_target(
         return found
     assert last is not None
     return last
-
-
-def prediction_for_target(
-    db: ResultsDB,
-    graph: ModelGraph,
-    target: str,
-    run_dir: Path,
-    settings: RunSettings | None = None,
-    *,
-    settings_hash: str | None = None,
-) -> Prediction | NoPrediction:
-    """The prediction from the latest bout that gives one (see :func:`predictions_for_target`)."""
-    found = predictions_for_target(
-        db, graph, target, run_dir, settings, settings_hash=settings_hash
-    )
-    return found[-1] if isinstance(found, list) else found
