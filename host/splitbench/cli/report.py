@@ -55,7 +55,7 @@ def report(
     from splitbench.graph import load_graph
     from splitbench.network import load_network_configs
     from splitbench.network.tcp import NetworkSimulationError
-    from splitbench.report.outputs import RunOutputs, write_run_outputs
+    from splitbench.report.outputs import RunOutputs, latest_settings, write_run_outputs
     from splitbench.report.write import incomplete
     from splitbench.results import ResultsDB
     from splitbench.results.store import DB_NAME
@@ -84,7 +84,7 @@ def report(
             graph=graph,
             settings_hash=picked.hash,
             # run.json has the settings as typed for the last sweep: the latest set
-            asked=run.settings if picked is _latest(sets, run.settings) else None,
+            asked=run.settings if picked is latest_settings(sets, run.settings) else None,
             tag="" if settings != "all" or len(sets) == 1 else f"_settings-{picked.hash}",
             write_files=not html,
             write_page=picked is chosen[-1],  # one page: the settings asked for
@@ -126,35 +126,11 @@ def report(
         raise NetworkSimulationError(found.network_error)
 
 
-def _latest(sets, asked):  # type: ignore[no-untyped-def]
-    """The settings of the last sweep into the directory (as run.json recorded them), when they
-    have measurements; else the most recently measured settings."""
-    if asked:
-        from splitbench.measure.types import RunSettings
-        from splitbench.results import settings_hash
-        from splitbench.sweep_plan import bout_settings
-
-        try:
-            total = RunSettings(
-                threads=int(asked["threads"]),
-                warmup_runs=int(asked["warmup_runs"]),
-                warmup_min_secs=float(asked["warmup_secs"]),
-                num_runs=int(asked["runs"]),
-                min_secs=float(asked["min_secs"]),
-            )
-            rounds = int(asked["rounds"])
-            key = settings_hash(bout_settings(total, rounds), rounds)
-        except (KeyError, TypeError, ValueError):
-            key = None
-        for s in sets:
-            if s.hash == key:
-                return s
-    return sets[-1]
-
-
 def _choose(sets, wanted: str, out: Path, asked=None):  # type: ignore[no-untyped-def]
     if wanted == "latest":
-        return [_latest(sets, asked)]
+        from splitbench.report.outputs import latest_settings
+
+        return [latest_settings(sets, asked)]
     if wanted == "all":
         return list(sets)
     found = [s for s in sets if s.hash.startswith(wanted.lower())]

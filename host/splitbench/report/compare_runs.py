@@ -105,12 +105,12 @@ def check_comparable(a: RunSide, b: RunSide) -> None:
 
 
 def _settings_of(db: ResultsDB, record: RunRecord):  # type: ignore[no-untyped-def]
-    from splitbench.cli.report import _latest
+    from splitbench.report.outputs import latest_settings
 
     sets = db.settings_sets(record.model_sha, [*record.clients, record.server])
     if not sets:
         raise CompareError(f"{db.path} holds no measurement of {record.model_name} yet")
-    return _latest(sets, record.settings)
+    return latest_settings(sets, record.settings)
 
 
 def _bouts(
@@ -118,14 +118,14 @@ def _bouts(
 ) -> tuple[Bouts, set[tuple[int, str, str]]]:
     """Every successful bout's steady samples per part, pooled as the split table pools them;
     parts known only by a summary (no raw samples) apart."""
-    from splitbench.report.split_table import _latest_by_split
+    from splitbench.report.split_table import pooled_by_split
 
     bouts: Bouts = {}
     summary_only: set[tuple[int, str, str]] = set()
     wanted = [(c, "head") for c in record.clients] + [(record.server, "tail")]
     for target, role in wanted:
         found = db.measurements(record.model_sha, target=target, role=role, strategy="direct")
-        for split, (m, samples) in _latest_by_split(found, {settings_hash}).items():
+        for split, (m, samples) in pooled_by_split(found, {settings_hash}).items():
             key = (split, role, target)
             if not m.part.ok:
                 continue

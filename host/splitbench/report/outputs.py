@@ -134,3 +134,30 @@ def write_run_outputs(
 
         out.removed = record_outputs(run_dir, tag, out.written())
     return out
+
+
+def latest_settings(sets, asked):  # type: ignore[no-untyped-def]
+    """The settings set a run's tables show by default: those of the last sweep into the
+    directory (as run.json recorded them), when they have measurements; else the most recently
+    measured settings."""
+    if asked:
+        from splitbench.measure.types import RunSettings
+        from splitbench.results import settings_hash
+        from splitbench.sweep_plan import bout_settings
+
+        try:
+            total = RunSettings(
+                threads=int(asked["threads"]),
+                warmup_runs=int(asked["warmup_runs"]),
+                warmup_min_secs=float(asked["warmup_secs"]),
+                num_runs=int(asked["runs"]),
+                min_secs=float(asked["min_secs"]),
+            )
+            rounds = int(asked["rounds"])
+            key = settings_hash(bout_settings(total, rounds), rounds)
+        except (KeyError, TypeError, ValueError):
+            key = None
+        for s in sets:
+            if s.hash == key:
+                return s
+    return sets[-1]

@@ -125,8 +125,8 @@ def _build(
         *db.measurements(model_sha, target=server, role="tail", strategy=strategy),
     ]
     wanted = _wanted(found, settings)
-    heads = _latest_by_split((m for m in found if m.role == "head"), wanted)
-    tails = _latest_by_split((m for m in found if m.role == "tail"), wanted)
+    heads = pooled_by_split((m for m in found if m.role == "head"), wanted)
+    tails = pooled_by_split((m for m in found if m.role == "tail"), wanted)
     model = db.model(model_sha)
     input_bytes = splits[0].intermediate_bytes if 0 in splits else None
     cut_sizes = [rec.intermediate_bytes for k, rec in splits.items() if k < n]
@@ -267,7 +267,7 @@ def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | No
     return {latest.settings_hash} if latest is not None else set()
 
 
-def _latest_by_split(found: Iterable[StoredMeasurement], wanted: set[str]) -> dict[int, Pooled]:
+def pooled_by_split(found: Iterable[StoredMeasurement], wanted: set[str]) -> dict[int, Pooled]:
     """Per split, the part's measurement with every successful bout pooled into one.
 
     A sweep measures each part in several bouts spread over its passes (``--rounds``), so slow
