@@ -166,7 +166,7 @@ def metadata_from_db(
         settings_hash = chosen.hash
     used = [
         m
-        for m in db.measurements(model_sha, settings_hash=settings_hash)
+        for m in db.measurements(model_sha, settings_hash=settings_hash, with_samples=False)
         if m.target in (client, server)
     ]
     meta["run_settings"] = asked_settings(chosen) if chosen else {"hash": settings_hash}

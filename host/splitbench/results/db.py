@@ -24,6 +24,8 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -543,18 +545,23 @@ class ResultsDB(Store):
         strategy: str | None = None,
         ids: Sequence[int] | None = None,
         settings_hash: str | None = None,
+        with_samples: bool = True,
     ) -> list[StoredMeasurement]:
-        """Measurements with their raw samples, oldest first, filtered by the given fields."""
+        """Measurements with their raw samples (none with ``with_samples=False``: what was
+        measured, how and when, for a fraction of the time), oldest first, filtered by the
+        given fields."""
         where, params = _filter(model_sha, target, role, strategy, ids, settings_hash)
         rows = self._read(f"SELECT * FROM measurements {where} ORDER BY id", params)
         samples: dict[int, dict[str, list[float]]] = {}
-        for mid, phase, ms in self._read(
-            f"""SELECT measurement_id, phase, ms FROM samples
-                WHERE measurement_id IN (SELECT id FROM measurements {where})
-                ORDER BY measurement_id, phase, idx""",
-            params,
-        ):
-            samples.setdefault(mid, {"warmup": [], "steady": []})[phase].append(ms)
+        if with_samples:
+            found = self._read_tuples(
+                f"""SELECT measurement_id, phase, ms FROM samples
+                    WHERE measurement_id IN (SELECT id FROM measurements {where})
+                    ORDER BY measurement_id, phase, idx""",
+                params,
+            )
+            for (mid, phase), group in groupby(found, key=itemgetter(0, 1)):
+                samples.setdefault(mid, {})[phase] = [ms for _, _, ms in group]
         return [measurement_from_row(r, samples.get(r["id"], {})) for r in rows]
 
     def measurements_frame(self, model_sha: str | None = None) -> pd.DataFrame:
