@@ -46,7 +46,7 @@ def table_times(run_dir: Path, statistic: str = "median") -> tuple[float, float,
     parts) for a run directory."""
     from splitbench.network import load_network_configs
     from splitbench.report.split_stats import add_intervals, part_seed
-    from splitbench.report.split_table import _latest_by_split, _wanted, build_split_table
+    from splitbench.report.split_table import _wanted, build_split_table, pooled_by_split
     from splitbench.results import ResultsDB
     from splitbench.run_record import RunRecord
     from splitbench.stats.parts import empty_part, part_stats
@@ -75,7 +75,7 @@ def table_times(run_dir: Path, statistic: str = "median") -> tuple[float, float,
                 found = db.measurements(
                     run.model_sha, target=target, role="head" if side == "client" else "tail"
                 )
-                for k, (_, groups) in _latest_by_split(found, _wanted(found, None)).items():
+                for k, (_, groups) in pooled_by_split(found, _wanted(found, None)).items():
                     if any(groups):
                         bouts[(k, side)] = groups
             bare = table.drop(columns=[c for c in table.columns if c.startswith(DERIVED)])
