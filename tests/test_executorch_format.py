@@ -170,6 +170,39 @@ def test_parts_are_cached_by_content_and_lowered_alike_in_workers(
             assert x.numpy().tobytes() == y.numpy().tobytes()
 
 
+def test_an_interrupted_wait_for_a_worker_does_not_make_close_wait_for_its_part(
+    forked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Ctrl-C or SIGTERM while the sweep waits for a part a worker lowers: close() kills the
+    worker at once instead of waiting for the part (a worker first spends ~12 CPU-s starting).
+    The interrupt is a real signal (SIGALRM, its handler raising as SIGTERM's does) arriving
+    during the wait."""
+    import signal
+    import time
+
+    export, whole = forked
+    splitter = ModelSplitter(whole)
+    cache = PartCache(load_edge(export), tmp_path, jobs=2)
+    spec = spec_of(splitter.tail_io(3))
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        cache.prefetch([spec])
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            cache.get(spec)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        started = time.monotonic()
+        cache.close()
+        closed_s = time.monotonic() - started
+    assert closed_s < 3, closed_s
+
+
 def test_lowering_part_after_part_keeps_nothing_of_the_parts_done(
     forked: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 
 class SignalInterrupt(KeyboardInterrupt):
@@ -46,6 +47,32 @@ def signals_interrupt() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP are held, and acted on as the block ends
+    (by the handler that was in place). For native code that calls back into Python — torch's
+    lowering — where an exception raised by a handler inside a callback cannot unwind through
+    the C++ frames and aborts the process (``terminate called after throwing an instance of
+    'python_error'``), skipping every ``finally``. A signal left to its default action or
+    ignored is not touched."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        previous[caught[0]](caught[0], None)
 
 
 def signal_name(exc: BaseException) -> str:

@@ -40,6 +40,7 @@ from splitbench.formats.executorch.fold import fold_batch_norms
 from splitbench.formats.executorch.splitter import PartSpec, part_program
 from splitbench.formats.executorch.units import ProgramUnits, program_units
 from splitbench.orphans import Parent, Spawner, die_with_parent
+from splitbench.signals import interrupts_deferred
 
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
@@ -474,21 +475,29 @@ class PartCache:
         if found is not None and (etrecord is None or etrecord.is_file()):
             return found
         pte = self.path(spec, per_op_mode, meta)
-        future = self._pending.pop(str(pte), None)
+        key = str(pte)
+        future = self._pending.get(key)
         if future is not None:
-            self._queued.pop(str(pte), None)
+            self._queued.pop(key, None)
             self._help_until(future)
+            # Left in _pending until its result is in: a wait interrupted here (Ctrl-C,
+            # SIGTERM) leaves it running, and close() must see that to kill its worker instead
+            # of waiting for the part (popped before the wait, it took a SIGTERMed sweep 10 s
+            # to exit, one time in five)
             try:
                 result = future.result()
             except BrokenProcessPool:
+                self._pending.pop(key, None)
                 raise LoweringError(
                     "a lowering worker process died (out of memory or killed); rerun to resume"
                 ) from None
+            self._pending.pop(key, None)
             return self._record(result, pte)
         try:
-            part: LoweredPart | str = lower_part(
-                self.edge, spec, pte, per_op_mode=per_op_mode, etrecord=etrecord, meta=meta
-            )
+            with interrupts_deferred():  # torch's C++ cannot unwind a Ctrl-C raised inside it
+                part: LoweredPart | str = lower_part(
+                    self.edge, spec, pte, per_op_mode=per_op_mode, etrecord=etrecord, meta=meta
+                )
         except LoweringError as exc:
             part = str(exc)
         return self._record(part, pte)
@@ -517,9 +526,10 @@ class PartCache:
                 if self._pending[key].cancel():  # still in the pool's queue: take it
                     spec, per_op_mode = self._queued.pop(key)
                     try:
-                        part: LoweredPart | str = lower_part(
-                            self.edge, spec, Path(key), per_op_mode=per_op_mode
-                        )
+                        with interrupts_deferred():
+                            part: LoweredPart | str = lower_part(
+                                self.edge, spec, Path(key), per_op_mode=per_op_mode
+                            )
                     except LoweringError as exc:
                         part = str(exc)
                     done: Future[LoweredPart | str] = Future()
