@@ -8,6 +8,7 @@ report rebuilt later is built exactly like the sweep's own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from splitbench.graph import ModelGraph
     from splitbench.network import NetworkConfig
     from splitbench.report.write import ReportFiles
+    from splitbench.results.identity import SettingsRecord
     from splitbench.run_record import RunRecord
 
 
@@ -136,7 +138,9 @@ def write_run_outputs(
     return out
 
 
-def latest_settings(sets, asked):  # type: ignore[no-untyped-def]
+def latest_settings(
+    sets: Sequence[SettingsRecord], asked: Mapping[str, Any] | None
+) -> SettingsRecord:
     """The settings set a run's tables show by default: those of the last sweep into the
     directory (as run.json recorded them), when they have measurements; else the most recently
     measured settings."""

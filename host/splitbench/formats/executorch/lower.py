@@ -194,7 +194,9 @@ def lower_part(
     started = time.perf_counter()
     config = _config(edge.preserved_ops)
     try:
-        with _quiet():
+        # Ctrl-C/SIGTERM held until torch is done: raised inside its C++ callbacks, they abort
+        # the process (std::terminate on python_error) instead of unwinding it
+        with _quiet(), interrupts_deferred():
             program = part_program(edge.program, edge.units, spec, _verifier(edge))
             if per_op_mode:  # the profiling program: batch norms folded as XNNPACK would
                 program = fold_batch_norms(program)
@@ -494,10 +496,9 @@ class PartCache:
             self._pending.pop(key, None)
             return self._record(result, pte)
         try:
-            with interrupts_deferred():  # torch's C++ cannot unwind a Ctrl-C raised inside it
-                part: LoweredPart | str = lower_part(
-                    self.edge, spec, pte, per_op_mode=per_op_mode, etrecord=etrecord, meta=meta
-                )
+            part: LoweredPart | str = lower_part(
+                self.edge, spec, pte, per_op_mode=per_op_mode, etrecord=etrecord, meta=meta
+            )
         except LoweringError as exc:
             part = str(exc)
         return self._record(part, pte)
@@ -526,10 +527,9 @@ class PartCache:
                 if self._pending[key].cancel():  # still in the pool's queue: take it
                     spec, per_op_mode = self._queued.pop(key)
                     try:
-                        with interrupts_deferred():
-                            part: LoweredPart | str = lower_part(
-                                self.edge, spec, Path(key), per_op_mode=per_op_mode
-                            )
+                        part: LoweredPart | str = lower_part(
+                            self.edge, spec, Path(key), per_op_mode=per_op_mode
+                        )
                     except LoweringError as exc:
                         part = str(exc)
                     done: Future[LoweredPart | str] = Future()
