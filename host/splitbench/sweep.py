@@ -326,15 +326,7 @@ class Sweep(RaceBouts):
         outcome: SweepOutcome,
     ) -> None:
         splitter = ModelSplitter(graph)
-        # Formats whose parts are expensive to make (ExecuTorch lowering) start on all of them
-        # at once, in worker processes, while the splits are checked and measured in order;
-        # the workers stand still while a part is timed on this host.
-        splitter.prefetch(
-            [k for k in splits if not self._split_complete(splitter, k, self.plan.rounds - 1)],
-            jobs=self.plan.jobs,
-        )
         workers = splitter.background_pids
-        self.quiet.watch(workers)
         # Kept parts go where the user looks for them; others to this process's own scratch.
         if self.plan.keep_parts:
             parts_root = self.plan.out_dir / "parts"
@@ -344,6 +336,16 @@ class Sweep(RaceBouts):
         parts = KeptParts(splitter, parts_root, keep_files=self.plan.keep_parts)
         last = self.plan.rounds - 1
         try:
+            # Formats whose parts are expensive to make (ExecuTorch lowering) start on all of
+            # them at once, in worker processes, while the splits are checked and measured in
+            # order; the workers stand still while a part is timed on this host. Inside the
+            # try: an interrupt while the workers start must close them too (else the exit
+            # waited for the parts they were lowering).
+            splitter.prefetch(
+                [k for k in splits if not self._split_complete(splitter, k, last)],
+                jobs=self.plan.jobs,
+            )
+            self.quiet.watch(workers)
             if self.plan.strategy == "race":
                 self._race(graph, cuts, splits, splitter, input_sets, parts, lanes, outcome)
                 return
