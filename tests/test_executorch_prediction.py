@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from executorch_models import write_models
+from splitbench.formats.executorch.etdump_run import main as etdump_run
 from splitbench.formats.executorch.etdump_times import (
     edge_handle_units,
     handle_units,
@@ -20,7 +21,11 @@ from splitbench.formats.executorch.etdump_times import (
 from splitbench.formats.executorch.graph import load_graph
 from splitbench.formats.executorch.lower import EdgeModel
 from splitbench.formats.executorch.model import load_edge
-from splitbench.formats.executorch.profile import measure_with_profile, predict_from_etdump
+from splitbench.formats.executorch.profile import (
+    PROFILE_RUNS,
+    measure_with_profile,
+    predict_from_etdump,
+)
 from splitbench.formats.executorch.runner import measure_pte
 from splitbench.intake.convert_torch import convert_export
 from splitbench.intake.pytorch import TorchExport, intake
@@ -29,6 +34,7 @@ from splitbench.predict import Prediction, scaled_to_whole
 
 RECORDED = Path(__file__).parent / "data" / "executorch_conv_bn"
 CONV_BN_UNITS = 9  # conv, bn, relu, conv, bn, relu, add, mean, linear
+ROUNDS = 3  # direct measurements and profiles, alternating, in the live test
 
 
 @pytest.fixture(scope="module")
@@ -124,18 +130,29 @@ def test_live_profile_after_correction_and_calibration_matches_direct(
     assert "calibrated ×" in pred.note and "batch norms folded" in pred.note
 
     mapping, units, folded = handle_units(whole)
-    etdump = next(p for p in evidence if p.suffix == ".etdump")
     etrecord = next(p for p in evidence if p.suffix == ".etrecord")
-    events = read_events(etdump, etrecord, mapping)
+    profiler = next(p for p in evidence if p.name.endswith(".pte"))
+    events = read_events(next(p for p in evidence if p.suffix == ".etdump"), etrecord, mapping)
     assert not any(e.units in ((1,), (4,)) for e in events)  # no batch norm call of its own
-    corrected = split_times(events, units, folded).head_ms[-1]
-    raw = sum(e.ms for e in events)
-    again = measure_pte(whole, settings).steady_median_ms
-    assert corrected is not None and again is not None and measured.steady_median_ms
-    # this host is shared: the reference is both direct measurements, not one
-    direct = (again + measured.steady_median_ms) / 2
-    said = f"direct {measured.steady_median_ms:.4f}, {again:.4f}; corrected {corrected:.4f}; "
-    said += f"raw {raw:.4f} ms"
-    # (the calibrated whole equals the measurement it was calibrated to, above; how close that
-    # is to a second measurement is this shared machine's noise, not the prediction's)
-    assert abs(math.log(direct / corrected)) < abs(math.log(direct / raw)), said
+    # this host is shared, and another process only ever adds time: direct measurements and
+    # profiles alternate, and each side is its least disturbed round (one pair of 300-run
+    # direct measurements differed by 30 % on CI; a single pair is the machine's noise)
+    direct = [measured.steady_median_ms]
+    sums: list[tuple[float, float]] = []  # (corrected, raw) per profile
+    threads = settings.threads
+    for round_ in range(ROUNDS):
+        again = measure_pte(whole, settings).steady_median_ms
+        assert again is not None
+        direct.append(again)
+        etdump = tmp_path / f"round{round_}.etdump"
+        # the profiling child's own code, run here (no debug buffer, so nothing can abort)
+        assert etdump_run([str(profiler), str(etdump), str(PROFILE_RUNS), str(threads)]) == 0
+        events = read_events(etdump, etrecord, mapping)
+        corrected = split_times(events, units, folded).head_ms[-1]
+        assert corrected is not None
+        sums.append((corrected, sum(e.ms for e in events)))
+    best = min(direct)
+    corrected, raw = min(sums, key=lambda pair: pair[1])
+    said = f"direct {', '.join(f'{d:.4f}' for d in direct)}; (corrected, raw) per profile "
+    said += ", ".join(f"({c:.4f}, {r:.4f})" for c, r in sums) + " ms"
+    assert abs(math.log(best / corrected)) < abs(math.log(best / raw)), said
