@@ -66,9 +66,10 @@ class Filled:
     path: Path
 
 
-def fill(path: Path) -> Filled:
-    """Heads: split 1 samples [10, 12, 14, 16]; split 2 fails (unresolved op); split 3 has only a
-    benchmark_model summary (avg 30). Tails: split 0 [20, 20, 20]; 1 [8, 9, 10]; 2 [4, 4]."""
+def fill(path: Path, head_1: tuple[float, ...] = (10.0, 12.0, 14.0, 16.0)) -> Filled:
+    """Heads: split 1 samples ``head_1`` ([10, 12, 14, 16]); split 2 fails (unresolved op);
+    split 3 has only a benchmark_model summary (avg 30). Tails: split 0 [20, 20, 20];
+    1 [8, 9, 10]; 2 [4, 4]."""
     db = ResultsDB(path)
     db.record_model(
         sha256=SHA,
@@ -90,7 +91,7 @@ def fill(path: Path) -> Filled:
             bit_exact=k != 2,
             verify_passed=True,
         )
-    db.record_measurement(SHA, 1, "head", CLIENT, part([10.0, 12.0, 14.0, 16.0]))
+    db.record_measurement(SHA, 1, "head", CLIENT, part(list(head_1)))
     db.record_measurement(SHA, 2, "head", CLIENT, part([], error=UNRESOLVED, init_ms=None))
     summary = StatsSummary(count=50, min_ms=27.0, max_ms=33.0, avg_ms=30.0, std_ms=1.5)
     db.record_measurement(

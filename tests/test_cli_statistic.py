@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import FAST, assert_one_line_error, read_csv, run_cli
+from splitbench.stats.kept import kept_path
 
 # Three bouts of 4 runs each: enough for the bout-level interval.
 SETTINGS = ("--runs", "12", "--min-secs", "0", "--warmup", "0", "--warmup-secs", "0")
@@ -40,6 +41,12 @@ def test_mean_is_recorded_and_report_reproduces_it(chain_tflite: Path, tmp_path:
 
     again = run_cli("report", out).ok()  # the statistic of run.json, the same seeds
     assert "times in ms (mean)" in again.stdout
+    assert (out / "splits.csv").read_text() == before
+    # that report read the statistics the sweep kept; resampled from the raw samples, the same
+    kept = kept_path(out / "results.sqlite")
+    assert kept.is_file()
+    kept.unlink()
+    run_cli("report", out).ok()
     assert (out / "splits.csv").read_text() == before
 
     run_cli("report", out, "--statistic", "median").ok()

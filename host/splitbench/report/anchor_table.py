@@ -44,11 +44,11 @@ def build_anchor_table(
     statistic: str = "median",
 ) -> pd.DataFrame:
     """One row per recorded anchor codec (empty frame when the run has none)."""
+    anchors = db.anchor_results(model_sha).values()
+    if not anchors:  # nothing to add the whole model's time to: its samples stay unread
+        return pd.DataFrame()
     server_ms = whole_model_ms(db, model_sha, server, settings, statistic)
-    rows = [
-        anchor_row(a, server_ms, networks, output_bytes, num_operators)
-        for a in db.anchor_results(model_sha).values()
-    ]
+    rows = [anchor_row(a, server_ms, networks, output_bytes, num_operators) for a in anchors]
     return pd.DataFrame(rows)
 
 

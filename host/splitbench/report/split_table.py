@@ -39,6 +39,8 @@ from splitbench.network.tcp import NetworkSimulationError, TransferTimes, transf
 from splitbench.report.split_stats import STAT_FIELDS, add_intervals, part_seed, stat_values
 from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key
 from splitbench.results.identity import settings_hash as identity_hash
+from splitbench.stats import kept as kept_stats
+from splitbench.stats.kept import KeptPart, part_key
 from splitbench.stats.parts import (
     PartStats,
     check_statistic,
@@ -121,10 +123,22 @@ def _build(
     n = num_operators
     splits = {rec.split: rec for rec in db.splits(model_sha)}
     found = [
-        *db.measurements(model_sha, target=client, role="head", strategy=strategy),
-        *db.measurements(model_sha, target=server, role="tail", strategy=strategy),
+        *db.measurements(
+            model_sha, target=client, role="head", strategy=strategy, with_samples=False
+        ),
+        *db.measurements(
+            model_sha, target=server, role="tail", strategy=strategy, with_samples=False
+        ),
     ]
     wanted = _wanted(found, settings)
+    kept = kept_stats.load(db.path)
+    keys = _part_keys(found, wanted, statistic)
+    # raw samples only for the parts whose statistics are not kept yet
+    need = {i for key, ids in keys.values() if key not in kept for i in ids}
+    if need:
+        loaded = {m.id: m for m in db.with_samples([m for m in found if m.id in need])}
+        found = [loaded.get(m.id, m) for m in found]
+    new: dict[str, KeptPart] = {}
     heads = pooled_by_split((m for m in found if m.role == "head"), wanted)
     tails = pooled_by_split((m for m in found if m.role == "tail"), wanted)
     model = db.model(model_sha)
@@ -144,18 +158,23 @@ def _build(
         }
         # A part with no file is empty: split 0's head, split N's tail, and a head or tail holding
         # only weight-transforming operators (they travel with the weights they feed).
-        client_side = _side(
-            heads.get(k),
-            empty=(k == 0 or (rec is not None and rec.head_bytes == 0)),
-            statistic=statistic,
-            seed=part_seed(k, "client"),
-        )
-        server_side = _side(
-            tails.get(k),
-            empty=(k == n or (rec is not None and rec.tail_bytes == 0)),
-            statistic=statistic,
-            seed=part_seed(k, "server"),
-        )
+        sides = {}
+        for side, pooled, empty in (
+            ("client", heads.get(k), k == 0 or (rec is not None and rec.head_bytes == 0)),
+            ("server", tails.get(k), k == n or (rec is not None and rec.tail_bytes == 0)),
+        ):
+            key = keys.get((side, k), ("", []))[0]
+            found_side = _side(
+                pooled,
+                empty=empty,
+                statistic=statistic,
+                seed=part_seed(k, side),
+                kept=kept.get(key),
+            )
+            if key and key not in kept and found_side["stats"].n_bouts:  # resampled just now
+                new[key] = KeptPart(found_side["stats"], found_side["warmup_ms"])
+            sides[side] = found_side
+        client_side, server_side = sides["client"], sides["server"]
         parts["client"].append(client_side["stats"])
         parts["server"].append(server_side["stats"])
         row["client_ms"] = client_side["ms"]
@@ -179,6 +198,8 @@ def _build(
         row["client_unstable"] = client_side["unstable"]
         row["server_unstable"] = server_side["unstable"]
         rows.append(row)
+    if new:
+        kept_stats.save(db.path, {**kept, **new})
     df = _typed(pd.DataFrame(rows))
     df = add_intervals(df, parts["client"], parts["server"], networks, n, statistic)
     if error:
@@ -274,12 +295,45 @@ def pooled_by_split(found: Iterable[StoredMeasurement], wanted: set[str]) -> dic
     drifts of the machine average out; the samples of all bouts with the same run settings
     belong to one measurement. A part with no successful bout is represented by its failure.
     """
+    return {k: _pooled(ms) for k, ms in _bouts_by_split(found, wanted).items()}
+
+
+def _bouts_by_split(
+    found: Iterable[StoredMeasurement], wanted: set[str]
+) -> dict[int, list[StoredMeasurement]]:
     bouts: dict[int, list[StoredMeasurement]] = {}
     for m in found:  # oldest first
         if m.split is None or m.settings_hash not in wanted:
             continue
         bouts.setdefault(m.split, []).append(m)
-    return {k: _pooled(ms) for k, ms in bouts.items()}
+    return bouts
+
+
+def _used_bouts(bouts: list[StoredMeasurement]) -> list[StoredMeasurement]:
+    """The bouts whose samples a part's statistics pool: the successful ones, or only the
+    latest of them when their run settings differ (never pooled across settings)."""
+    ok = [m for m in bouts if m.part.ok]
+    if any(m.part.settings != ok[0].part.settings for m in ok):  # frozen: field by field
+        return ok[-1:]
+    return ok
+
+
+def _part_keys(
+    found: Sequence[StoredMeasurement], wanted: set[str], statistic: str
+) -> dict[tuple[str, int], tuple[str, list[int]]]:
+    """Per (side, split): the key of its kept statistics and the ids of the bouts behind it."""
+    keys: dict[tuple[str, int], tuple[str, list[int]]] = {}
+    for role, side in (("head", "client"), ("tail", "server")):
+        mine = (m for m in found if m.role == role)
+        for k, bouts in _bouts_by_split(mine, wanted).items():
+            used = _used_bouts(bouts)
+            if used:
+                said = ((m.id, m.finished_at) for m in used)
+                keys[(side, k)] = (
+                    part_key(said, statistic, part_seed(k, side)),
+                    [m.id for m in used],
+                )
+    return keys
 
 
 # A part's measurement with its successful bouts pooled, and the steady samples of each bout.
@@ -290,15 +344,12 @@ def _pooled(bouts: list[StoredMeasurement]) -> Pooled:
     """One measurement for the successful bouts of one part under one set of run settings
     (samples concatenated, KPIs averaged), with the samples still grouped by bout: samples
     within a bout are not independent, so the statistics resample whole bouts."""
-    ok = [m for m in bouts if m.part.ok]
+    ok = _used_bouts(bouts)
     if not ok:
         return bouts[-1], []
     if len(ok) == 1:
         return ok[0], [list(ok[0].part.steady_ms)]
     parts = [m.part for m in ok]
-    by_settings = {settings_key(p.settings) for p in parts}
-    if len(by_settings) > 1:  # bouts are only pooled under one set of run settings
-        return ok[-1], [list(ok[-1].part.steady_ms)]
 
     def mean_of(values: list[float | None]) -> float | None:
         known = [v for v in values if v is not None]
@@ -341,9 +392,12 @@ def _pooled_summary(summaries: list[StatsSummary | None]) -> StatsSummary | None
     )
 
 
-def _side(pooled: Pooled | None, *, empty: bool, statistic: str, seed: int) -> dict[str, Any]:
+def _side(
+    pooled: Pooled | None, *, empty: bool, statistic: str, seed: int, kept: KeptPart | None = None
+) -> dict[str, Any]:
     """Timing statistics and KPIs of one part; 0 for an empty part, NaN for an unknown one.
-    ``stats`` is its :class:`PartStats` (draws for the end-to-end interval)."""
+    ``stats`` is its :class:`PartStats` (draws for the end-to-end interval); ``kept``: what
+    its raw samples gave before (:mod:`splitbench.stats.kept`), read instead of them."""
     fields = ("ms", *STAT_FIELDS, *KPI_FIELDS)
     if empty:
         zero = empty_part(statistic)
@@ -358,7 +412,9 @@ def _side(pooled: Pooled | None, *, empty: bool, statistic: str, seed: int) -> d
     if not part.ok:
         out["error"] = part.error
         return out
-    if part.steady_ms:
+    if kept is not None:
+        out.update(_timing(kept.stats))
+    elif part.steady_ms:
         out.update(_timing(part_stats(bouts, statistic, seed=seed)))
     elif part.steady_summary is not None:  # e.g. benchmark_model stdout: no raw samples
         summary = part.steady_summary
@@ -367,6 +423,8 @@ def _side(pooled: Pooled | None, *, empty: bool, statistic: str, seed: int) -> d
         out["std_ms"] = summary.std_ms
         out["runs"] = summary.count
     out.update(_kpis(part))
+    if kept is not None:
+        out["warmup_ms"] = kept.warmup_ms
     return out
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
@@ -552,17 +553,41 @@ class ResultsDB(Store):
         given fields."""
         where, params = _filter(model_sha, target, role, strategy, ids, settings_hash)
         rows = self._read(f"SELECT * FROM measurements {where} ORDER BY id", params)
-        samples: dict[int, dict[str, list[float]]] = {}
-        if with_samples:
-            found = self._read_tuples(
-                f"""SELECT measurement_id, phase, ms FROM samples
-                    WHERE measurement_id IN (SELECT id FROM measurements {where})
-                    ORDER BY measurement_id, phase, idx""",
-                params,
-            )
-            for (mid, phase), group in groupby(found, key=itemgetter(0, 1)):
-                samples.setdefault(mid, {})[phase] = [ms for _, _, ms in group]
+        samples = (
+            self._samples(f"SELECT id FROM measurements {where}", params) if with_samples else {}
+        )
         return [measurement_from_row(r, samples.get(r["id"], {})) for r in rows]
+
+    def with_samples(self, found: Sequence[StoredMeasurement]) -> list[StoredMeasurement]:
+        """``found`` (read without samples) with their raw samples."""
+        ids = [m.id for m in found]
+        samples: dict[int, dict[str, list[float]]] = {}
+        for at in range(0, len(ids), 900):  # within SQLite's oldest limit on parameters
+            chunk = ids[at : at + 900]
+            samples.update(self._samples(", ".join("?" * len(chunk)), chunk))
+        return [
+            replace(
+                m,
+                part=replace(
+                    m.part,
+                    warmup_ms=list(samples.get(m.id, {}).get("warmup", [])),
+                    steady_ms=list(samples.get(m.id, {}).get("steady", [])),
+                ),
+            )
+            for m in found
+        ]
+
+    def _samples(self, ids_sql: str, params: Sequence[Any]) -> dict[int, dict[str, list[float]]]:
+        """Raw samples by measurement id and phase, of the measurements ``ids_sql`` names."""
+        found = self._read_tuples(
+            f"""SELECT measurement_id, phase, ms FROM samples WHERE measurement_id IN ({ids_sql})
+                ORDER BY measurement_id, phase, idx""",
+            params,
+        )
+        samples: dict[int, dict[str, list[float]]] = {}
+        for (mid, phase), group in groupby(found, key=itemgetter(0, 1)):
+            samples.setdefault(mid, {})[phase] = [ms for _, _, ms in group]
+        return samples
 
     def measurements_frame(self, model_sha: str | None = None) -> pd.DataFrame:
         """One row per measurement (no samples) for ad-hoc analysis."""

@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks
 
 from splitbench.stats.choices import STATISTICS
 
@@ -186,6 +183,8 @@ def _draws(
 
 
 def _bootstrap(data: np.ndarray, func: Any, rng: np.random.Generator) -> np.ndarray:
+    from scipy import stats  # here: a table read from kept statistics needs no scipy (0.4 s)
+
     result = stats.bootstrap(
         (data,),
         func,
@@ -281,6 +280,9 @@ def bimodal(samples: np.ndarray, *, ordered: bool = False) -> tuple[float, float
     0.9·min(σ, IQR/1.34)·n^-1/5), its peaks found with :func:`scipy.signal.find_peaks`. Rare
     outliers (scheduler ticks) hold too few samples to count as a mode.
     """
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import find_peaks
+
     x = np.asarray(samples, dtype=float)
     x = x if ordered else np.sort(x)
     x = x[x > 0]
