@@ -30,7 +30,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from splitbench.network import NetworkConfig, downlink_ms, uplink_ms
 
@@ -86,11 +86,13 @@ def _split_labels(splits: np.ndarray, n: int) -> list[str]:
 
 
 def _plain_log_axis(ax: object) -> None:
-    """Log y axis with plain numbers ("30", not "3 x 10^1") at 1-2-5 steps."""
+    """Log y axis with plain numbers ("30", not "3 x 10^1") at 1-2-5 steps, each labelled and
+    gridded; no unlabelled minor ticks between them (on a wide range they were dozens of
+    marks that said nothing the labels did not, and each costs matplotlib a tick to draw)."""
     ax.set_yscale("log")  # type: ignore[attr-defined]
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))  # type: ignore[attr-defined]
-    ax.yaxis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
+    ax.yaxis.set_minor_locator(NullLocator())  # type: ignore[attr-defined]
 
 
 def latency_components(df: pd.DataFrame, cfg: NetworkConfig) -> dict[str, np.ndarray]:
@@ -235,15 +237,17 @@ def stacked_latency_figure(
     denom = np.where(known & (parts["total"] > 0), parts["total"], 1.0)
     bottom_acc = np.zeros(len(splits))
     width = 1.0 if many else 0.8
-    # Many touching bars: one filled step outline per component draws the same picture with one
-    # patch instead of one per split (hundreds of bars made a report take tens of seconds).
+    # Many touching bars: one filled step area per component draws the same picture with one
+    # polygon instead of one bar per split (hundreds of bars made a report take tens of
+    # seconds; fill_between's step polygon costs a tenth of what stairs' patch does to place)
     steps = many and bool(np.all(np.diff(splits) == 1))
     edges = np.append(splits - 0.5, splits[-1] + 0.5)
     for name in COLORS:
         pct = 100.0 * shares[name] / denom
         if steps:
-            bottom.stairs(
-                bottom_acc + pct, edges, baseline=bottom_acc.copy(), fill=True,
+            low, high = bottom_acc, bottom_acc + pct
+            bottom.fill_between(
+                edges, np.append(low, low[-1]), np.append(high, high[-1]), step="post",
                 color=COLORS[name], lw=0, label=name,
             )  # fmt: skip
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from splitbench.errors import IncompleteRun
 from splitbench.graph import ModelGraph
 from splitbench.network import NetworkConfig
 from splitbench.presets import QUICK, preset_name
+from splitbench.report.aside import Aside, Job
 from splitbench.results import ResultsDB, SettingsRecord
 
 QUICK_NOTE = "QUICK first look: less time behind each number, see the spread (std) columns"
@@ -72,13 +74,7 @@ def write_report(
     for (None: every split); the table holds those — and with ``predicted_rows``
     (profile-then-verify) the ones with a prediction — and no filler. ``race``: run.json's
     record of a ``--strategy race`` (adds the ``race`` column)."""
-    from splitbench.report.export import (
-        metadata_from_db,
-        write_anchor_csv,
-        write_csv,
-        write_xlsx,
-    )
-    from splitbench.report.plots import best_split_vs_uplink_png, stacked_latency_png
+    from splitbench.report.export import write_anchor_csv, write_csv, write_xlsx
     from splitbench.report.split_table import NETWORK_ERROR, best_splits, build_split_table
 
     db = ResultsDB(db_path)
@@ -160,53 +156,17 @@ def write_report(
     best_coded = best_coded_splits(table, networks)
     csv_path = out_dir / f"splits{suffix}.csv"
     xlsx_path = out_dir / f"splits{suffix}.xlsx"
-    meta = metadata_from_db(db, model_sha, client, server, chosen, output_bytes=output_bytes)
-    if notes:
-        meta["notes"] = dict(notes)
-    if isinstance(meta.get("client"), dict):  # the workbook's Metadata says what the client is
-        meta["client"] = {"what": table["client_kind"].iloc[0], **meta["client"]}
-    if asked:
-        derived = meta.get("run_settings", {})
-        meta["run_settings"] = {
-            "hash": derived.get("hash"),
-            **asked,
-            "measured_per_bout": derived.get("per_bout"),
-        }
-    if isinstance(meta.get("run_settings"), dict):
-        meta["run_settings"] = {
-            "preset": str(table["preset"].iloc[0]),
-            **meta["run_settings"],
-            "statistic": f"{statistic} (part times and end to end; 95 % intervals by bout)",
-        }
-    if note:  # first on the metadata sheet; report.html puts the label beside each section
-        meta = {"preset": f"{note} ({QUICK.flags()})", **meta}
-        if isinstance(meta.get("run_settings"), dict):
-            meta["run_settings"]["label"] = note
-    plots: list[Path] = []
-    if not write_files:  # the table for report.html only
-        return ReportFiles(
-            table,
-            csv_path,
-            xlsx_path,
-            (),
-            best,
-            best_coded or None,
-            meta,
-            network_error=network_error,
-            anchors=anchors,
-            notes=notes,
-        )
-    write_csv(table, csv_path)
-    write_xlsx(table, networks, xlsx_path, meta, anchors)
+    pictures = _pictures(table, networks, anchors, out_dir, suffix, note) if write_files else []
     anchors_csv = None
-    if not anchors.empty:
-        anchors_csv = write_anchor_csv(anchors, out_dir / f"anchors{suffix}.csv")
-    for cfg in networks:
-        stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
-        plots.append(stacked_latency_png(table, cfg, stacked, note=note, anchors=anchors))
-    if networks:
-        best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
-        plots.append(best_split_vs_uplink_png(table, best_png, networks, note=note))
+    with Aside(pictures) as aside:  # drawn while the metadata, the CSVs and the workbook are made
+        meta = _metadata(db, table, model_sha, client, server, chosen, output_bytes, notes, asked)
+        meta = _labelled(meta, table, statistic, note)
+        if write_files:
+            write_csv(table, csv_path)
+            write_xlsx(table, networks, xlsx_path, meta, anchors)
+            if not anchors.empty:
+                anchors_csv = write_anchor_csv(anchors, out_dir / f"anchors{suffix}.csv")
+    plots = aside.finish()
     return ReportFiles(
         table,
         csv_path,
@@ -220,6 +180,77 @@ def write_report(
         anchors_csv=anchors_csv,
         notes=notes,
     )
+
+
+def _pictures(
+    table: pd.DataFrame,
+    networks: list[NetworkConfig],
+    anchors: pd.DataFrame,
+    out_dir: Path,
+    suffix: str,
+    note: str,
+) -> list[Job]:
+    """The table's PNGs, each with what draws it: one latency chart per network, then the best
+    split against the uplink rate."""
+    from splitbench.report.plots import best_split_vs_uplink_png, stacked_latency_png
+
+    pictures: list[Job] = []
+    for cfg in networks:
+        stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
+        draw = partial(stacked_latency_png, table, cfg, stacked, note=note, anchors=anchors)
+        pictures.append((stacked, draw))
+    if networks:
+        best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
+        draw = partial(best_split_vs_uplink_png, table, best_png, networks, note=note)
+        pictures.append((best_png, draw))
+    return pictures
+
+
+def _metadata(
+    db: ResultsDB,
+    table: pd.DataFrame,
+    model_sha: str,
+    client: str,
+    server: str,
+    chosen: str | None,
+    output_bytes: int,
+    notes: dict[str, str],
+    asked: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The workbook's Metadata sheet: from the database, with the run's notes, what the client
+    is, and the run settings as the user typed them (``asked``) beside those measured."""
+    from splitbench.report.export import metadata_from_db
+
+    meta = metadata_from_db(db, model_sha, client, server, chosen, output_bytes=output_bytes)
+    if notes:
+        meta["notes"] = dict(notes)
+    if isinstance(meta.get("client"), dict):  # the workbook's Metadata says what the client is
+        meta["client"] = {"what": table["client_kind"].iloc[0], **meta["client"]}
+    if asked:
+        derived = meta.get("run_settings", {})
+        meta["run_settings"] = {
+            "hash": derived.get("hash"),
+            **asked,
+            "measured_per_bout": derived.get("per_bout"),
+        }
+    return meta
+
+
+def _labelled(
+    meta: dict[str, Any], table: pd.DataFrame, statistic: str, note: str
+) -> dict[str, Any]:
+    """The metadata with the preset and the statistic named, and the QUICK label first."""
+    if isinstance(meta.get("run_settings"), dict):
+        meta["run_settings"] = {
+            "preset": str(table["preset"].iloc[0]),
+            **meta["run_settings"],
+            "statistic": f"{statistic} (part times and end to end; 95 % intervals by bout)",
+        }
+    if note:  # first on the metadata sheet; report.html puts the label beside each section
+        meta = {"preset": f"{note} ({QUICK.flags()})", **meta}
+        if isinstance(meta.get("run_settings"), dict):
+            meta["run_settings"]["label"] = note
+    return meta
 
 
 def run_notes(files: Mapping[str, ReportFiles]) -> dict[str, str]:
