@@ -1,19 +1,21 @@
 """A report's pictures drawn beside the rest of it, in forked children.
 
 The PNGs of a large run take matplotlib about a quarter of a second each of one core, and the
-workbook, the CSVs and the page another second of pure Python; on a machine with more than one
-core they need not wait for each other. :class:`Aside` forks children once the table is built;
-they draw their share of the pictures and exit, while the parent writes the rest, and the
-parent collects them before it says what it wrote.
+metadata, the CSVs and the workbook most of a second of pure Python; on a machine with more
+than one core they need not wait for each other. :class:`Aside` forks children once the table
+is built; they take pictures one at a time from a shared queue (a pipe holding the pictures'
+numbers: each read takes one, so nothing is drawn twice), while the parent writes the rest and
+then takes pictures from the same queue until it is empty. However long the parent's own work,
+no core waits while a picture is left.
 
 Only where a fork is safe and useful: on Linux (a fork hands the children the table and the
 imported matplotlib as they are, with nothing pickled or imported again), with more than one
-core, and in a process with no other thread (a thread holding a lock at the moment of the
-fork, one printing progress say, would leave the child's copy of that lock held forever).
-Anywhere else the parent draws the pictures itself, in order. A child that fails, is killed
-or outlives :data:`DEADLINE_S` costs time only: the parent draws that child's pictures again
-itself, so an error surfaces as it would have without children. The children die with their
-parent (``PR_SET_PDEATHSIG``), and a parent that stops on an exception kills them.
+core, and in a process with no other thread (a thread holding a lock at the moment of the fork,
+one printing progress say, would leave the child's copy of that lock held forever). Anywhere
+else the parent draws every picture itself, in order. Each child says which pictures it
+finished; one that fails, is killed or outlives its deadline costs time only: the parent draws
+whatever it had taken, so an error surfaces as it would have without children. The children die
+with their parent (``PR_SET_PDEATHSIG``), and a parent that stops on an exception kills them.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-DEADLINE_S = 300.0  # a child still drawing then is killed; its pictures are drawn again here
+DEADLINE_S = 300.0  # a child still drawing then is killed; what it had taken is drawn here
 POLL_S = 0.01
+MAX_JOBS = 255  # a picture's number is one byte in the queue
 
 # A picture: the file it writes, and what draws it there.
 Job = tuple[Path, Callable[[], object]]
@@ -36,16 +39,18 @@ Job = tuple[Path, Callable[[], object]]
 
 def workers_for(jobs: int) -> int:
     """How many children to fork for ``jobs`` pictures: one per core beyond this process's own
-    (which writes the rest meanwhile), at most one per picture; 0 where a fork is not safe."""
-    if not sys.platform.startswith("linux") or jobs < 2 or threading.active_count() > 1:
+    (which writes the rest meanwhile, then draws too), fewer than the pictures; 0 where a fork
+    is not safe or would not help."""
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 0
-    cores = len(os.sched_getaffinity(0))
-    return max(0, min(cores - 1, jobs))
+    if not 2 <= jobs <= MAX_JOBS:
+        return 0
+    return max(0, min(len(os.sched_getaffinity(0)) - 1, jobs - 1))
 
 
 class Aside:
     """``with Aside(jobs) as aside: <write the rest>``, then ``aside.finish()``: the pictures'
-    paths, in order, every one drawn. The jobs are dealt to the children round robin."""
+    paths, in order, every one drawn."""
 
     def __init__(
         self, jobs: Sequence[Job], workers: int | None = None, deadline_s: float = DEADLINE_S
@@ -53,14 +58,14 @@ class Aside:
         self.jobs = list(jobs)
         self.workers = workers_for(len(self.jobs)) if workers is None else workers
         self.deadline_s = deadline_s
-        self._children: dict[int, list[int]] = {}  # pid → indices of its jobs
-        self._done = [False] * len(self.jobs)  # drawn by a child
+        self.children: list[int] = []
+        self._queue: int | None = None  # read end: the numbers of the pictures not yet taken
+        self._done: int | None = None  # read end: the numbers the children finished
+        self._drawn = [False] * len(self.jobs)
 
     def __enter__(self) -> Aside:
-        shares = [list(range(w, len(self.jobs), self.workers)) for w in range(self.workers)]
-        for share in shares:
-            if share:
-                self._fork(share)
+        if self.workers > 0 and len(self.jobs) <= MAX_JOBS:
+            self._start()
         return self
 
     def __exit__(
@@ -70,52 +75,93 @@ class Aside:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is not None:
-            self._kill_all()
+            self._stop()
 
-    def _fork(self, share: list[int]) -> None:
+    def _start(self) -> None:
+        queue_r, queue_w = os.pipe()
+        done_r, done_w = os.pipe()
+        os.write(queue_w, bytes(range(len(self.jobs))))  # 255 bytes at most: never blocks
+        os.close(queue_w)  # nobody holds the write end: an empty queue reads as its end
+        self._queue, self._done = queue_r, done_r
+        for _ in range(self.workers):
+            try:
+                pid = os.fork()
+            except OSError:
+                break  # fewer children: the parent draws more
+            if pid == 0:
+                self._child(done_w)
+            self.children.append(pid)
+        os.close(done_w)  # the children hold theirs: the parent reads to the last one's end
+
+    def _child(self, done_w: int) -> None:
+        """Draw pictures from the queue until it is empty, saying each one finished; never
+        return (the parent's cleanup, buffers and atexit handlers are not the child's)."""
         from splitbench.orphans import kill_on_parent_death
 
+        code = 1
         try:
-            pid = os.fork()
-        except OSError:
-            return  # the parent draws them
-        if pid == 0:  # the child: draw, then leave without running the parent's cleanup
-            code = 1
-            try:
-                kill_on_parent_death()
-                for i in share:
-                    self.jobs[i][1]()
-                code = 0
-            finally:
-                os._exit(code)
-        self._children[pid] = share
+            kill_on_parent_death()
+            assert self._queue is not None
+            while taken := os.read(self._queue, 1):
+                self.jobs[taken[0]][1]()
+                os.write(done_w, taken)
+            code = 0
+        finally:
+            os._exit(code)
 
     def finish(self) -> list[Path]:
-        """Wait for the children (until the deadline), draw here whatever they did not, and
-        return every job's path in order."""
-        end = time.monotonic() + self.deadline_s
-        while self._children:
-            for pid, share in list(self._children.items()):
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done == 0 and time.monotonic() < end:
-                    continue
-                if done == 0:  # past the deadline: stop it, draw its share here
-                    _kill(pid)
-                elif os.waitstatus_to_exitcode(status) == 0:
-                    for i in share:
-                        self._done[i] = self.jobs[i][0].is_file()
-                del self._children[pid]
-            if self._children:
-                time.sleep(POLL_S)
-        for (_path, draw), done in zip(self.jobs, self._done, strict=True):
-            if not done:
-                draw()
+        """Draw here what is still queued, wait for the children (until the deadline), draw
+        here whatever they took and did not finish, and return every picture's path."""
+        if self._queue is not None:
+            try:
+                while taken := os.read(self._queue, 1):
+                    self._draw(taken[0])
+            except BaseException:
+                self._stop()
+                raise
+            self._wait()
+        for i in range(len(self.jobs)):
+            if not self._drawn[i]:
+                self._draw(i)
         return [path for path, _draw in self.jobs]
 
-    def _kill_all(self) -> None:
-        for pid in self._children:
+    def _draw(self, i: int) -> None:
+        self.jobs[i][1]()
+        self._drawn[i] = True
+
+    def _wait(self) -> None:
+        end = time.monotonic() + self.deadline_s
+        while self.children:
+            for pid in list(self.children):
+                done, _status = os.waitpid(pid, os.WNOHANG)
+                if done == 0 and time.monotonic() >= end:
+                    _kill(pid)  # past the deadline: what it had taken is drawn here
+                if done != 0 or time.monotonic() >= end:
+                    self.children.remove(pid)
+            if self.children:
+                time.sleep(POLL_S)
+        self._collect()
+
+    def _collect(self) -> None:
+        """The pictures the children said they finished (every child has ended)."""
+        if self._done is None:
+            return
+        while finished := os.read(self._done, 4096):
+            for i in finished:
+                self._drawn[i] = True
+        self._close()
+
+    def _stop(self) -> None:
+        for pid in self.children:
             _kill(pid)
-        self._children.clear()
+        self.children.clear()
+        self._close()
+
+    def _close(self) -> None:
+        for fd in (self._queue, self._done):
+            if fd is not None:
+                os.close(fd)
+        self._queue = self._done = None
 
 
 def _kill(pid: int) -> None:
