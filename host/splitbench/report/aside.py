@@ -75,7 +75,7 @@ class Aside:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is not None:
-            self._stop()
+            self.stop()
 
     def _start(self) -> None:
         queue_r, queue_w = os.pipe()
@@ -117,7 +117,7 @@ class Aside:
                 while taken := os.read(self._queue, 1):
                     self._draw(taken[0])
             except BaseException:
-                self._stop()
+                self.stop()
                 raise
             self._wait()
         for i in range(len(self.jobs)):
@@ -151,7 +151,8 @@ class Aside:
                 self._drawn[i] = True
         self._close()
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
+        """Kill the children (the pictures they had not finished stay undrawn)."""
         for pid in self.children:
             _kill(pid)
         self.children.clear()

@@ -72,13 +72,36 @@ def write_run_outputs(
     the tables only (``report --html``, ``explore``); ``write_page=False`` skips ``report.html``.
     ``statistic``: what the part times and end to end use (``median`` or ``mean``).
     """
+    out = RunOutputs()
+    try:  # the pictures are drawn beside the rest (report.aside); an error stops their drawing
+        _write(out, run_dir, run, networks, graph, settings_hash, asked, tag, write_files,
+               write_page, statistic)  # fmt: skip
+    except BaseException:
+        for files in out.files.values():
+            files.stop()
+        raise
+    return out
+
+
+def _write(
+    out: RunOutputs,
+    run_dir: Path,
+    run: RunRecord,
+    networks: list[NetworkConfig],
+    graph: ModelGraph | None,
+    settings_hash: str | None,
+    asked: dict[str, Any] | None,
+    tag: str,
+    write_files: bool,
+    write_page: bool,
+    statistic: str,
+) -> None:
     from splitbench.report.run_page import write_run_html
     from splitbench.report.write import find_holes, run_notes, whole_model_holes, write_report
     from splitbench.results.store import DB_NAME
     from splitbench.targets.base import file_label
 
     db_path = run_dir / DB_NAME
-    out = RunOutputs()
     for client in run.clients:
         suffix = ("" if len(run.clients) == 1 else f"_{file_label(client)}") + tag
         files = write_report(
@@ -102,6 +125,7 @@ def write_run_outputs(
             # profile-then-verify's table holds every split it predicted, not only those it
             # measured (run.json's splits)
             predicted_rows=(run.settings or {}).get("strategy") == "profile-then-verify",
+            pictures_later=True,
         )
         out.files[client] = files
         out.network_error = out.network_error or files.network_error
@@ -131,11 +155,12 @@ def write_run_outputs(
             files=out.files,
             extra={"network simulation": out.network_error} if out.network_error else None,
         )
+    for files in out.files.values():
+        files.finish()
     if write_files:
         from splitbench.report.manifest import record_outputs
 
         out.removed = record_outputs(run_dir, tag, out.written())
-    return out
 
 
 def latest_settings(

@@ -40,6 +40,18 @@ class ReportFiles:
     anchors_csv: Path | None = None
     # run-level notes ({name: text}, e.g. prediction_note): said once, never per row
     notes: dict[str, str] = field(default_factory=dict)
+    # the pictures still being drawn (write_report(..., pictures_later=True)): see finish()
+    drawing: Aside | None = None
+
+    def finish(self) -> None:
+        """Every picture of :attr:`plots` drawn (waits for the ones still being drawn)."""
+        if self.drawing is not None:
+            self.drawing.finish()
+
+    def stop(self) -> None:
+        """Stop drawing (on an error elsewhere): the children are killed."""
+        if self.drawing is not None:
+            self.drawing.stop()
 
 
 def write_report(
@@ -62,6 +74,7 @@ def write_report(
     splits: Sequence[int] | None = None,
     predicted_rows: bool = False,
     statistic: str = "median",
+    pictures_later: bool = False,
 ) -> ReportFiles:
     """Build the split table for one client and write the CSV, workbook and plots.
 
@@ -73,7 +86,9 @@ def write_report(
     table without writing anything (for ``report --html``). ``splits``: the splits the run asked
     for (None: every split); the table holds those — and with ``predicted_rows``
     (profile-then-verify) the ones with a prediction — and no filler. ``race``: run.json's
-    record of a ``--strategy race`` (adds the ``race`` column)."""
+    record of a ``--strategy race`` (adds the ``race`` column). ``pictures_later``: return while
+    the PNGs may still be drawn beside the caller's own work (:mod:`.aside`); the caller then
+    calls :meth:`ReportFiles.finish` (or :meth:`ReportFiles.stop` on an error) itself."""
     from splitbench.report.export import write_anchor_csv, write_csv, write_xlsx
     from splitbench.report.split_table import NETWORK_ERROR, best_splits, build_split_table
 
@@ -166,12 +181,13 @@ def write_report(
             write_xlsx(table, networks, xlsx_path, meta, anchors)
             if not anchors.empty:
                 anchors_csv = write_anchor_csv(anchors, out_dir / f"anchors{suffix}.csv")
-    plots = aside.finish()
+    if not pictures_later:
+        aside.finish()
     return ReportFiles(
         table,
         csv_path,
         xlsx_path,
-        tuple(plots),
+        tuple(path for path, _draw in pictures),
         best,
         best_coded or None,
         meta,
@@ -179,6 +195,7 @@ def write_report(
         anchors=anchors,
         anchors_csv=anchors_csv,
         notes=notes,
+        drawing=aside if pictures_later else None,
     )
 
 
