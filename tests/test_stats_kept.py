@@ -11,7 +11,8 @@ from split_table_data import CLIENT, NETWORKS, OUTPUT_BYTES, SHA, N, fill, part
 from splitbench.report.split_stats import VERDICTS
 from splitbench.report.split_table import build_split_table
 from splitbench.results import ResultsDB
-from splitbench.stats.kept import kept_path, load
+from splitbench.stats.kept import MAX_PARTS, KeptPart, kept_path, load, save
+from splitbench.stats.parts import empty_part
 
 
 def _table(db: ResultsDB) -> pd.DataFrame:
@@ -85,3 +86,28 @@ def test_a_damaged_file_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     assert load(filled.path) == {}
     pd.testing.assert_frame_equal(_table(filled.db), first)
     assert len(load(filled.path)) == 4
+
+
+def test_the_file_keeps_the_newest_parts_up_to_its_limit(tmp_path: Path) -> None:
+    db_path = tmp_path / "results.sqlite"
+    stats = empty_part()
+    parts = {f"part {i}": KeptPart(stats, float(i)) for i in range(MAX_PARTS + 5)}
+    save(db_path, parts)
+    kept = load(db_path)
+    assert list(kept) == [f"part {i}" for i in range(5, MAX_PARTS + 5)]
+    assert kept[f"part {MAX_PARTS + 4}"].warmup_ms == MAX_PARTS + 4
+
+
+def test_a_table_built_again_keeps_its_own_parts_newest(tmp_path: Path) -> None:
+    filled = fill(tmp_path / "results.sqlite")
+    _table(filled.db)
+    mine = list(load(filled.path))
+    stats = empty_part()
+    older = {f"another table {i}": KeptPart(stats, 0.0) for i in range(3)}
+    save(filled.path, {**load(filled.path), **older})
+    filled.db.record_measurement(SHA, 1, "head", CLIENT, part([30.0, 32.0]), bout=1)
+    _table(filled.db)  # one new part: the file is written again, this table's parts last
+    order = list(load(filled.path))
+    now = order[-len(mine) :]  # this table's parts last: its three old ones and its new one
+    assert set(mine) - set(now) == {order[0]}  # the part that gained a bout: its old key
+    assert order[1:4] == list(older)

@@ -199,7 +199,9 @@ def _build(
         row["server_unstable"] = server_side["unstable"]
         rows.append(row)
     if new:
-        kept_stats.save(db.path, {**kept, **new})
+        mine = {key for key, _ids in keys.values()}  # this table's parts are kept newest
+        others = {k: v for k, v in kept.items() if k not in mine}
+        kept_stats.save(db.path, {**others, **{k: kept[k] for k in mine if k in kept}, **new})
     df = _typed(pd.DataFrame(rows))
     df = add_intervals(df, parts["client"], parts["server"], networks, n, statistic)
     if error:

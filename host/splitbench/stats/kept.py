@@ -28,7 +28,9 @@ import numpy as np
 from splitbench.stats.parts import N_RESAMPLES, PartStats
 
 VERSION = 1  # bump when part_stats computes anything differently
-MAX_PARTS = 20_000  # kept at most (newest last); a 333-split run with two sides is 668
+# Parts kept at most, the latest table's last (16 kB each: 32 MB at most); a 333-split table
+# has 668 parts, so a run's tables for both statistics and a few settings all stay.
+MAX_PARTS = 2_000
 _NUMBERS = ("estimate", "lo", "hi", "median", "mean", "p10", "p90", "std", "n_samples", "n_bouts")
 
 
