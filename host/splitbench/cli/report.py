@@ -89,10 +89,18 @@ def report(
             write_files=not html,
             write_page=picked is chosen[-1],  # one page: the settings asked for
             statistic=statistic,
+            later=True,  # the pictures are drawn while the tables are printed
         )
-        for client, files in written.files.items():
+        try:
+            for client, files in written.files.items():
+                if not html:
+                    print_table(files.table, networks, client, files.best)
+            written.finish()
+        except BaseException:
+            written.stop()
+            raise
+        for files in written.files.values():
             if not html:
-                print_table(files.table, networks, client, files.best)
                 wrote = [files.csv, files.xlsx, *([files.anchors_csv] if files.anchors_csv else [])]
                 print_wrote([*wrote, *files.plots])
         found.holes += written.holes

@@ -8,7 +8,7 @@ report rebuilt later is built exactly like the sweep's own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,24 @@ class RunOutputs:
     # the sentence for a run whose client and server are this host's CPU (None otherwise)
     same_machine: str | None = None
     removed: list[Path] = field(default_factory=list)  # files an earlier report wrote, now gone
+    # what is left to do once the pictures are drawn (write_run_outputs(..., later=True))
+    pending: Callable[[], None] | None = field(default=None, repr=False)
+
+    def finish(self) -> None:
+        """Wait for the pictures still being drawn, then record what was written."""
+        if self.pending is not None:
+            done, self.pending = self.pending, None
+            try:
+                done()
+            except BaseException:
+                self.stop()
+                raise
+
+    def stop(self) -> None:
+        """Stop drawing (an error elsewhere): the children drawing pictures are killed."""
+        self.pending = None
+        for files in self.files.values():
+            files.stop()
 
     def written(self) -> list[Path]:
         """Every file written: per client the CSVs, the workbook and the charts, then the page."""
@@ -64,6 +82,7 @@ def write_run_outputs(
     write_files: bool = True,
     write_page: bool = True,
     statistic: str = "median",
+    later: bool = False,
 ) -> RunOutputs:
     """Build every client's split table from the run's database and write the run's files.
 
@@ -71,15 +90,29 @@ def write_run_outputs(
     added to the file names (several identities in one directory). ``write_files=False`` builds
     the tables only (``report --html``, ``explore``); ``write_page=False`` skips ``report.html``.
     ``statistic``: what the part times and end to end use (``median`` or ``mean``).
+    ``later``: return while the pictures may still be drawn (beside the caller's own work, e.g.
+    printing the table); the caller then calls :meth:`RunOutputs.finish`, or
+    :meth:`RunOutputs.stop` on an error.
     """
     out = RunOutputs()
     try:  # the pictures are drawn beside the rest (report.aside); an error stops their drawing
         _write(out, run_dir, run, networks, graph, settings_hash, asked, tag, write_files,
                write_page, statistic)  # fmt: skip
     except BaseException:
-        for files in out.files.values():
-            files.stop()
+        out.stop()
         raise
+
+    def done() -> None:
+        for files in out.files.values():
+            files.finish()
+        if write_files:
+            from splitbench.report.manifest import record_outputs
+
+            out.removed = record_outputs(run_dir, tag, out.written())
+
+    out.pending = done
+    if not later:
+        out.finish()
     return out
 
 
@@ -155,12 +188,6 @@ def _write(
             files=out.files,
             extra={"network simulation": out.network_error} if out.network_error else None,
         )
-    for files in out.files.values():
-        files.finish()
-    if write_files:
-        from splitbench.report.manifest import record_outputs
-
-        out.removed = record_outputs(run_dir, tag, out.written())
 
 
 def latest_settings(

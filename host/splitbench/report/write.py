@@ -207,19 +207,20 @@ def _pictures(
     suffix: str,
     note: str,
 ) -> list[Job]:
-    """The table's PNGs, each with what draws it: one latency chart per network, then the best
-    split against the uplink rate."""
+    """The table's PNGs, each with what draws it: the best split against the uplink rate, then
+    one latency chart per network. The costliest first (a curve per network over 400 uplink
+    rates), so the last pictures shared out between the processes drawing are the small ones."""
     from splitbench.report.plots import best_split_vs_uplink_png, stacked_latency_png
 
     pictures: list[Job] = []
-    for cfg in networks:
-        stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
-        draw = partial(stacked_latency_png, table, cfg, stacked, note=note, anchors=anchors)
-        pictures.append((stacked, draw))
     if networks:
         best_png = out_dir / f"best_split_vs_uplink{suffix}.png"
         draw = partial(best_split_vs_uplink_png, table, best_png, networks, note=note)
         pictures.append((best_png, draw))
+    for cfg in networks:
+        stacked = out_dir / f"latency_stacked_{cfg.name}{suffix}.png"
+        draw = partial(stacked_latency_png, table, cfg, stacked, note=note, anchors=anchors)
+        pictures.append((stacked, draw))
     return pictures
 
 
