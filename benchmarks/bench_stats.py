@@ -48,8 +48,9 @@ def table_times(run_dir: Path, statistic: str = "median") -> tuple[float, float,
     """(seconds to build every client's split table, seconds of those in the statistics,
     parts) for a run directory, every part resampled (its kept statistics deleted first)."""
     from splitbench.network import load_network_configs
+    from splitbench.report.bouts import pooled_by_split, wanted_settings
     from splitbench.report.split_stats import add_intervals, part_seed
-    from splitbench.report.split_table import _wanted, build_split_table, pooled_by_split
+    from splitbench.report.split_table import build_split_table
     from splitbench.results import ResultsDB
     from splitbench.run_record import RunRecord
     from splitbench.stats.kept import kept_path
@@ -80,7 +81,7 @@ def table_times(run_dir: Path, statistic: str = "median") -> tuple[float, float,
                 found = db.measurements(
                     run.model_sha, target=target, role="head" if side == "client" else "tail"
                 )
-                for k, (_, groups) in pooled_by_split(found, _wanted(found, None)).items():
+                for k, (_, groups) in pooled_by_split(found, wanted_settings(found, None)).items():
                     if any(groups):
                         bouts[(k, side)] = groups
             bare = table.drop(columns=[c for c in table.columns if c.startswith(DERIVED)])

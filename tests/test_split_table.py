@@ -203,11 +203,11 @@ def test_bouts_of_one_part_are_pooled(tmp_path: Path) -> None:
 
 
 def test_summaries_of_bouts_pool_exactly() -> None:
-    from splitbench.report.split_table import _pooled_summary
+    from splitbench.report.bouts import pooled_summary
 
     a = StatsSummary(count=2, min_ms=1.0, max_ms=3.0, avg_ms=2.0, std_ms=1.0)  # runs 1, 3
     b = StatsSummary(count=2, min_ms=5.0, max_ms=7.0, avg_ms=6.0, std_ms=1.0)  # runs 5, 7
-    pooled = _pooled_summary([a, b])
+    pooled = pooled_summary([a, b])
     assert pooled is not None
     assert (pooled.count, pooled.min_ms, pooled.max_ms) == (4, 1.0, 7.0)
     assert pooled.avg_ms == pytest.approx(4.0)

@@ -3,13 +3,14 @@ the raw samples, gives the same table, and resamples exactly the parts whose bou
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
-from split_table_data import CLIENT, NETWORKS, OUTPUT_BYTES, SHA, N, fill, part
+from split_table_data import CLIENT, NETWORKS, OUTPUT_BYTES, SERVER, SHA, N, fill, part
 from splitbench.report.split_stats import VERDICTS
-from splitbench.report.split_table import build_split_table
+from splitbench.report.split_table import build_split_table, whole_model_ms
 from splitbench.results import ResultsDB
 from splitbench.stats.kept import MAX_PARTS, KeptPart, kept_path, load, save
 from splitbench.stats.parts import empty_part
@@ -111,3 +112,14 @@ def test_a_table_built_again_keeps_its_own_parts_newest(tmp_path: Path) -> None:
     now = order[-len(mine) :]  # this table's parts last: its three old ones and its new one
     assert set(mine) - set(now) == {order[0]}  # the part that gained a bout: its old key
     assert order[1:4] == list(older)
+
+
+def test_the_whole_model_time_of_the_anchors_is_kept_too(tmp_path: Path) -> None:
+    filled = fill(tmp_path / "results.sqlite")
+    filled.db.record_measurement(SHA, None, "whole", SERVER, part([30.0, 31.0, 33.0]))
+    first = whole_model_ms(filled.db, SHA, "host", None)
+    assert first == 31.0
+    _drop_samples(filled.path)
+    assert whole_model_ms(filled.db, SHA, "host", None) == first
+    # the mean was never kept, and its samples are gone: nothing to compute it from
+    assert math.isnan(whole_model_ms(filled.db, SHA, "host", None, "mean"))

@@ -118,7 +118,7 @@ def _bouts(
 ) -> tuple[Bouts, set[tuple[int, str, str]]]:
     """Every successful bout's steady samples per part, pooled as the split table pools them;
     parts known only by a summary (no raw samples) apart."""
-    from splitbench.report.split_table import pooled_by_split
+    from splitbench.report.bouts import pooled_by_split
 
     bouts: Bouts = {}
     summary_only: set[tuple[int, str, str]] = set()

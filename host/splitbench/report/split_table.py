@@ -24,22 +24,29 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from splitbench.measure.types import PartMeasurement, RunSettings, StatsSummary
+from splitbench.measure.types import PartMeasurement, RunSettings
 from splitbench.network import NetworkConfig, delivery_ms, e2e_ms
 from splitbench.network.config import as_ideal
 from splitbench.network.tcp import NetworkSimulationError, TransferTimes, transfer_times
+from splitbench.report.bouts import (
+    Pooled,
+    keep,
+    kept_or_samples,
+    part_keys,
+    pool_bouts,
+    pooled_by_split,
+    used_bouts,
+    wanted_settings,
+)
 from splitbench.report.split_stats import STAT_FIELDS, add_intervals, part_seed, stat_values
-from splitbench.results import ResultsDB, SplitRecord, StoredMeasurement, settings_key
-from splitbench.results.identity import settings_hash as identity_hash
-from splitbench.stats import kept as kept_stats
+from splitbench.results import ResultsDB, SplitRecord
 from splitbench.stats.kept import KeptPart, part_key
 from splitbench.stats.parts import (
     PartStats,
@@ -51,6 +58,7 @@ from splitbench.stats.parts import (
 )
 
 NAN = float("nan")
+WHOLE_SEED = 0  # the whole model's draws (its key names its own bouts, never a split's)
 
 # Per-side columns, in table order: timing statistics (STAT_FIELDS), then the seed's KPIs
 # (clause 10.2.7).
@@ -130,14 +138,9 @@ def _build(
             model_sha, target=server, role="tail", strategy=strategy, with_samples=False
         ),
     ]
-    wanted = _wanted(found, settings)
-    kept = kept_stats.load(db.path)
-    keys = _part_keys(found, wanted, statistic)
-    # raw samples only for the parts whose statistics are not kept yet
-    need = {i for key, ids in keys.values() if key not in kept for i in ids}
-    if need:
-        loaded = {m.id: m for m in db.with_samples([m for m in found if m.id in need])}
-        found = [loaded.get(m.id, m) for m in found]
+    wanted = wanted_settings(found, settings)
+    keys = part_keys(found, wanted, statistic)
+    kept, found = kept_or_samples(db, found, keys.values())
     new: dict[str, KeptPart] = {}
     heads = pooled_by_split((m for m in found if m.role == "head"), wanted)
     tails = pooled_by_split((m for m in found if m.role == "tail"), wanted)
@@ -198,10 +201,7 @@ def _build(
         row["client_unstable"] = client_side["unstable"]
         row["server_unstable"] = server_side["unstable"]
         rows.append(row)
-    if new:
-        mine = {key for key, _ids in keys.values()}  # this table's parts are kept newest
-        others = {k: v for k, v in kept.items() if k not in mine}
-        kept_stats.save(db.path, {**others, **{k: kept[k] for k in mine if k in kept}, **new})
+    keep(db, kept, new, [key for key, _ids in keys.values()])
     df = _typed(pd.DataFrame(rows))
     df = add_intervals(df, parts["client"], parts["server"], networks, n, statistic)
     if error:
@@ -269,129 +269,22 @@ def whole_model_ms(
     bouts pooled under one settings identity (the latest measured when ``settings`` is None);
     NaN when it was not measured. The all-on-the-server anchor's server time
     (:mod:`.anchor_table`)."""
-    found = db.measurements(model_sha, target=target, role="whole", strategy="direct")
-    wanted = _wanted(found, settings)
+    found = db.measurements(
+        model_sha, target=target, role="whole", strategy="direct", with_samples=False
+    )
+    wanted = wanted_settings(found, settings)
     mine = [m for m in found if m.settings_hash in wanted]
     if not mine:
         return NAN
-    return float(_side(_pooled(mine), empty=False, statistic=statistic, seed=0)["ms"])
-
-
-def _wanted(found: Sequence[StoredMeasurement], settings: RunSettings | str | None) -> set[str]:
-    """The settings hashes a table may use: the one asked for, else the latest measured."""
-    if isinstance(settings, str):
-        return {settings}
-    if isinstance(settings, RunSettings):
-        key = settings_key(settings)
-        return {m.settings_hash for m in found if settings_key(m.part.settings) == key} or {
-            identity_hash(settings, 1)
-        }
-    latest = max(found, key=lambda m: m.id, default=None)
-    return {latest.settings_hash} if latest is not None else set()
-
-
-def pooled_by_split(found: Iterable[StoredMeasurement], wanted: set[str]) -> dict[int, Pooled]:
-    """Per split, the part's measurement with every successful bout pooled into one.
-
-    A sweep measures each part in several bouts spread over its passes (``--rounds``), so slow
-    drifts of the machine average out; the samples of all bouts with the same run settings
-    belong to one measurement. A part with no successful bout is represented by its failure.
-    """
-    return {k: _pooled(ms) for k, ms in _bouts_by_split(found, wanted).items()}
-
-
-def _bouts_by_split(
-    found: Iterable[StoredMeasurement], wanted: set[str]
-) -> dict[int, list[StoredMeasurement]]:
-    bouts: dict[int, list[StoredMeasurement]] = {}
-    for m in found:  # oldest first
-        if m.split is None or m.settings_hash not in wanted:
-            continue
-        bouts.setdefault(m.split, []).append(m)
-    return bouts
-
-
-def _used_bouts(bouts: list[StoredMeasurement]) -> list[StoredMeasurement]:
-    """The bouts whose samples a part's statistics pool: the successful ones, or only the
-    latest of them when their run settings differ (never pooled across settings)."""
-    ok = [m for m in bouts if m.part.ok]
-    if any(m.part.settings != ok[0].part.settings for m in ok):  # frozen: field by field
-        return ok[-1:]
-    return ok
-
-
-def _part_keys(
-    found: Sequence[StoredMeasurement], wanted: set[str], statistic: str
-) -> dict[tuple[str, int], tuple[str, list[int]]]:
-    """Per (side, split): the key of its kept statistics and the ids of the bouts behind it."""
-    keys: dict[tuple[str, int], tuple[str, list[int]]] = {}
-    for role, side in (("head", "client"), ("tail", "server")):
-        mine = (m for m in found if m.role == role)
-        for k, bouts in _bouts_by_split(mine, wanted).items():
-            used = _used_bouts(bouts)
-            if used:
-                said = ((m.id, m.finished_at) for m in used)
-                keys[(side, k)] = (
-                    part_key(said, statistic, part_seed(k, side)),
-                    [m.id for m in used],
-                )
-    return keys
-
-
-# A part's measurement with its successful bouts pooled, and the steady samples of each bout.
-Pooled = tuple[StoredMeasurement, list[list[float]]]
-
-
-def _pooled(bouts: list[StoredMeasurement]) -> Pooled:
-    """One measurement for the successful bouts of one part under one set of run settings
-    (samples concatenated, KPIs averaged), with the samples still grouped by bout: samples
-    within a bout are not independent, so the statistics resample whole bouts."""
-    ok = _used_bouts(bouts)
-    if not ok:
-        return bouts[-1], []
-    if len(ok) == 1:
-        return ok[0], [list(ok[0].part.steady_ms)]
-    parts = [m.part for m in ok]
-
-    def mean_of(values: list[float | None]) -> float | None:
-        known = [v for v in values if v is not None]
-        return statistics.fmean(known) if known else None
-
-    first = parts[0]
-    pooled = replace(
-        first,
-        init_ms=mean_of([p.init_ms for p in parts]),
-        first_ms=mean_of([p.first_ms for p in parts]),
-        warmup_ms=[v for p in parts for v in p.warmup_ms],
-        steady_ms=[v for p in parts for v in p.steady_ms],
-        steady_summary=_pooled_summary([p.steady_summary for p in parts]),
-        mem_init_mb=mean_of([p.mem_init_mb for p in parts]),
-        mem_overall_mb=mean_of([p.mem_overall_mb for p in parts]),
-        mem_peak_mb=max((p.mem_peak_mb for p in parts if p.mem_peak_mb is not None), default=None),
-        evidence=[e for p in parts for e in p.evidence],
+    used = used_bouts(mine)
+    key = part_key(((m.id, m.finished_at) for m in used), statistic, WHOLE_SEED)
+    kept, mine = kept_or_samples(db, mine, [(key, [m.id for m in used])] if used else [])
+    side = _side(
+        pool_bouts(mine), empty=False, statistic=statistic, seed=WHOLE_SEED, kept=kept.get(key)
     )
-    merged = replace(ok[-1], part=pooled, evidence=tuple(e for m in ok for e in m.evidence))
-    return merged, [list(p.steady_ms) for p in parts]
-
-
-def _pooled_summary(summaries: list[StatsSummary | None]) -> StatsSummary | None:
-    """Count/min/max/avg/std of the union of runs, from per-bout summaries (exact pooled
-    variance: within-bout plus between-bout)."""
-    known = [s for s in summaries if s is not None]
-    if not known or len(known) != len(summaries):
-        return None
-    count = sum(s.count for s in known)
-    if count == 0:
-        return None
-    avg = sum(s.avg_ms * s.count for s in known) / count
-    var = sum(s.count * (s.std_ms**2 + (s.avg_ms - avg) ** 2) for s in known) / count
-    return StatsSummary(
-        count=count,
-        min_ms=min(s.min_ms for s in known),
-        max_ms=max(s.max_ms for s in known),
-        avg_ms=avg,
-        std_ms=var**0.5,
-    )
+    if used and key not in kept and side["stats"].n_bouts:
+        keep(db, kept, {key: KeptPart(side["stats"], side["warmup_ms"])}, [key])
+    return float(side["ms"])
 
 
 def _side(
