@@ -4,6 +4,7 @@ and no picture is drawn twice."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -44,8 +45,10 @@ def test_a_child_draws_while_the_parent_works(tmp_path: Path) -> None:
         assert len(aside.children) == 1
         child = aside.children[0]
         time.sleep(1.0)  # the parent's own work: long enough for the child to draw them all
+    assert gc.get_freeze_count() > 0  # no collection walks the pages the fork shares
     assert aside.finish() == [p for p, _ in jobs]
     assert _pids([p for p, _ in jobs]) == [child] * 5
+    assert gc.get_freeze_count() == 0  # and once the children are done, all is collectable
 
 
 def test_the_parent_takes_what_is_left_when_its_own_work_is_done(tmp_path: Path) -> None:
@@ -87,6 +90,7 @@ def test_an_exception_in_the_parent_kills_the_children(tmp_path: Path) -> None:
         raise RuntimeError("the workbook failed")
     assert not psutil.pid_exists(child)  # killed and reaped, not a zombie
     assert not any(p.exists() for p, _ in jobs)
+    assert gc.get_freeze_count() == 0
 
 
 def test_no_fork_beside_another_thread_on_one_core_or_for_one_picture(tmp_path: Path) -> None:

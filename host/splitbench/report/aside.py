@@ -20,6 +20,7 @@ with their parent (``PR_SET_PDEATHSIG``), and a parent that stops on an exceptio
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -83,6 +84,10 @@ class Aside:
         os.write(queue_w, bytes(range(len(self.jobs))))  # 255 bytes at most: never blocks
         os.close(queue_w)  # nobody holds the write end: an empty queue reads as its end
         self._queue, self._done = queue_r, done_r
+        # Every object there is now moves to the collector's permanent generation until the
+        # children are done: a collection in either process would otherwise walk (and so copy)
+        # the pages the fork shares. 0.3-0.4 s less for a report of 333 splits.
+        gc.freeze()
         for _ in range(self.workers):
             try:
                 pid = os.fork()
@@ -159,6 +164,8 @@ class Aside:
         self._close()
 
     def _close(self) -> None:
+        if self._queue is not None:  # started: the objects frozen then are collectable again
+            gc.unfreeze()
         for fd in (self._queue, self._done):
             if fd is not None:
                 os.close(fd)
