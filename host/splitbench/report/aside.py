@@ -137,11 +137,12 @@ class Aside:
     def _wait(self) -> None:
         end = time.monotonic() + self.deadline_s
         while self.children:
+            late = time.monotonic() >= end
             for pid in list(self.children):
                 done, _status = os.waitpid(pid, os.WNOHANG)
-                if done == 0 and time.monotonic() >= end:
+                if done == 0 and late:
                     _kill(pid)  # past the deadline: what it had taken is drawn here
-                if done != 0 or time.monotonic() >= end:
+                if done != 0 or late:
                     self.children.remove(pid)
             if self.children:
                 time.sleep(POLL_S)

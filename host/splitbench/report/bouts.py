@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from splitbench.measure.types import RunSettings, StatsSummary
 from splitbench.report.split_stats import part_seed
@@ -40,8 +41,25 @@ def keep(
     parts in use are the last to go when the file is full; nothing is written without news."""
     if not new:
         return
-    others = {k: v for k, v in kept.items() if k not in set(mine)}
+    in_use = set(mine)
+    others = {k: v for k, v in kept.items() if k not in in_use}
     kept_stats.save(db.path, {**others, **{k: kept[k] for k in mine if k in kept}, **new})
+
+
+def resampled(key: str, kept: dict[str, KeptPart], side: dict[str, Any]) -> KeptPart | None:
+    """What a part's raw samples just gave (``side``, a table's part), to keep under ``key``;
+    None when it was read from the kept statistics, or has no samples (a summary, a failure)."""
+    if not key or key in kept or not side["stats"].n_bouts:
+        return None
+    return KeptPart(side["stats"], side["warmup_ms"])
+
+
+def bouts_key(
+    used: Sequence[StoredMeasurement], statistic: str, seed: int
+) -> tuple[str, list[int]]:
+    """The key of the statistics of a part pooling ``used``, and those bouts' ids."""
+    said = ((m.id, m.finished_at) for m in used)
+    return part_key(said, statistic, seed), [m.id for m in used]
 
 
 def wanted_settings(
@@ -99,11 +117,7 @@ def part_keys(
         for k, bouts in bouts_by_split(mine, wanted).items():
             used = used_bouts(bouts)
             if used:
-                said = ((m.id, m.finished_at) for m in used)
-                keys[(side, k)] = (
-                    part_key(said, statistic, part_seed(k, side)),
-                    [m.id for m in used],
-                )
+                keys[(side, k)] = bouts_key(used, statistic, part_seed(k, side))
     return keys
 
 

@@ -37,17 +37,19 @@ from splitbench.network.config import as_ideal
 from splitbench.network.tcp import NetworkSimulationError, TransferTimes, transfer_times
 from splitbench.report.bouts import (
     Pooled,
+    bouts_key,
     keep,
     kept_or_samples,
     part_keys,
     pool_bouts,
     pooled_by_split,
+    resampled,
     used_bouts,
     wanted_settings,
 )
 from splitbench.report.split_stats import STAT_FIELDS, add_intervals, part_seed, stat_values
 from splitbench.results import ResultsDB, SplitRecord
-from splitbench.stats.kept import KeptPart, part_key
+from splitbench.stats.kept import KeptPart
 from splitbench.stats.parts import (
     PartStats,
     check_statistic,
@@ -174,8 +176,8 @@ def _build(
                 seed=part_seed(k, side),
                 kept=kept.get(key),
             )
-            if key and key not in kept and found_side["stats"].n_bouts:  # resampled just now
-                new[key] = KeptPart(found_side["stats"], found_side["warmup_ms"])
+            if (just := resampled(key, kept, found_side)) is not None:
+                new[key] = just
             sides[side] = found_side
         client_side, server_side = sides["client"], sides["server"]
         parts["client"].append(client_side["stats"])
@@ -277,13 +279,13 @@ def whole_model_ms(
     if not mine:
         return NAN
     used = used_bouts(mine)
-    key = part_key(((m.id, m.finished_at) for m in used), statistic, WHOLE_SEED)
-    kept, mine = kept_or_samples(db, mine, [(key, [m.id for m in used])] if used else [])
+    key, ids = bouts_key(used, statistic, WHOLE_SEED) if used else ("", [])
+    kept, mine = kept_or_samples(db, mine, [(key, ids)])
     side = _side(
         pool_bouts(mine), empty=False, statistic=statistic, seed=WHOLE_SEED, kept=kept.get(key)
     )
-    if used and key not in kept and side["stats"].n_bouts:
-        keep(db, kept, {key: KeptPart(side["stats"], side["warmup_ms"])}, [key])
+    if (just := resampled(key, kept, side)) is not None:
+        keep(db, kept, {key: just}, [key])
     return float(side["ms"])
 
 
